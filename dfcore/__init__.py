@@ -1,0 +1,27 @@
+"""dfcore: the deepfake detection core behind Deepfake Lens (no UI code here)."""
+
+__version__ = "0.1.0"
+
+from .analyze import FAKE, NO_FACE, REAL, AnalysisResult, FrameResult, analyze_video  # noqa: E402
+from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from .detector import Detector, load_detector  # noqa: E402
+from .errors import (  # noqa: E402
+    DatasetError,
+    DfcoreError,
+    InputNotFoundError,
+    NoFaceFoundError,
+    NoWeightsInstalledError,
+    UnsupportedFormatError,
+    VideoDecodeError,
+    WeightsError,
+)
+from .explain import ExplainOptions  # noqa: E402
+from .model import ModelConfig, create_model  # noqa: E402
+from .preprocessing import PreprocessConfig  # noqa: E402
+
+__all__ = [
+    "__version__", "analyze_video", "AnalysisResult", "FrameResult", "REAL", "FAKE", "NO_FACE",
+    "Detector", "load_detector", "load_checkpoint", "save_checkpoint", "create_model", "ModelConfig",
+    "PreprocessConfig", "ExplainOptions", "DfcoreError", "InputNotFoundError", "UnsupportedFormatError",
+    "VideoDecodeError", "NoFaceFoundError", "WeightsError", "NoWeightsInstalledError", "DatasetError",
+]

@@ -1,0 +1,209 @@
+"""The one entry point: a clip in, a verdict with its evidence out.
+
+    decode (N frames over the whole clip) -> detect + track the subject's face
+    -> crop (shared preprocessing) -> ResNeXt-LSTM scores -> Grad-CAM (optional)
+
+Each stage is timed; the result object carries everything a page, the CLI or
+a report needs, and ``to_dict()`` is the CLI's JSON schema.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detector import Detector, load_detector
+from .explain import ExplainOptions, gradcam_maps
+from .faces import FaceDetector, FaceOptions, FaceTrack, track_subject
+from .preprocessing import Box, crop_face
+from .video_io import DEFAULT_MAX_SIDE, SampledFrame, VideoInfo, sample_frames
+
+MIN_FRAMES, MAX_FRAMES = 1, 300  # hard caps on frames per analysis; the dashboard's slider spans 10-100
+Progress = Callable[[str, float], None]  # (stage name, fraction done in [0, 1])
+
+REAL, FAKE, NO_FACE = "REAL", "FAKE", "NO_FACE"
+
+
+@dataclass
+class FrameResult:
+    index: int  # frame number in the clip
+    time_s: float  # time in the clip, seconds
+    box: Box | None  # the subject's face box in the analysed image's pixels; None: no face in this frame
+    fake_probability: float | None  # this frame's own calibrated score; None without a face
+
+
+@dataclass
+class AnalysisResult:
+    path: str  # the file analysed
+    verdict: str  # "REAL", "FAKE" or "NO_FACE"
+    fake_probability: float | None  # calibrated clip probability of "fake"; None for NO_FACE
+    threshold: float  # the clip is FAKE when fake_probability >= threshold
+    n_frames_requested: int  # frames asked for
+    frames: list[FrameResult]  # one per sampled frame, in time order
+    video: VideoInfo  # what the file is
+    timings_s: dict[str, float]  # seconds per stage: decode, detect, crop, model, explain, total
+    model_name: str  # the checkpoint's architecture name
+    model_sha256: str  # the checkpoint file's sha256
+    notes: list[str] = field(default_factory=list)  # things the user should know (short clip, ...)
+    images: list[np.ndarray] = field(default_factory=list, repr=False)  # sampled frames (RGB), for display
+    crops: list[np.ndarray | None] = field(default_factory=list, repr=False)  # face crop per frame (RGB)
+    cams: list[np.ndarray | None] | None = field(default=None, repr=False)  # Grad-CAM per crop, [0, 1]
+    cam_layer: str | None = None  # the layer the maps were read from
+
+    @property
+    def n_faces(self) -> int:
+        """Frames in which the subject's face was found."""
+        return sum(f.box is not None for f in self.frames)
+
+    @property
+    def image_scale(self) -> float:
+        """Stored-video pixels per analysed-image pixel (frames are downscaled for analysis)."""
+        if not self.images:
+            return 1.0
+        h, w = self.images[0].shape[:2]
+        return max(self.video.width, self.video.height) / max(w, h)
+
+    def to_dict(self) -> dict:
+        """The CLI's JSON schema; face boxes in the video's own pixel coordinates."""
+        s = self.image_scale
+        return {
+            "verdict": self.verdict,
+            "fake_probability": self.fake_probability,
+            "threshold": self.threshold,
+            "n_frames": len(self.frames),
+            "n_frames_requested": self.n_frames_requested,
+            "n_frames_with_face": self.n_faces,
+            "frames": [
+                {
+                    "index": f.index,
+                    "time_s": round(f.time_s, 4),
+                    "face_box": [int(round(v * s)) for v in f.box] if f.box else None,
+                    "fake_probability": f.fake_probability,
+                }
+                for f in self.frames
+            ],
+            "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
+            "model": {"name": self.model_name, "sha256": self.model_sha256},
+            "video": {
+                "width": self.video.width, "height": self.video.height, "fps": round(self.video.fps, 3),
+                "frame_count": self.video.frame_count, "duration_s": round(self.video.duration_s, 3),
+                "codec": self.video.codec, "kind": self.video.kind,
+            },
+            "notes": list(self.notes),
+        }
+
+
+def detect_track(frames: list[SampledFrame], options: FaceOptions | None = None) -> FaceTrack:
+    """Find faces in every sampled frame and follow the subject across them."""
+    with FaceDetector(options) as det:
+        per_frame = [det.detect(f.image) for f in frames]
+    return track_subject(per_frame, options)
+
+
+def analyze_video(
+    path: str | os.PathLike,
+    n_frames: int = 20,
+    *,
+    detector: Detector | None = None,
+    explain: bool | ExplainOptions = False,
+    progress: Progress | None = None,
+    face_options: FaceOptions | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> AnalysisResult:
+    """Analyse one clip (or image) and return the verdict with its evidence.
+
+    Args:
+        path: a video (mp4, m4v, avi, mov, mkv, webm) or image (jpg, png).
+        n_frames: frames to sample evenly over the whole clip (1-300).
+        detector: a loaded detector; None loads the installed weights
+            (load it once and pass it in when analysing many clips).
+        explain: True or ExplainOptions to compute Grad-CAM maps per face frame.
+        progress: called as ``progress(stage, fraction)`` while working.
+        face_options: face detection and tracking options.
+        max_side: frames are downscaled to this longer side before analysis.
+
+    Returns:
+        An :class:`AnalysisResult`; a clip without any face gives verdict NO_FACE.
+
+    Raises:
+        InputNotFoundError, UnsupportedFormatError, VideoDecodeError: bad input.
+        NoWeightsInstalledError, WeightsError: no usable detector.
+        ValueError: n_frames outside 1-300.
+    """
+    if not MIN_FRAMES <= n_frames <= MAX_FRAMES:
+        raise ValueError(f"n_frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n_frames}")
+    report = progress or (lambda stage, frac: None)
+    timings: dict[str, float] = {}
+    t_start = time.perf_counter()
+    det = detector or load_detector()
+
+    report("decoding", 0.0)
+    t = time.perf_counter()
+    info, frames = sample_frames(path, n_frames, max_side=max_side)
+    timings["decode"] = time.perf_counter() - t
+
+    report("finding faces", 0.25)
+    t = time.perf_counter()
+    track = detect_track(frames, face_options)
+    timings["detect"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    crops: list[np.ndarray | None] = [
+        crop_face(f.image, box, det.preprocess) if box else None for f, box in zip(frames, track.boxes)
+    ]
+    timings["crop"] = time.perf_counter() - t
+
+    notes = _notes(info, frames, n_frames, track)
+    face_idx = [i for i, c in enumerate(crops) if c is not None]
+    frame_probs: list[float | None] = [None] * len(frames)
+    clip_prob: float | None = None
+    report("scoring", 0.5)
+    t = time.perf_counter()
+    if face_idx:
+        scores = det.score(np.stack([crops[i] for i in face_idx]))
+        clip_prob = scores.clip_probability
+        for j, i in enumerate(face_idx):
+            frame_probs[i] = float(scores.frame_probabilities[j])
+    timings["model"] = time.perf_counter() - t
+
+    verdict = NO_FACE if clip_prob is None else (FAKE if clip_prob >= det.threshold else REAL)
+    cams: list[np.ndarray | None] | None = None
+    layer = None
+    if explain and face_idx:
+        opts = explain if isinstance(explain, ExplainOptions) else ExplainOptions()
+        report("explaining", 0.75)
+        t = time.perf_counter()
+        towards_fake = opts.target == "fake" or verdict == FAKE
+        maps = gradcam_maps(det, np.stack([crops[i] for i in face_idx]), towards_fake, opts.layer)
+        cams = [None] * len(frames)
+        for j, i in enumerate(face_idx):
+            cams[i] = maps[j]
+        layer = opts.layer
+        timings["explain"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t_start
+    report("done", 1.0)
+
+    return AnalysisResult(
+        path=str(path), verdict=verdict, fake_probability=clip_prob, threshold=det.threshold,
+        n_frames_requested=n_frames,
+        frames=[FrameResult(f.index, f.time_s, box, p) for f, box, p in zip(frames, track.boxes, frame_probs)],
+        video=info, timings_s=timings, model_name=det.name, model_sha256=det.sha256, notes=notes,
+        images=[f.image for f in frames], crops=crops, cams=cams, cam_layer=layer,
+    )
+
+
+def _notes(info: VideoInfo, frames: list[SampledFrame], n_frames: int, track: FaceTrack) -> list[str]:
+    notes = []
+    if info.kind == "image":
+        notes.append("A still image was analysed as a one-frame clip.")
+    elif len(frames) < n_frames:
+        notes.append(f"The clip has only {len(frames)} distinct frame(s) to sample; {n_frames} were requested.")
+    if track.n_found == 0:
+        notes.append("No face was found in any analysed frame.")
+    elif track.n_found < len(frames):
+        notes.append(f"The face was found in {track.n_found} of {len(frames)} frames; the others are not scored.")
+    return notes

@@ -1,0 +1,124 @@
+"""A loaded detector: a checkpoint on a device, ready to score face crops.
+
+Load it once (the dashboard keeps it in ``st.cache_resource``) and share it:
+scoring runs under ``torch.inference_mode`` and never changes the model, so
+concurrent analyses are safe; Grad-CAM works on its own copy (see explain.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .errors import NoWeightsInstalledError
+from .preprocessing import to_tensor
+
+# The project's committed weights; DFCORE_WEIGHTS points elsewhere (e.g. a retrained file).
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
+DEFAULT_WEIGHTS_NAME = "deepfake_lens_compact.pt"
+BATCH = 50  # crops per CNN call: large enough to amortise overhead, small enough for memory
+
+
+def default_weights_path() -> Path:
+    return Path(os.environ.get("DFCORE_WEIGHTS") or WEIGHTS_DIR / DEFAULT_WEIGHTS_NAME)
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Scores:
+    clip_probability: float  # calibrated probability that the clip is fake
+    frame_probabilities: np.ndarray  # (T,) calibrated per-frame fake probabilities
+    clip_logit: float  # raw clip logit, before calibration
+
+
+class Detector:
+    """A checkpoint's model on a device.
+
+    Args:
+        checkpoint: a loaded :class:`~dfcore.checkpoint.Checkpoint`.
+        device: "cpu", "cuda", ...; None picks CUDA when present.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, device: str | None = None) -> None:
+        self.checkpoint = checkpoint
+        self.device = pick_device(device)
+        self.model = checkpoint.model.to(self.device).eval()
+        self.preprocess = checkpoint.preprocess
+        self.threshold = checkpoint.threshold
+
+    @property
+    def name(self) -> str:
+        return self.checkpoint.model_name
+
+    @property
+    def sha256(self) -> str:
+        return self.checkpoint.sha256
+
+    def features(self, crops: np.ndarray) -> torch.Tensor:
+        """CNN features of uint8 RGB face crops (T, S, S, 3) -> (T, F), computed in batches."""
+        out = []
+        with torch.inference_mode():
+            for i in range(0, len(crops), BATCH):
+                x = to_tensor(crops[i : i + BATCH], self.preprocess).to(self.device)
+                out.append(self.model.features(x))
+        return torch.cat(out) if out else torch.empty(0)
+
+    def score_features(self, feats: torch.Tensor) -> Scores:
+        """Calibrated clip and per-frame probabilities from (T, F) features of one clip."""
+        with torch.inference_mode():
+            clip_logit, frame_logits = self.model.heads(feats.unsqueeze(0).to(self.device))
+        clip = float(clip_logit[0])
+        frames = frame_logits[0].float().cpu().numpy()
+        ck = self.checkpoint
+        return Scores(
+            clip_probability=float(_sigmoid(clip / ck.temperature)),
+            frame_probabilities=_sigmoid(frames / ck.frame_temperature),
+            clip_logit=clip,
+        )
+
+    def score(self, crops: np.ndarray) -> Scores:
+        """Score one clip's face crops (T, S, S, 3), in time order."""
+        return self.score_features(self.features(crops))
+
+
+def load_detector(weights: str | os.PathLike | None = None, device: str | None = None,
+                  threads: int | None = None) -> Detector:
+    """Load the detector from a checksummed checkpoint.
+
+    Args:
+        weights: a ``.pt`` checkpoint with a ``SHA256SUMS`` entry beside it;
+            None uses the project's committed weights (or ``$DFCORE_WEIGHTS``).
+        device: "cpu" or "cuda"; None picks CUDA when present.
+        threads: CPU threads for torch (process-wide); None leaves torch's default.
+
+    Returns:
+        A ready :class:`Detector`.
+
+    Raises:
+        NoWeightsInstalledError: no weights given and none installed.
+        WeightsError: the file is tampered with, foreign, or does not match this code.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    path = Path(weights) if weights else default_weights_path()
+    if weights is None and not path.is_file():
+        raise NoWeightsInstalledError(
+            path, "no trained weights are installed",
+            "Train them with `make train`, or pass a checkpoint with --weights. "
+            "dfcore never presents an untrained model as a detector.",
+        )
+    return Detector(load_checkpoint(path), device=device)
+
+
+def _sigmoid(x: np.ndarray | float) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))
