@@ -16,6 +16,7 @@ import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import NoWeightsInstalledError
+from .metrics import sigmoid
 from .preprocessing import to_tensor
 
 # The project's committed weights; DFCORE_WEIGHTS points elsewhere (e.g. a retrained file).
@@ -81,8 +82,8 @@ class Detector:
         frames = frame_logits[0].float().cpu().numpy()
         ck = self.checkpoint
         return Scores(
-            clip_probability=float(_sigmoid(clip / ck.temperature)),
-            frame_probabilities=_sigmoid(frames / ck.frame_temperature),
+            clip_probability=float(sigmoid(clip, ck.temperature)),
+            frame_probabilities=sigmoid(frames, ck.frame_temperature),
             clip_logit=clip,
         )
 
@@ -119,6 +120,3 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | None =
         )
     return Detector(load_checkpoint(path), device=device)
 
-
-def _sigmoid(x: np.ndarray | float) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-np.asarray(x, dtype=np.float64)))

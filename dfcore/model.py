@@ -1,4 +1,4 @@
-"""The detector: a ResNeXt CNN per face crop, an LSTM over the frame sequence.
+r"""The detector: a ResNeXt CNN per face crop, an LSTM over the frame sequence.
 
     crops (B, T, 3, S, S) --ResNeXt--> features (B, T, F) --frame head--> per-frame fake logits (B, T)
                                               \--LSTM (batch_first)--> masked mean --clip head--> clip fake logit (B,)

@@ -89,3 +89,11 @@ def to_image(tensor: torch.Tensor, cfg: PreprocessConfig) -> np.ndarray:
     std = torch.tensor(cfg.std).view(1, 3, 1, 1)
     img = (tensor.detach().cpu() * std + mean).clamp(0, 1).mul(255).round().byte()
     return img.permute(0, 2, 3, 1).numpy()
+
+
+def resize_crop(crop: np.ndarray, cfg: PreprocessConfig) -> np.ndarray:
+    """Bring a crop cut with the same rule at another size to ``cfg.input_size`` (as crop_face would)."""
+    if crop.shape[0] == cfg.input_size:
+        return crop
+    interp = cv2.INTER_AREA if crop.shape[0] > cfg.input_size else cv2.INTER_LINEAR
+    return cv2.resize(crop, (cfg.input_size, cfg.input_size), interpolation=interp)

@@ -1,0 +1,336 @@
+"""Evaluation metrics for a binary real/fake detector, in plain numpy.
+
+Conventions, the same everywhere in dfcore: ``labels`` are 0 = real, 1 = fake;
+``scores`` are fake probabilities (the rank-based metrics accept any real-valued
+score, e.g. logits); a clip is called FAKE when its score is *at or above* the
+threshold.
+
+No scikit-learn: the project does not depend on it, and these few functions are
+short enough to check by hand (see the examples in each docstring).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+# Search range for the calibration temperature. Below 0.05 a model is being
+# made 20x more confident than it was trained to be, above 20 nearly every
+# score is squashed to 0.5: either means calibration data and model disagree,
+# so the fit stops at the edge rather than running off.
+TEMPERATURE_RANGE = (0.05, 20.0)
+# Golden-section steps: each shrinks the bracket by 0.618, so 80 steps take the
+# log-temperature bracket (~6) below 1e-15: exact to float precision, and a
+# fixed count keeps the result identical run to run.
+_GOLDEN_STEPS = 80
+
+
+def roc_auc(labels: ArrayLike, scores: ArrayLike) -> float:
+    """Area under the ROC curve: the chance a random fake scores above a random real.
+
+    Computed from ranks (the Mann-Whitney U statistic); tied scores count as
+    half a win, so constant scores give exactly 0.5.
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores: any real-valued score per item, higher = more likely fake.
+
+    Returns:
+        The AUC in [0, 1]; nan when only one class is present.
+
+    Raises:
+        ValueError: the inputs are empty, of different lengths, labels are not
+            0/1, or a score is not finite.
+    """
+    y, s = _check(labels, scores)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    ranks = _average_ranks(s)
+    u = ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+def roc_curve(labels: ArrayLike, scores: ArrayLike) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The ROC curve, one point per distinct score.
+
+    Point k flags as fake every item with score >= ``thresholds[k]``. The first
+    point is (0, 0) with threshold ``inf`` (nothing flagged); the last flags
+    everything, (1, 1).
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores: any real-valued score per item.
+
+    Returns:
+        (fpr, tpr, thresholds), float arrays of equal length; thresholds are
+        decreasing. A rate whose class is absent is nan.
+
+    Raises:
+        ValueError: as for :func:`roc_auc`.
+    """
+    y, s = _check(labels, scores)
+    order = np.argsort(-s, kind="stable")
+    s_sorted, y_sorted = s[order], y[order]
+    # The last index of each run of equal scores: ties move the curve in one step.
+    last_of_run = np.flatnonzero(np.r_[np.diff(s_sorted) != 0, True])
+    tps = np.cumsum(y_sorted)[last_of_run]
+    fps = (last_of_run + 1) - tps
+    n_pos, n_neg = tps[-1], fps[-1]
+    tpr = np.r_[0.0, tps] / n_pos if n_pos else np.full(tps.size + 1, math.nan)
+    fpr = np.r_[0.0, fps] / n_neg if n_neg else np.full(fps.size + 1, math.nan)
+    thresholds = np.r_[math.inf, s_sorted[last_of_run]]
+    return fpr.astype(float), tpr.astype(float), thresholds.astype(float)
+
+
+def equal_error_rate(labels: ArrayLike, scores: ArrayLike) -> tuple[float, float]:
+    """The equal error rate: where the false-positive rate equals the false-negative rate.
+
+    The ROC curve is a staircase, so FPR and FNR rarely meet exactly at a
+    score; the crossing is linearly interpolated between the two ROC points
+    around it, and so is its threshold. Example: labels [0, 0, 1, 1], scores
+    [0.1, 0.4, 0.35, 0.8] give EER 0.5 at threshold 0.4.
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores: fake probabilities (or any real-valued score).
+
+    Returns:
+        (eer, threshold). Both nan when only one class is present.
+
+    Raises:
+        ValueError: as for :func:`roc_auc`.
+    """
+    fpr, tpr, thr = roc_curve(labels, scores)
+    if np.isnan(fpr).any() or np.isnan(tpr).any():
+        return math.nan, math.nan
+    fnr = 1.0 - tpr
+    diff = fpr - fnr  # rises from -1 (nothing flagged) to +1 (everything flagged)
+    i = int(np.argmax(diff >= 0))
+    if diff[i] == 0:
+        return float(fpr[i]), float(thr[i])
+    # Crossing between points i-1 and i. Point 0's threshold is inf; any value
+    # above the top score flags nothing, so interpolate from 1.0 (or the top
+    # score, for scores above 1) instead.
+    a = -diff[i - 1] / (diff[i] - diff[i - 1])
+    eer = fpr[i - 1] + a * (fpr[i] - fpr[i - 1])
+    upper = thr[i - 1] if i - 1 > 0 else max(1.0, thr[1])
+    threshold = upper + a * (thr[i] - upper)
+    return float(eer), float(threshold)
+
+
+def accuracy(labels: ArrayLike, scores: ArrayLike, threshold: float = 0.5) -> float:
+    """Fraction of items whose call (FAKE when score >= threshold) matches the label.
+
+    Raises:
+        ValueError: as for :func:`roc_auc`.
+    """
+    y, s = _check(labels, scores)
+    return float(np.mean((s >= threshold) == (y == 1)))
+
+
+def log_loss(labels: ArrayLike, scores: ArrayLike, eps: float = 1e-7) -> float:
+    """Mean negative log-likelihood (binary cross-entropy) of the labels under the scores.
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores: fake probabilities in [0, 1].
+        eps: probabilities are clipped to [eps, 1 - eps], so one confident
+            mistake costs at most -log(eps) (about 16 for 1e-7) instead of inf.
+
+    Returns:
+        The mean loss in nats (0 is perfect; always guessing 0.5 gives ln 2 = 0.693).
+
+    Raises:
+        ValueError: as for :func:`roc_auc`, or a score outside [0, 1].
+    """
+    y, p = _check(labels, scores, probabilities=True)
+    p = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(np.where(y == 1, np.log(p), np.log1p(-p))))
+
+
+def reliability_table(labels: ArrayLike, scores: ArrayLike, n_bins: int = 10) -> list[dict]:
+    """Calibration by score bin: how often items scored ~p really are fake.
+
+    Bins are equal-width on [0, 1]; each holds scores in [lower, upper), the
+    last also 1.0.
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores: fake probabilities in [0, 1].
+        n_bins: number of bins (>= 1).
+
+    Returns:
+        One dict per bin, in order: ``lower``, ``upper`` (bin edges), ``count``
+        (items in the bin), ``mean_predicted`` (their mean score) and
+        ``fraction_fake`` (share labelled fake); the last two are None for an
+        empty bin, so the table serialises to JSON as is.
+
+    Raises:
+        ValueError: as for :func:`log_loss`, or n_bins < 1.
+    """
+    y, p = _check(labels, scores, probabilities=True)
+    edges, idx = _bin(p, n_bins)
+    count = np.bincount(idx, minlength=n_bins)
+    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
+    sum_y = np.bincount(idx, weights=y.astype(float), minlength=n_bins)
+    table = []
+    for b in range(n_bins):
+        n = int(count[b])
+        table.append({
+            "lower": float(edges[b]),
+            "upper": float(edges[b + 1]),
+            "count": n,
+            "mean_predicted": float(sum_p[b] / n) if n else None,
+            "fraction_fake": float(sum_y[b] / n) if n else None,
+        })
+    return table
+
+
+def expected_calibration_error(labels: ArrayLike, scores: ArrayLike, n_bins: int = 10) -> float:
+    """Expected calibration error: the count-weighted mean |mean score - fraction fake| over bins.
+
+    0 is perfectly calibrated. Uses the bins of :func:`reliability_table`.
+
+    Raises:
+        ValueError: as for :func:`reliability_table`.
+    """
+    y, p = _check(labels, scores, probabilities=True)
+    _, idx = _bin(p, n_bins)
+    sum_p = np.bincount(idx, weights=p, minlength=n_bins)
+    sum_y = np.bincount(idx, weights=y.astype(float), minlength=n_bins)
+    # sum_b (n_b / N) * |sum_p_b / n_b - sum_y_b / n_b| = sum_b |sum_p_b - sum_y_b| / N: no empty-bin division.
+    return float(np.abs(sum_p - sum_y).sum() / y.size)
+
+
+def sigmoid(logits: ArrayLike, temperature: float = 1.0) -> np.ndarray:
+    """Fake probabilities from fake logits, ``1 / (1 + exp(-logit / T))``, without overflow."""
+    if not temperature > 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    z = np.asarray(logits, dtype=float) / temperature
+    # exp of a negative number never overflows: take it on whichever side that is.
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
+    """The temperature T > 0 that minimises the NLL of ``sigmoid(logits / T)`` (temperature scaling).
+
+    T > 1 softens an over-confident model, T < 1 sharpens an under-confident
+    one; ranking (and so AUC) is unchanged. The NLL is convex in 1/T, hence
+    unimodal in log T, so a golden-section search over log T in
+    :data:`TEMPERATURE_RANGE` finds the minimum; a fixed number of steps makes
+    the result deterministic. Fit on held-out data, never on training data.
+
+    Args:
+        logits: fake logits per item (before any sigmoid).
+        labels: 0/1 per item (1 = fake).
+
+    Returns:
+        The temperature. It sits at an end of :data:`TEMPERATURE_RANGE` when
+        the optimum lies outside it (e.g. perfectly separated data wants T -> 0;
+        logits that rank backwards want T < 0, which is not a temperature).
+
+    Raises:
+        ValueError: as for :func:`roc_auc` (with logits as the scores).
+    """
+    y, z = _check(labels, logits)
+    y = y.astype(float)
+
+    def nll(log_t: float) -> float:
+        u = z / math.exp(log_t)
+        # -log sigmoid(u) for fakes, -log(1 - sigmoid(u)) for reals: softplus(u) - y*u.
+        return float(np.mean(np.logaddexp(0.0, u) - y * u))
+
+    lo, hi = math.log(TEMPERATURE_RANGE[0]), math.log(TEMPERATURE_RANGE[1])
+    inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
+    c, d = hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo)
+    fc, fd = nll(c), nll(d)
+    for _ in range(_GOLDEN_STEPS):
+        if fc <= fd:  # the minimum is in [lo, d]
+            hi, d, fd = d, c, fc
+            c = hi - inv_phi * (hi - lo)
+            fc = nll(c)
+        else:  # the minimum is in [c, hi]
+            lo, c, fc = c, d, fd
+            d = lo + inv_phi * (hi - lo)
+            fd = nll(d)
+    return math.exp((lo + hi) / 2.0)
+
+
+def summarize(labels: ArrayLike, scores: ArrayLike, threshold: float = 0.5) -> dict:
+    """All the headline metrics at once, as full-precision floats (round only to display).
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores: fake probabilities in [0, 1].
+        threshold: the decision threshold for ``accuracy`` (FAKE at or above it).
+
+    Returns:
+        ``{"auc", "accuracy", "eer", "eer_threshold", "log_loss", "ece",
+        "threshold", "n", "n_real", "n_fake"}``; counts are ints, auc/eer are
+        nan when only one class is present.
+
+    Raises:
+        ValueError: as for :func:`log_loss`.
+    """
+    y, p = _check(labels, scores, probabilities=True)
+    eer, eer_threshold = equal_error_rate(y, p)
+    return {
+        "auc": roc_auc(y, p),
+        "accuracy": accuracy(y, p, threshold),
+        "eer": eer,
+        "eer_threshold": eer_threshold,
+        "log_loss": log_loss(y, p),
+        "ece": expected_calibration_error(y, p),
+        "threshold": float(threshold),
+        "n": int(y.size),
+        "n_real": int((y == 0).sum()),
+        "n_fake": int((y == 1).sum()),
+    }
+
+
+def _check(labels: ArrayLike, scores: ArrayLike, probabilities: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Flatten and validate: int 0/1 labels and finite float scores of the same, non-zero length."""
+    y = np.asarray(labels).ravel()
+    s = np.asarray(scores, dtype=float).ravel()
+    if y.size != s.size:
+        raise ValueError(f"labels and scores differ in length: {y.size} vs {s.size}")
+    if y.size == 0:
+        raise ValueError("no items to score")
+    if not np.isin(y, (0, 1)).all():
+        bad = np.unique(y[~np.isin(y, (0, 1))])[:5]
+        raise ValueError(f"labels must be 0 (real) or 1 (fake), got {bad.tolist()}")
+    if not np.isfinite(s).all():
+        raise ValueError(f"{int((~np.isfinite(s)).sum())} score(s) are nan or infinite")
+    if probabilities and (s.min() < 0.0 or s.max() > 1.0):
+        raise ValueError(f"scores must be probabilities in [0, 1], got range [{s.min()}, {s.max()}]")
+    return y.astype(np.int64), s
+
+
+def _average_ranks(s: np.ndarray) -> np.ndarray:
+    """1-based ranks of s, tied values sharing the mean of their ranks."""
+    _, inverse, counts = np.unique(s, return_inverse=True, return_counts=True)
+    # A value with c copies after `before` smaller ones holds ranks before+1 .. before+c.
+    before = np.cumsum(counts) - counts
+    return (before + (counts + 1) / 2.0)[inverse]
+
+
+def _bin(p: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
+    if n_bins < 1:
+        raise ValueError(f"n_bins must be >= 1, got {n_bins}")
+    # k / n rather than linspace: division is correctly rounded, so the edge 3/10
+    # is the float 0.3 itself and a score of 0.3 lands in the bin starting there.
+    edges = np.arange(n_bins + 1) / n_bins
+    # Bin b holds [edges[b], edges[b+1]); a score of exactly 1.0 joins the last bin.
+    idx = np.clip(np.searchsorted(edges, p, side="right") - 1, 0, n_bins - 1)
+    return edges, idx
+
+
+__all__ = [
+    "TEMPERATURE_RANGE", "roc_auc", "roc_curve", "equal_error_rate", "accuracy", "log_loss",
+    "reliability_table", "expected_calibration_error", "sigmoid", "fit_temperature", "summarize",
+]
