@@ -104,6 +104,126 @@ def detect_track(frames: list[SampledFrame], options: FaceOptions | None = None)
     return track_subject(per_frame, options)
 
 
+@dataclass
+class PreparedClip:
+    """A clip decoded and its subject tracked: everything before the model.
+
+    Cache it (keyed by the file's hash and the frame count) to re-score or
+    re-explain the same clip without decoding or detecting again.
+    """
+
+    path: str  # the file analysed
+    n_frames_requested: int  # frames asked for
+    info: VideoInfo  # what the file is
+    frames: list[SampledFrame]  # the sampled frames, in time order
+    track: FaceTrack  # the subject's face per frame
+    timings_s: dict[str, float]  # decode and detect seconds
+
+
+def prepare_clip(
+    path: str | os.PathLike,
+    n_frames: int = 20,
+    *,
+    progress: Progress | None = None,
+    face_options: FaceOptions | None = None,
+    max_side: int = DEFAULT_MAX_SIDE,
+) -> PreparedClip:
+    """Decode ``n_frames`` frames spread over the clip and track the subject's face.
+
+    Args:
+        path: a video (mp4, m4v, avi, mov, mkv, webm) or image (jpg, png).
+        n_frames: frames to sample evenly over the whole clip (1-300).
+        progress: called as ``progress(stage, fraction)`` while working.
+        face_options: face detection and tracking options.
+        max_side: frames are downscaled to this longer side before analysis.
+
+    Returns:
+        A :class:`PreparedClip` for :func:`score_clip`.
+
+    Raises:
+        InputNotFoundError, UnsupportedFormatError, VideoDecodeError: bad input.
+        ValueError: n_frames outside 1-300.
+    """
+    if not MIN_FRAMES <= n_frames <= MAX_FRAMES:
+        raise ValueError(f"n_frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n_frames}")
+    report = progress or _no_progress
+    report("decoding", 0.0)
+    t = time.perf_counter()
+    info, frames = sample_frames(path, n_frames, max_side=max_side)
+    decode_s = time.perf_counter() - t
+    report("finding faces", 0.25)
+    t = time.perf_counter()
+    track = detect_track(frames, face_options)
+    return PreparedClip(str(path), n_frames, info, frames, track,
+                        {"decode": decode_s, "detect": time.perf_counter() - t})
+
+
+def score_clip(
+    clip: PreparedClip,
+    detector: Detector,
+    *,
+    explain: bool | ExplainOptions = False,
+    progress: Progress | None = None,
+) -> AnalysisResult:
+    """Crop the tracked face, score the sequence and (optionally) explain it.
+
+    Args:
+        clip: from :func:`prepare_clip` (not modified; safe to share from a cache).
+        detector: the loaded detector.
+        explain: True or ExplainOptions to compute Grad-CAM maps per face frame.
+        progress: called as ``progress(stage, fraction)`` while working.
+
+    Returns:
+        An :class:`AnalysisResult`; a clip without any face gives verdict NO_FACE.
+    """
+    report = progress or _no_progress
+    timings = dict(clip.timings_s)
+    t_start = time.perf_counter()
+    frames, track = clip.frames, clip.track
+    crops: list[np.ndarray | None] = [
+        crop_face(f.image, box, detector.preprocess) if box else None for f, box in zip(frames, track.boxes)
+    ]
+    timings["crop"] = time.perf_counter() - t_start
+
+    face_idx = [i for i, c in enumerate(crops) if c is not None]
+    frame_probs: list[float | None] = [None] * len(frames)
+    clip_prob: float | None = None
+    report("scoring", 0.5)
+    t = time.perf_counter()
+    if face_idx:
+        scores = detector.score(np.stack([crops[i] for i in face_idx]))
+        clip_prob = scores.clip_probability
+        for j, i in enumerate(face_idx):
+            frame_probs[i] = float(scores.frame_probabilities[j])
+    timings["model"] = time.perf_counter() - t
+
+    verdict = NO_FACE if clip_prob is None else (FAKE if clip_prob >= detector.threshold else REAL)
+    cams: list[np.ndarray | None] | None = None
+    layer = None
+    if explain and face_idx:
+        opts = explain if isinstance(explain, ExplainOptions) else ExplainOptions()
+        report("explaining", 0.75)
+        t = time.perf_counter()
+        towards_fake = opts.target == "fake" or verdict == FAKE
+        maps = gradcam_maps(detector, np.stack([crops[i] for i in face_idx]), towards_fake, opts.layer)
+        cams = [None] * len(frames)
+        for j, i in enumerate(face_idx):
+            cams[i] = maps[j]
+        layer = opts.layer
+        timings["explain"] = time.perf_counter() - t
+    timings["total"] = sum(timings.values())
+    report("done", 1.0)
+
+    return AnalysisResult(
+        path=clip.path, verdict=verdict, fake_probability=clip_prob, threshold=detector.threshold,
+        n_frames_requested=clip.n_frames_requested,
+        frames=[FrameResult(f.index, f.time_s, box, p) for f, box, p in zip(frames, track.boxes, frame_probs)],
+        video=clip.info, timings_s=timings, model_name=detector.name, model_sha256=detector.sha256,
+        notes=_notes(clip.info, frames, clip.n_frames_requested, track),
+        images=[f.image for f in frames], crops=crops, cams=cams, cam_layer=layer,
+    )
+
+
 def analyze_video(
     path: str | os.PathLike,
     n_frames: int = 20,
@@ -115,6 +235,8 @@ def analyze_video(
     max_side: int = DEFAULT_MAX_SIDE,
 ) -> AnalysisResult:
     """Analyse one clip (or image) and return the verdict with its evidence.
+
+    The same as :func:`prepare_clip` followed by :func:`score_clip`.
 
     Args:
         path: a video (mp4, m4v, avi, mov, mkv, webm) or image (jpg, png).
@@ -134,66 +256,13 @@ def analyze_video(
         NoWeightsInstalledError, WeightsError: no usable detector.
         ValueError: n_frames outside 1-300.
     """
-    if not MIN_FRAMES <= n_frames <= MAX_FRAMES:
-        raise ValueError(f"n_frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n_frames}")
-    report = progress or (lambda stage, frac: None)
-    timings: dict[str, float] = {}
-    t_start = time.perf_counter()
     det = detector or load_detector()
+    clip = prepare_clip(path, n_frames, progress=progress, face_options=face_options, max_side=max_side)
+    return score_clip(clip, det, explain=explain, progress=progress)
 
-    report("decoding", 0.0)
-    t = time.perf_counter()
-    info, frames = sample_frames(path, n_frames, max_side=max_side)
-    timings["decode"] = time.perf_counter() - t
 
-    report("finding faces", 0.25)
-    t = time.perf_counter()
-    track = detect_track(frames, face_options)
-    timings["detect"] = time.perf_counter() - t
-
-    t = time.perf_counter()
-    crops: list[np.ndarray | None] = [
-        crop_face(f.image, box, det.preprocess) if box else None for f, box in zip(frames, track.boxes)
-    ]
-    timings["crop"] = time.perf_counter() - t
-
-    notes = _notes(info, frames, n_frames, track)
-    face_idx = [i for i, c in enumerate(crops) if c is not None]
-    frame_probs: list[float | None] = [None] * len(frames)
-    clip_prob: float | None = None
-    report("scoring", 0.5)
-    t = time.perf_counter()
-    if face_idx:
-        scores = det.score(np.stack([crops[i] for i in face_idx]))
-        clip_prob = scores.clip_probability
-        for j, i in enumerate(face_idx):
-            frame_probs[i] = float(scores.frame_probabilities[j])
-    timings["model"] = time.perf_counter() - t
-
-    verdict = NO_FACE if clip_prob is None else (FAKE if clip_prob >= det.threshold else REAL)
-    cams: list[np.ndarray | None] | None = None
-    layer = None
-    if explain and face_idx:
-        opts = explain if isinstance(explain, ExplainOptions) else ExplainOptions()
-        report("explaining", 0.75)
-        t = time.perf_counter()
-        towards_fake = opts.target == "fake" or verdict == FAKE
-        maps = gradcam_maps(det, np.stack([crops[i] for i in face_idx]), towards_fake, opts.layer)
-        cams = [None] * len(frames)
-        for j, i in enumerate(face_idx):
-            cams[i] = maps[j]
-        layer = opts.layer
-        timings["explain"] = time.perf_counter() - t
-    timings["total"] = time.perf_counter() - t_start
-    report("done", 1.0)
-
-    return AnalysisResult(
-        path=str(path), verdict=verdict, fake_probability=clip_prob, threshold=det.threshold,
-        n_frames_requested=n_frames,
-        frames=[FrameResult(f.index, f.time_s, box, p) for f, box, p in zip(frames, track.boxes, frame_probs)],
-        video=info, timings_s=timings, model_name=det.name, model_sha256=det.sha256, notes=notes,
-        images=[f.image for f in frames], crops=crops, cams=cams, cam_layer=layer,
-    )
+def _no_progress(stage: str, fraction: float) -> None:
+    pass
 
 
 def _notes(info: VideoInfo, frames: list[SampledFrame], n_frames: int, track: FaceTrack) -> list[str]:
