@@ -267,9 +267,11 @@ def _no_progress(stage: str, fraction: float) -> None:
 
 def _notes(info: VideoInfo, frames: list[SampledFrame], n_frames: int, track: FaceTrack) -> list[str]:
     notes = []
+    if info.damage:
+        notes.append(f"The file looks damaged or truncated: {info.damage}; only the frames before that were analysed.")
     if info.kind == "image":
         notes.append("A still image was analysed as a one-frame clip.")
-    elif len(frames) < n_frames:
+    elif len(frames) < n_frames and not info.damage:
         notes.append(f"The clip has only {len(frames)} distinct frame(s) to sample; {n_frames} were requested.")
     if track.n_found == 0:
         notes.append("No face was found in any analysed frame.")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import av
@@ -31,6 +31,9 @@ DEFAULT_MAX_SIDE = 1280
 # Seek only when the next sample is further ahead than this: a seek restarts
 # decoding at the previous keyframe, so for close samples decoding on is cheaper.
 SEEK_GAP_S = 2.0
+# Timestamps are compared with this slack: a target that lands exactly on a frame's
+# time (e.g. asking for as many frames as the clip has) must not miss it by rounding.
+TIME_EPS_S = 1e-6
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class VideoInfo:
     frame_count: int  # frames in the clip (from the header, else estimated from duration x fps)
     duration_s: float  # length of the clip in seconds; 0.0 for an image
     codec: str  # decoder name, e.g. "h264", or the image format
+    damage: str | None = None  # set by sample_frames when decoding stopped early on damaged data: why
 
 
 @dataclass
@@ -123,7 +127,9 @@ def sample_frames(
     with _open_container(p) as container:
         stream = container.streams.video[0]
         info = _describe(p, container, stream)
-        frames = _sample_stream(p, container, stream, info, n_frames, max_side)
+        frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side)
+        if damage:
+            info = replace(info, damage=damage)
     if not frames:
         raise VideoDecodeError(p, "no frame could be decoded", "The file may be damaged; try re-exporting it.")
     return info, frames
@@ -206,7 +212,8 @@ def _sample_stream(
     info: VideoInfo,
     n_frames: int,
     max_side: int,
-) -> list[SampledFrame]:
+) -> tuple[list[SampledFrame], str | None]:
+    """The sampled frames, and why decoding stopped early (None when it did not)."""
     stream.thread_type = "AUTO"  # frame-parallel decoding: a large win on H.264/HEVC
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     duration = info.duration_s
@@ -235,7 +242,7 @@ def _sample_stream(
                 if t is None:
                     continue
                 last_time = t
-                if t >= target - _half_frame(info.fps):
+                if t >= target - _half_frame(info.fps) - TIME_EPS_S:
                     frames.append(_to_sample(frame, t, start, info.fps, max_side))
                     break
             else:
@@ -244,7 +251,12 @@ def _sample_stream(
         # Damaged data part-way: keep what decoded; with nothing decoded, it is an error.
         if not frames:
             raise VideoDecodeError(p, f"could not be decoded ({_ffmpeg_reason(e)})", "The file may be damaged.") from None
-    return frames
+        return frames, f"decoding stopped at {max(0.0, last_time - start):.2f} s ({_ffmpeg_reason(e)})"
+    frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
+    if len(frames) < n_frames and math.isfinite(duration) and last_time - start + frame_period < 0.5 * duration:
+        # The stream ended long before its header's duration: truncated, or a lying header.
+        return frames, f"the stream ended at {max(0.0, last_time - start):.2f} s of a stated {duration:.2f} s"
+    return frames, None
 
 
 def _frame_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> float | None:

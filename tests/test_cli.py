@@ -1,0 +1,207 @@
+"""``python -m dfcore``: exit codes, JSON schema and one-line errors.
+
+The subprocess tests run the real command line (each starts Python and imports
+torch and MediaPipe: a few seconds each, so they are marked slow); the
+in-process tests call ``dfcore.cli.main`` for the same rules quickly. The
+weights are the session's UNTRAINED checkpoint: verdicts are checked for form only.
+
+MediaPipe/TFLite write a few log lines of their own to stderr whenever the face
+detector starts (e.g. "INFO: Created TensorFlow Lite XNNPACK delegate"), so
+stderr is not asserted empty for good inputs. Bad inputs fail before the face
+detector starts, so their stderr is checked unfiltered: exactly one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dfcore.cli import EXIT_INPUT_ERROR, main
+
+REPO = Path(__file__).resolve().parents[1]
+FRAME_KEYS = {"index", "time_s", "face_box", "fake_probability"}
+METRIC_KEYS = {"auc", "accuracy", "eer", "log_loss", "seconds_per_video", "n_videos", "n_no_face"}
+
+
+def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "dfcore", *map(str, args)],
+        cwd=cwd or REPO, env=full_env, capture_output=True, text=True, timeout=timeout,
+    )
+
+
+def _check_schema(d: dict, n_frames: int) -> None:
+    assert d["verdict"] in ("REAL", "FAKE")
+    assert 0.0 <= d["fake_probability"] <= 1.0
+    assert 0.0 <= d["threshold"] <= 1.0
+    assert d["n_frames"] == n_frames == len(d["frames"])
+    for f in d["frames"]:
+        assert set(f) == FRAME_KEYS
+        assert isinstance(f["index"], int) and f["time_s"] >= 0
+        assert f["face_box"] is None or (len(f["face_box"]) == 4 and all(isinstance(v, int) for v in f["face_box"]))
+    assert {"decode", "detect", "crop", "model", "total"} <= set(d["timings_s"])
+    assert set(d["model"]) == {"name", "sha256"}
+
+
+def _assert_one_error_line(stderr: str, path: Path) -> None:
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("error: ")
+    assert path.name in lines[0]
+    assert "Traceback" not in stderr
+
+
+# --------------------------------------------------------------------------- subprocess (slow)
+
+
+@pytest.mark.slow
+def test_analyze_json(face_video: Path, checkpoint: Path) -> None:
+    proc = run_cli("analyze", face_video, "--json", "--frames", "4", "--weights", checkpoint, "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    d = json.loads(proc.stdout)  # stdout is nothing but the JSON
+    _check_schema(d, 4)
+    assert d["n_frames_with_face"] == 4
+    assert d["model"]["name"] == "resnext_compact_lstm"
+    from dfcore.checkpoint import sha256_file
+
+    assert d["model"]["sha256"] == sha256_file(checkpoint)
+
+
+@pytest.mark.slow
+def test_analyze_human_output(face_image: Path, checkpoint: Path) -> None:
+    proc = run_cli("analyze", face_image, "--weights", checkpoint, "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert str(face_image) in out
+    assert "verdict: REAL" in out or "verdict: FAKE" in out
+    assert "frames: 1 analysed, 1 with a face" in out
+    assert "note: A still image" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fixture", ["missing", "corrupt_video", "empty_video", "unsupported_file"])
+def test_bad_input_exits_with_one_line(request: pytest.FixtureRequest, tmp_path: Path, checkpoint: Path,
+                                       fixture: str) -> None:
+    path = tmp_path / "no_such_clip.mp4" if fixture == "missing" else request.getfixturevalue(fixture)
+    proc = run_cli("analyze", path, "--weights", checkpoint, "--threads", "1")
+    assert proc.returncode == EXIT_INPUT_ERROR
+    assert proc.stdout == ""
+    _assert_one_error_line(proc.stderr, path)
+
+
+@pytest.mark.slow
+def test_no_weights_installed(face_video: Path, tmp_path: Path) -> None:
+    proc = run_cli("analyze", face_video, env={"DFCORE_WEIGHTS": "/nonexistent/x.pt"}, cwd=tmp_path)
+    assert proc.returncode == EXIT_INPUT_ERROR
+    assert "no trained weights are installed" in proc.stderr
+    _assert_one_error_line(proc.stderr, Path("/nonexistent/x.pt"))
+
+
+@pytest.mark.slow
+def test_evaluate_csv(tmp_path: Path, face_video: Path, fake_videos: list[Path], checkpoint: Path) -> None:
+    data = tmp_path / "data"
+    (data / "clips").mkdir(parents=True)
+    shutil.copy(face_video, data / "clips" / "real.mp4")
+    shutil.copy(fake_videos[0], data / "clips" / "fake.mp4")
+    csv = data / "list.csv"
+    # Paths relative to the CSV's folder, not to the working directory.
+    csv.write_text("path,label\nclips/real.mp4,real\nclips/fake.mp4,fake\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run_cli("evaluate", "--csv", csv, "--frames", "10,20", "--out", "report.json",
+                   "--weights", checkpoint, "--threads", "1", cwd=work, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    # The table: a header naming the metrics and one row per frame count.
+    lines = proc.stdout.strip().splitlines()
+    assert "frames" in lines[0] and "auc" in lines[0] and "seconds_per_video" in lines[0]
+    rows = [line.split()[0] for line in lines[2:]]
+    assert rows == ["10", "20"]
+
+    report = json.loads((work / "report.json").read_text())
+    assert set(report["by_frames"]) == {"10", "20"}
+    for k in ("10", "20"):
+        m = report["by_frames"][k]
+        assert METRIC_KEYS <= set(m)
+        assert m["n_videos"] == 2 and m["n_no_face"] == 0 and m["n_scored"] == 2
+        assert m["auc"] in (0.0, 0.5, 1.0)  # two clips, one per class
+        assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["eer"] <= 1.0
+        assert m["log_loss"] > 0 and m["seconds_per_video"] > 0
+    videos = {Path(v["path"]).name: v for v in report["videos"]}
+    assert set(videos) == {"real.mp4", "fake.mp4"}
+    assert videos["real.mp4"]["label"] == "real" and videos["fake.mp4"]["label"] == "fake"
+    for v in videos.values():
+        assert v["error"] is None
+        assert set(v["scores"]) == {"10", "20"}
+        assert all(0.0 <= s <= 1.0 for s in v["scores"].values())
+
+
+# --------------------------------------------------------------------------- in-process (fast)
+
+
+def test_main_json(face_video: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["analyze", str(face_video), "--json", "--frames", "3", "--weights", str(checkpoint),
+                 "--device", "cpu"]) == 0
+    _check_schema(json.loads(capsys.readouterr().out), 3)
+
+
+def test_main_blank_video_is_no_face(blank_video: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    assert main(["analyze", str(blank_video), "--frames", "3", "--weights", str(checkpoint), "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: NO_FACE" in out and "fake probability: -" in out
+
+
+@pytest.mark.parametrize("fixture", ["missing", "corrupt_video", "empty_video", "unsupported_file", "text_as_mov"])
+def test_main_bad_input(request: pytest.FixtureRequest, tmp_path: Path, checkpoint: Path,
+                        capsys: pytest.CaptureFixture, fixture: str) -> None:
+    path = tmp_path / "no_such_clip.mp4" if fixture == "missing" else request.getfixturevalue(fixture)
+    assert main(["analyze", str(path), "--weights", str(checkpoint), "--device", "cpu"]) == EXIT_INPUT_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    _assert_one_error_line(captured.err, path)
+
+
+def test_main_tampered_weights(tmp_path: Path, checkpoint: Path, face_video: Path,
+                               capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "model.pt"
+    data = bytearray(checkpoint.read_bytes())
+    data[-100] ^= 0x01
+    bad.write_bytes(bytes(data))
+    shutil.copy(checkpoint.parent / "SHA256SUMS", tmp_path / "SHA256SUMS")
+    assert main(["analyze", str(face_video), "--weights", str(bad), "--device", "cpu"]) == EXIT_INPUT_ERROR
+    err = capsys.readouterr().err
+    _assert_one_error_line(err, bad)
+    assert "sha256" in err
+
+
+@pytest.mark.parametrize("frames", ["0", "301", "ten", "-5"])
+def test_frames_out_of_range_rejected_by_argparse(face_video: Path, capsys: pytest.CaptureFixture,
+                                                  frames: str) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", str(face_video), "--frames", frames])
+    assert e.value.code == 2
+    assert "--frames" in capsys.readouterr().err
+
+
+def test_evaluate_frames_list_rejected(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--csv", "x.csv", "--frames", "10,0"])
+    assert "--frames" in capsys.readouterr().err
+
+
+def test_main_no_weights_installed(face_video: Path, monkeypatch: pytest.MonkeyPatch,
+                                   capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setenv("DFCORE_WEIGHTS", "/nonexistent/x.pt")
+    assert main(["analyze", str(face_video)]) == EXIT_INPUT_ERROR
+    err = capsys.readouterr().err
+    assert "no trained weights are installed" in err
+    _assert_one_error_line(err, Path("/nonexistent/x.pt"))

@@ -1,0 +1,160 @@
+"""dfcore.faces: MediaPipe face detection and following the subject across frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dfcore.faces import Detection, FaceDetector, FaceOptions, track_subject
+from dfcore.video_io import sample_frames
+
+
+@pytest.fixture(scope="module")
+def face_detector():
+    with FaceDetector() as det:
+        yield det
+
+
+def _assert_plausible_face(det: Detection, shape: tuple[int, ...]) -> None:
+    h, w = shape[:2]
+    x, y, bw, bh = det.box
+    assert 0 <= x and 0 <= y and x + bw <= w and y + bh <= h, det.box
+    # The astronaut's face spans roughly a quarter to a half of the 240 px frame height.
+    assert 0.15 * h < bh < 0.6 * h and 0.15 * h < bw < 0.6 * h, det.box
+    assert 0.5 < bw / bh < 2.0
+    assert 0.5 <= det.score <= 1.0
+    # Its six keypoints (eyes, nose, mouth, ears) are near the box.
+    assert len(det.keypoints) == 6
+    for kx, ky in det.keypoints:
+        assert x - bw / 2 < kx < x + 1.5 * bw and y - bh / 2 < ky < y + 1.5 * bh
+
+
+def test_face_found_in_still(face_detector: FaceDetector, face_frame: np.ndarray) -> None:
+    found = face_detector.detect(face_frame)
+    assert len(found) == 1
+    _assert_plausible_face(found[0], face_frame.shape)
+    # The face is in the upper middle of the frame (the camera looks at the astronaut's head).
+    x, y, bw, bh = found[0].box
+    cx, cy = x + bw / 2, y + bh / 2
+    assert 0.25 * 320 < cx < 0.75 * 320 and cy < 0.6 * 240
+
+
+def test_face_found_in_every_sampled_frame(face_detector: FaceDetector, face_video: Path) -> None:
+    _, frames = sample_frames(face_video, 5)
+    for f in frames:
+        found = face_detector.detect(f.image)
+        assert found, f"no face at t={f.time_s:.2f}s"
+        _assert_plausible_face(found[0], f.image.shape)
+
+
+def test_no_face_in_blank_frame(face_detector: FaceDetector, blank_frame: np.ndarray) -> None:
+    assert face_detector.detect(blank_frame) == []
+
+
+def test_two_faces_largest_first(face_detector: FaceDetector, face_frame: np.ndarray) -> None:
+    # The still beside its mirror image: two faces, returned largest first.
+    two = np.ascontiguousarray(np.concatenate([face_frame, face_frame[:, ::-1]], axis=1))
+    found = face_detector.detect(two)
+    assert len(found) == 2
+    areas = [d.box[2] * d.box[3] for d in found]
+    assert areas == sorted(areas, reverse=True)
+    centres = sorted(d.box[0] + d.box[2] / 2 for d in found)
+    assert centres[0] < 320 < centres[1]  # one in each half
+
+
+def test_tightly_cropped_face_is_found(face_detector: FaceDetector, face_frame: np.ndarray) -> None:
+    box = face_detector.detect(face_frame)[0].box
+    x, y, w, h = box
+    crop = np.ascontiguousarray(face_frame[y + h // 8 : y + h, x + w // 8 : x + w])
+    found = face_detector.detect(crop)
+    assert found, "the short-range model and padded retry should find a tightly framed face"
+    bx, by, bw, bh = found[0].box
+    assert bx >= 0 and by >= 0 and bx + bw <= crop.shape[1] and by + bh <= crop.shape[0]
+    assert bw * bh > 0.3 * crop.shape[0] * crop.shape[1]
+
+
+def test_unknown_face_model() -> None:
+    with pytest.raises(ValueError, match="unknown face model"):
+        FaceDetector(FaceOptions(models=("full", "medium")))
+
+
+def test_context_manager_closes(face_frame: np.ndarray) -> None:
+    with FaceDetector() as det:
+        graphs = list(det._graphs)
+        assert len(graphs) == 2
+        assert det.detect(face_frame)
+    assert det._graphs == []
+    # The MediaPipe graphs themselves were released, not just forgotten.
+    for g in graphs:
+        with pytest.raises(ValueError):
+            g.process(face_frame)
+
+
+def test_context_manager_closes_on_error() -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with FaceDetector() as det:
+            raise RuntimeError("boom")
+    assert det._graphs == []
+
+
+# --------------------------------------------------------------------------- tracking
+
+
+def _det(x: int, y: int, size: int, score: float = 0.9) -> Detection:
+    return Detection((x, y, size, size), score, ())
+
+
+def test_track_picks_large_persistent_face_over_small_transient() -> None:
+    big = [_det(100 + 2 * i, 50 + i, 80) for i in range(6)]
+    small = _det(10, 10, 20)
+    # The small face appears first in frame 0 (alone) and frame 1; the big one in every frame.
+    per_frame = [[small], [big[1], small], [big[2]], [big[3]], [big[4]], [big[5]]]
+    track = track_subject(per_frame)
+    assert track.boxes == [None] + [b.box for b in big[1:]]
+    assert track.n_found == 5
+
+
+def test_track_prefers_persistence_over_one_large_frame() -> None:
+    # A face seen once at 100x100 loses to a 60x60 face seen in all 5 frames.
+    steady = [_det(200, 40, 60) for _ in range(5)]
+    flash = _det(20, 100, 100)
+    per_frame = [[flash, steady[0]]] + [[d] for d in steady[1:]]
+    track = track_subject(per_frame)
+    assert track.boxes == [d.box for d in steady]
+
+
+def test_track_keeps_none_for_frames_without_subject() -> None:
+    a = _det(100, 50, 80)
+    per_frame = [[a], [], [_det(104, 52, 80)], [], [_det(108, 54, 80)]]
+    track = track_subject(per_frame)
+    assert len(track.detections) == 5
+    assert [b is None for b in track.boxes] == [False, True, False, True, False]
+    assert track.n_found == 3
+
+
+def test_track_two_faces_side_by_side_stays_with_one() -> None:
+    # Two similar faces side by side, each drifting slowly; the left one is slightly larger.
+    left = [_det(40 + i, 60, 70) for i in range(6)]
+    right = [_det(200 - i, 60, 66) for i in range(6)]
+    # Detection order varies from frame to frame: the track must not jump between faces.
+    per_frame = [[left[i], right[i]] if i % 2 else [right[i], left[i]] for i in range(6)]
+    track = track_subject(per_frame)
+    assert track.boxes == [d.box for d in left]
+
+
+def test_track_moving_face_is_linked() -> None:
+    # A face moving a third of its size per frame is still one track; a small face nearby is not it.
+    moving = [_det(50 + 30 * i, 80, 90) for i in range(5)]
+    other = _det(10, 10, 40)
+    per_frame = [[m, other] for m in moving]
+    track = track_subject(per_frame)
+    assert track.boxes == [m.box for m in moving]
+
+
+def test_track_with_no_detections() -> None:
+    track = track_subject([[], [], []])
+    assert track.boxes == [None, None, None]
+    assert track.n_found == 0
+    assert track_subject([]).detections == []
