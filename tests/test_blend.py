@@ -1,0 +1,217 @@
+"""dfcore.blend: self-blended pseudo-fakes and the mouth warp, on the public-domain astronaut photo."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from dfcore.blend import (
+    BlendOptions,
+    BlendParams,
+    apply_blend,
+    face_mask,
+    sample_blend_params,
+    self_blend,
+    warp_face_region,
+)
+from dfcore.faces import Detection, FaceDetector
+
+FULL = BlendOptions(blend_ratios=(1.0,))  # always replace the face fully: changes are large
+
+
+@pytest.fixture(scope="module")
+def photo() -> np.ndarray:
+    from skimage import data
+
+    return cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
+
+
+@pytest.fixture(scope="module")
+def face(photo: np.ndarray) -> Detection:
+    with FaceDetector() as det:
+        found = det.detect(photo)
+    assert found, "the astronaut's face should be found in the photo"
+    return found[0]
+
+
+def _inside(box, shape) -> np.ndarray:
+    x, y, w, h = box
+    m = np.zeros(shape[:2], bool)
+    m[max(0, y) : y + h, max(0, x) : x + w] = True
+    return m
+
+
+def _far_outside(box, shape, factor: float = 1.0) -> np.ndarray:
+    """Pixels more than ``factor`` box sizes away from the box on some axis."""
+    x, y, w, h = box
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    d = max(w, h) * factor
+    return (xx < x - d) | (xx > x + w + d) | (yy < y - d) | (yy > y + h + d)
+
+
+# --------------------------------------------------------------------------- self_blend
+
+
+@pytest.mark.parametrize("use_kps", [True, False])
+def test_self_blend_changes_face_not_background(photo, face, use_kps) -> None:
+    kps = face.keypoints if use_kps else None
+    for seed in range(6):
+        out, mask = self_blend(photo, face.box, kps, np.random.default_rng(seed), FULL)
+        assert out.shape == photo.shape and out.dtype == np.uint8
+        assert mask.shape == photo.shape[:2] and mask.dtype == np.float32
+        assert mask.min() >= 0.0 and mask.max() <= 1.0
+        diff = np.abs(out.astype(int) - photo).max(axis=2)
+        inside = _inside(face.box, photo.shape)
+        assert (diff[inside] > 0).mean() > 0.5, seed  # most of the face is altered
+        # Where the mask is 0 the image is untouched, and the mask is 0 far from the face.
+        assert (diff[mask == 0] == 0).all()
+        far = _far_outside(face.box, photo.shape)
+        assert far.sum() > 0.3 * far.size
+        assert (mask[far] == 0).all() and (diff[far] == 0).all()
+
+
+def test_self_blend_mask_peaks_inside_box(photo, face) -> None:
+    for seed in range(6):
+        params = sample_blend_params(np.random.default_rng(seed))
+        _, mask = apply_blend(photo, face.box, face.keypoints, params)
+        y, x = np.unravel_index(np.argmax(mask), mask.shape)
+        assert _inside(face.box, photo.shape)[y, x]
+        # The peak is the drawn blend ratio (the face interior is fully inside the outline).
+        assert mask.max() == pytest.approx(params.blend_ratio, abs=0.02)
+        # The face centre is at (or near) the peak.
+        bx, by, bw, bh = face.box
+        assert mask[by + bh // 2, bx + bw // 2] >= 0.9 * params.blend_ratio
+
+
+def test_default_options_change_something(photo, face) -> None:
+    # Even the weakest default blend (ratio 0.25) alters the face.
+    for seed in range(8):
+        out, mask = self_blend(photo, face.box, face.keypoints, np.random.default_rng(seed))
+        assert mask.max() > 0
+        assert np.abs(out.astype(int) - photo)[_inside(face.box, photo.shape)].sum() > 0
+
+
+def test_apply_blend_deterministic_for_params(photo, face) -> None:
+    params = sample_blend_params(np.random.default_rng(3), FULL)
+    a = apply_blend(photo, face.box, face.keypoints, params)
+    b = apply_blend(photo, face.box, face.keypoints, params)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    # The input is not modified.
+    assert not np.shares_memory(a[0], photo)
+    other = dataclasses.replace(params, brightness=params.brightness + 10, mask_seed=params.mask_seed + 1)
+    c = apply_blend(photo, face.box, face.keypoints, other)
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_self_blend_equals_sample_then_apply(photo, face) -> None:
+    out, mask = self_blend(photo, face.box, face.keypoints, np.random.default_rng(11))
+    params = sample_blend_params(np.random.default_rng(11))
+    out2, mask2 = apply_blend(photo, face.box, face.keypoints, params)
+    np.testing.assert_array_equal(out, out2)
+    np.testing.assert_array_equal(mask, mask2)
+
+
+def test_sample_blend_params_seeded_and_in_range() -> None:
+    o = BlendOptions()
+    a = sample_blend_params(np.random.default_rng(0))
+    assert a == sample_blend_params(np.random.default_rng(0))
+    draws = [sample_blend_params(np.random.default_rng(s)) for s in range(40)]
+    assert len({d.mask_seed for d in draws}) > 30
+    for p in draws:
+        assert isinstance(p, BlendParams)
+        assert abs(p.hue_deg) <= o.hue_deg
+        assert 1 - o.saturation <= p.saturation <= 1 + o.saturation
+        assert abs(p.brightness) <= o.brightness
+        assert 1 - o.contrast <= p.contrast <= 1 + o.contrast
+        assert all(abs(v) <= o.rgb_shift for v in p.rgb_shift)
+        assert p.detail in ("sharpen", "blur", "none")
+        assert o.scale[0] <= p.scale <= o.scale[1]
+        assert all(abs(v) <= o.translate for v in p.shift)
+        assert abs(p.rotate_deg) <= o.rotate_deg
+        assert p.mask_shape in ("keypoints", "ellipse")
+        assert o.mask_blur[0] <= p.mask_blur <= o.mask_blur[1]
+        assert p.blend_ratio in o.blend_ratios
+    # Every detail mode and both mask shapes turn up in 40 draws.
+    assert {p.detail for p in draws} == {"sharpen", "blur", "none"}
+    assert {p.mask_shape for p in draws} == {"keypoints", "ellipse"}
+
+
+def test_face_mask_in_unit_range(photo, face) -> None:
+    m = face_mask(photo.shape[:2], face.box, face.keypoints, np.random.default_rng(0))
+    assert m.shape == photo.shape[:2] and m.dtype == np.float32
+    assert 0.0 <= m.min() and 0 < m.max() <= 1.0
+
+
+def test_box_partly_or_fully_outside_image(photo) -> None:
+    h, w = photo.shape[:2]
+    rng = np.random.default_rng(0)
+    out, mask = self_blend(photo, (-30, -25, 90, 90), None, rng, FULL)
+    assert out.shape == photo.shape and mask.shape == (h, w)
+    assert mask[:20, :20].max() > 0.5  # the visible part of the face is blended
+    assert (out[mask == 0] == photo[mask == 0]).all()
+    out, mask = self_blend(photo, (w + 200, h + 200, 40, 40), None, rng, FULL)
+    np.testing.assert_array_equal(out, photo)
+    assert not mask.any()
+
+
+def test_bad_inputs_rejected(photo, face) -> None:
+    params = sample_blend_params(np.random.default_rng(0))
+    with pytest.raises(ValueError):
+        apply_blend(photo.astype(np.float32), face.box, None, params)
+    with pytest.raises(ValueError):
+        apply_blend(photo[..., 0], face.box, None, params)
+    with pytest.raises(ValueError):
+        apply_blend(photo, (10, 10, 0, 20), None, params)
+    with pytest.raises(ValueError):
+        warp_face_region(photo, (10, 10, 20, 0), None, 0.0)
+
+
+# --------------------------------------------------------------------------- warp_face_region
+
+T_OPEN = 1 / (2 * 3.1)  # the syllable cycle's first peak: the mouth is open
+
+
+def _mouth_window(face: Detection, half: int) -> tuple[slice, slice]:
+    mx, my = (int(round(v)) for v in face.keypoints[3])
+    return slice(my - half // 2, my + half), slice(mx - half, mx + half)
+
+
+def test_warp_moves_mouth_over_time(photo, face) -> None:
+    closed = warp_face_region(photo, face.box, face.keypoints, 0.0)
+    opened = warp_face_region(photo, face.box, face.keypoints, T_OPEN)
+    assert closed.shape == photo.shape == opened.shape and opened.dtype == np.uint8
+    win = _mouth_window(face, face.box[2] // 3)
+    mouth_change = np.abs(opened[win].astype(int) - closed[win]).mean()
+    assert mouth_change > 2.0
+    # The forehead/eye band barely moves (only the jaw and lips are displaced).
+    x, y, bw, bh = face.box
+    top = (slice(y, y + bh // 4), slice(x, x + bw))
+    assert np.abs(opened[top].astype(int) - closed[top]).mean() < 0.25 * mouth_change
+    # Far from the face nothing changes, at any time.
+    far = _far_outside(face.box, photo.shape)
+    assert (opened[far] == photo[far]).all() and (closed[far] == photo[far]).all()
+
+
+def test_warp_deterministic_and_strength_zero(photo, face) -> None:
+    a = warp_face_region(photo, face.box, face.keypoints, 0.37)
+    np.testing.assert_array_equal(a, warp_face_region(photo, face.box, face.keypoints, 0.37))
+    # Strength 0: no movement, so time no longer matters (only the re-rendering remains).
+    s0 = warp_face_region(photo, face.box, face.keypoints, 0.0, strength=0.0)
+    s1 = warp_face_region(photo, face.box, face.keypoints, T_OPEN, strength=0.0)
+    np.testing.assert_array_equal(s0, s1)
+    assert not np.array_equal(s0, photo)  # the re-rendering alone alters the face
+
+
+def test_warp_without_keypoints_and_at_the_edge(photo, face) -> None:
+    h, w = photo.shape[:2]
+    a = warp_face_region(photo, face.box, None, 0.0)
+    b = warp_face_region(photo, face.box, None, T_OPEN)
+    assert a.shape == photo.shape and not np.array_equal(a, b)
+    edge = warp_face_region(photo, (-20, h - 50, 80, 80), None, T_OPEN)
+    assert edge.shape == photo.shape
+    gone = warp_face_region(photo, (w + 100, h + 100, 40, 40), None, T_OPEN)
+    np.testing.assert_array_equal(gone, photo)

@@ -1,0 +1,288 @@
+"""dfcore.metrics: hand-computable cases for every metric, and the temperature fit on synthetic data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from dfcore.metrics import (
+    TEMPERATURE_RANGE,
+    accuracy,
+    equal_error_rate,
+    expected_calibration_error,
+    fit_temperature,
+    log_loss,
+    reliability_table,
+    roc_auc,
+    roc_curve,
+    sigmoid,
+    summarize,
+)
+
+# --------------------------------------------------------------------------- AUC
+
+
+def test_auc_perfect_reversed_and_ties() -> None:
+    y = [0, 0, 1, 1]
+    assert roc_auc(y, [0.1, 0.2, 0.8, 0.9]) == 1.0
+    assert roc_auc(y, [0.9, 0.8, 0.2, 0.1]) == 0.0
+    assert roc_auc(y, [0.5, 0.5, 0.5, 0.5]) == 0.5
+
+
+def test_auc_small_mixed_case_by_counting_pairs() -> None:
+    # (fake, real) pairs: 0.4 beats 0.1, loses to 0.6 -> 1; 0.7 beats both -> 2;
+    # 0.6 beats 0.1 and ties 0.6 -> 1.5. Total 4.5 of 2 x 3 = 6 pairs.
+    y = [0, 0, 1, 1, 1]
+    s = [0.1, 0.6, 0.4, 0.7, 0.6]
+    assert roc_auc(y, s) == pytest.approx(4.5 / 6)
+
+
+def test_auc_matches_brute_force_pair_count() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 40)
+    s = rng.integers(0, 6, 40).astype(float)  # many ties
+    pos, neg = s[y == 1], s[y == 0]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    assert roc_auc(y, s) == pytest.approx(wins / (pos.size * neg.size))
+
+
+def test_auc_is_rank_based_and_accepts_logits() -> None:
+    y = [0, 1, 0, 1, 1]
+    s = np.array([0.2, 0.9, 0.4, 0.35, 0.6])
+    assert roc_auc(y, s) == pytest.approx(roc_auc(y, np.log(s / (1 - s))))
+    assert roc_auc(y, s) == pytest.approx(roc_auc(y, 100 * s - 7))
+
+
+def test_auc_nan_with_one_class() -> None:
+    assert math.isnan(roc_auc([1, 1, 1], [0.2, 0.5, 0.9]))
+    assert math.isnan(roc_auc([0, 0], [0.2, 0.5]))
+
+
+# --------------------------------------------------------------------------- ROC and EER
+
+
+def test_roc_curve_hand_case() -> None:
+    fpr, tpr, thr = roc_curve([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    np.testing.assert_allclose(fpr, [0, 0, 0.5, 0.5, 1])
+    np.testing.assert_allclose(tpr, [0, 0.5, 0.5, 1, 1])
+    assert thr[0] == math.inf
+    np.testing.assert_allclose(thr[1:], [0.8, 0.4, 0.35, 0.1])
+
+
+def test_roc_curve_is_monotonic_from_origin_to_one() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.random(200) + 0.3 * y, 2)  # rounding makes ties
+    fpr, tpr, thr = roc_curve(y, s)
+    assert fpr.shape == tpr.shape == thr.shape
+    assert (np.diff(fpr) >= 0).all() and (np.diff(tpr) >= 0).all()
+    assert (np.diff(thr) < 0).all()
+    assert (fpr[0], tpr[0]) == (0.0, 0.0) and (fpr[-1], tpr[-1]) == (1.0, 1.0)
+    # One point per distinct score, plus the origin.
+    assert len(thr) == len(np.unique(s)) + 1
+    # Trapezoid area under the curve equals the rank AUC (ties handled as diagonal steps).
+    trapezoid = getattr(np, "trapezoid", None) or np.trapz
+    assert trapezoid(tpr, fpr) == pytest.approx(roc_auc(y, s))
+
+
+def test_eer_symmetric_case() -> None:
+    # Reals 0.1 0.2 0.3 0.6, fakes 0.4 0.7 0.8 0.9: at threshold 0.6 one real of four is
+    # flagged (FPR 1/4) and one fake of four missed (FNR 1/4).
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    s = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
+    eer, thr = equal_error_rate(y, s)
+    assert eer == pytest.approx(0.25)
+    assert thr == pytest.approx(0.6)
+    # Mirror image: swap the classes and flip the scores, same EER.
+    eer_m, _ = equal_error_rate(1 - np.array(y), 1 - np.array(s))
+    assert eer_m == pytest.approx(0.25)
+
+
+def test_eer_docstring_example_perfect_and_one_class() -> None:
+    assert equal_error_rate([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx((0.5, 0.4))
+    eer, _ = equal_error_rate([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
+    assert eer == 0.0
+    eer, thr = equal_error_rate([1, 1], [0.3, 0.4])
+    assert math.isnan(eer) and math.isnan(thr)
+
+
+def test_eer_interpolates_between_staircase_points() -> None:
+    # Reals 0.1 0.2 0.9, fake 0.5. ROC points (FPR, FNR): inf (0, 1), 0.9 (1/3, 1), 0.5 (1/3, 0).
+    # FPR - FNR goes from -2/3 to +1/3 between 0.9 and 0.5: a = 2/3 of the way, where
+    # FPR = FNR = 1/3 and the threshold is 0.9 + 2/3 * (0.5 - 0.9).
+    eer, thr = equal_error_rate([0, 0, 0, 1], [0.1, 0.2, 0.9, 0.5])
+    assert eer == pytest.approx(1 / 3)
+    assert thr == pytest.approx(0.9 - 2 / 3 * 0.4)
+    # Crossing right after the first point: its threshold (inf) is replaced by 1.0.
+    # Ties at 0.8 (one real, one fake): (FPR, FNR) jumps from (0, 1) to (1/2, 0); a = 2/3.
+    eer, thr = equal_error_rate([0, 0, 1], [0.8, 0.2, 0.8])
+    assert eer == pytest.approx(1 / 3)
+    assert thr == pytest.approx(1.0 + 2 / 3 * (0.8 - 1.0))
+
+
+# --------------------------------------------------------------------------- accuracy and log-loss
+
+
+def test_accuracy_fake_at_or_above_threshold() -> None:
+    assert accuracy([1, 0], [0.5, 0.5]) == 0.5  # 0.5 is called FAKE at threshold 0.5
+    assert accuracy([1, 1], [0.5, 0.4999]) == 0.5
+    assert accuracy([0, 1, 0, 1], [0.1, 0.9, 0.3, 0.7], threshold=0.5) == 1.0
+    assert accuracy([0, 1, 0, 1], [0.1, 0.9, 0.3, 0.7], threshold=0.8) == 0.75
+    assert accuracy([0, 1, 0, 1], [0.1, 0.9, 0.3, 0.7], threshold=0.3) == 0.75  # 0.3 is FAKE
+
+
+def test_log_loss_hand_computation() -> None:
+    y = [1, 0, 1]
+    p = [0.8, 0.3, 0.5]
+    expected = -(math.log(0.8) + math.log(0.7) + math.log(0.5)) / 3
+    assert log_loss(y, p) == pytest.approx(expected)
+    assert log_loss([0, 1], [0.5, 0.5]) == pytest.approx(math.log(2))
+
+
+def test_log_loss_clips_confident_mistakes() -> None:
+    loss = log_loss([1], [0.0])
+    assert math.isfinite(loss)
+    assert loss == pytest.approx(-math.log(1e-7), rel=1e-6)
+    assert log_loss([1, 0], [1.0, 0.0]) == pytest.approx(-math.log(1 - 1e-7), abs=1e-9)
+
+
+# --------------------------------------------------------------------------- calibration
+
+
+def test_ece_hand_case() -> None:
+    # Each score alone in its bin: |0.05-0| + |0.15-0| + |0.85-1| + |0.95-1| = 0.4, over 4 items.
+    y = [0, 0, 1, 1]
+    p = [0.05, 0.15, 0.95, 0.85]
+    assert expected_calibration_error(y, p) == pytest.approx(0.1)
+    # One bin: |mean score - fraction fake| = |0.5 - 0.5|.
+    assert expected_calibration_error(y, p, n_bins=1) == pytest.approx(0.0)
+
+
+def test_reliability_table_counts_and_edges() -> None:
+    rng = np.random.default_rng(1)
+    p = np.r_[rng.random(97), 0.0, 0.3, 1.0]
+    y = rng.integers(0, 2, p.size)
+    table = reliability_table(y, p, n_bins=10)
+    assert len(table) == 10
+    assert sum(b["count"] for b in table) == p.size
+    assert table[0]["lower"] == 0.0 and table[-1]["upper"] == 1.0
+    for b in table:
+        if b["count"]:
+            assert b["lower"] <= b["mean_predicted"] <= b["upper"]
+            assert 0.0 <= b["fraction_fake"] <= 1.0
+        else:
+            assert b["mean_predicted"] is None and b["fraction_fake"] is None
+    # Count by hand: bin b holds [b/10, (b+1)/10), 1.0 in the last bin.
+    expected = [int(((p >= b / 10) & (p < (b + 1) / 10)).sum()) for b in range(10)]
+    expected[-1] += int((p == 1.0).sum())
+    assert [b["count"] for b in table] == expected
+
+
+def test_reliability_table_exact_boundary_goes_up() -> None:
+    table = reliability_table([0, 1, 1], [0.3, 0.3, 1.0], n_bins=10)
+    assert table[3]["count"] == 2 and table[2]["count"] == 0
+    assert table[3]["fraction_fake"] == pytest.approx(0.5)
+    assert table[9]["count"] == 1
+
+
+def test_ece_equals_weighted_reliability_gap() -> None:
+    rng = np.random.default_rng(2)
+    p = rng.random(300)
+    y = (rng.random(300) < p**2).astype(int)
+    table = reliability_table(y, p, n_bins=8)
+    manual = sum(b["count"] * abs(b["mean_predicted"] - b["fraction_fake"]) for b in table if b["count"]) / p.size
+    assert expected_calibration_error(y, p, n_bins=8) == pytest.approx(manual)
+
+
+# --------------------------------------------------------------------------- temperature
+
+
+def test_sigmoid_is_stable_and_scaled() -> None:
+    out = sigmoid([-1000.0, 0.0, 1000.0])
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, [0.0, 0.5, 1.0])
+    assert sigmoid(2.0, temperature=2.0) == pytest.approx(1 / (1 + math.exp(-1)))
+    with pytest.raises(ValueError):
+        sigmoid([1.0], temperature=0.0)
+
+
+def _nll(z: np.ndarray, y: np.ndarray, t: float) -> float:
+    p = sigmoid(z, t)
+    return -float(np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+@pytest.mark.parametrize("true_t", [0.5, 2.5])
+def test_fit_temperature_recovers_known_temperature(true_t: float) -> None:
+    rng = np.random.default_rng(7)
+    z = rng.normal(0.0, 3.0, 20000)
+    y = (rng.random(z.size) < sigmoid(z, true_t)).astype(int)
+    t = fit_temperature(z, y)
+    assert t == pytest.approx(true_t, rel=0.1)
+    assert _nll(z, y, t) < _nll(z, y, 1.0)
+    # It is the minimum: nudging T either way does not help.
+    assert _nll(z, y, t) <= min(_nll(z, y, t * 1.05), _nll(z, y, t / 1.05)) + 1e-12
+
+
+def test_fit_temperature_is_deterministic_and_bounded() -> None:
+    z = np.array([-3.0, -1.0, 2.0, 4.0])
+    y = np.array([0, 0, 1, 1])  # perfectly separated: wants T -> 0
+    t = fit_temperature(z, y)
+    assert t == fit_temperature(z, y)
+    assert t == pytest.approx(TEMPERATURE_RANGE[0], rel=1e-6)
+    # Backwards logits want T < 0: stops at the top of the range.
+    assert fit_temperature(-z, y) == pytest.approx(TEMPERATURE_RANGE[1], rel=1e-6)
+
+
+# --------------------------------------------------------------------------- summarize and errors
+
+
+def test_summarize_keys_and_values() -> None:
+    y = [0, 0, 0, 0, 1, 1, 1, 1]
+    s = [0.1, 0.2, 0.3, 0.6, 0.4, 0.7, 0.8, 0.9]
+    out = summarize(y, s, threshold=0.5)
+    assert set(out) == {"auc", "accuracy", "eer", "eer_threshold", "log_loss", "ece", "threshold",
+                        "n", "n_real", "n_fake"}
+    assert (out["n"], out["n_real"], out["n_fake"]) == (8, 4, 4)
+    assert all(isinstance(out[k], int) for k in ("n", "n_real", "n_fake"))
+    assert out["auc"] == pytest.approx(roc_auc(y, s)) == pytest.approx(15 / 16)
+    assert out["accuracy"] == pytest.approx(0.75)  # 0.6 real flagged, 0.4 fake missed
+    assert out["eer"] == pytest.approx(0.25) and out["eer_threshold"] == pytest.approx(0.6)
+    assert out["log_loss"] == pytest.approx(log_loss(y, s))
+    assert out["ece"] == pytest.approx(expected_calibration_error(y, s))
+    assert out["threshold"] == 0.5
+
+
+def test_summarize_one_class_gives_nan_rank_metrics() -> None:
+    out = summarize([1, 1, 1], [0.6, 0.7, 0.8])
+    assert math.isnan(out["auc"]) and math.isnan(out["eer"])
+    assert out["accuracy"] == 1.0 and out["n_real"] == 0
+
+
+@pytest.mark.parametrize("fn", [log_loss, reliability_table, expected_calibration_error, summarize])
+@pytest.mark.parametrize("bad", [[0.2, 1.2], [-0.1, 0.5]])
+def test_probabilities_outside_unit_interval_rejected(fn, bad) -> None:
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        fn([0, 1], bad)
+
+
+@pytest.mark.parametrize(
+    "labels, scores",
+    [
+        ([0, 1, 1], [0.1, 0.2]),  # lengths differ
+        ([], []),  # empty
+        ([0, 2], [0.1, 0.2]),  # label not 0/1
+        ([0, 1], [0.1, float("nan")]),  # non-finite score
+        ([0, 1], [0.1, float("inf")]),
+    ],
+)
+def test_bad_inputs_rejected(labels, scores) -> None:
+    for fn in (roc_auc, roc_curve, equal_error_rate, accuracy, log_loss):
+        with pytest.raises(ValueError):
+            fn(labels, scores)
+
+
+def test_n_bins_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        reliability_table([0, 1], [0.2, 0.8], n_bins=0)
