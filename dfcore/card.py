@@ -99,7 +99,7 @@ def _card(det: Detector, cfg: TrainConfig, ffpp: dict, dfdc: dict, csvs: dict) -
     n_params = sum(p.numel() for p in ck.model.parameters())
     return {
         "name": "Deepfake Lens compact ResNeXt-LSTM",
-        "file": Path(os.environ.get("DFCORE_WEIGHTS", "deepfake_lens_compact.pt")).name,
+        "file": Path(ck.path).name,
         "sha256": ck.sha256,
         "dfcore_version": __version__,
         "architecture": {

@@ -19,12 +19,12 @@ from pathlib import Path
 
 import torch
 
+from .datasets import LABELS  # the one label order: index 1 ("fake") is what every logit is about
 from .errors import WeightsError
 from .model import ModelConfig, ResNeXtLSTM
 from .preprocessing import PreprocessConfig
 
 FORMAT_VERSION = 1  # bump when the checkpoint's layout changes; older files are refused
-LABELS = ("real", "fake")  # index 1 is what every logit and probability in dfcore is about
 MANIFEST_NAME = "SHA256SUMS"
 
 
@@ -37,6 +37,7 @@ class Checkpoint:
     temperature: float  # clip logits are divided by this before the sigmoid (calibration)
     frame_temperature: float  # the same for per-frame logits
     sha256: str  # of the file it was loaded from ("" when not loaded from a file)
+    path: str = ""  # the file it was loaded from
     info: dict = field(default_factory=dict)  # training data, command, time, metrics: for the model card
 
 
@@ -147,6 +148,7 @@ def load_checkpoint(path: str | os.PathLike, verify: bool = True) -> Checkpoint:
         temperature=float(payload["temperature"]),
         frame_temperature=float(payload.get("frame_temperature", 1.0)),
         sha256=digest,
+        path=str(p),
         info=dict(payload.get("info", {})),
     )
 

@@ -57,7 +57,10 @@ class TrainConfig:
     seq_len: tuple[int, int] = (8, 64)  # sequence length range (inference uses 10-100; the model mean-pools)
     images_per_step: int = 32  # single DFDC faces per step (length-1 sequences)
     sbi_fraction: float = 0.5  # share of fake examples that are self-blended pseudo-fakes of real faces
-    frame_loss_weight: float = 0.5  # weight of the per-frame head's loss next to the clip loss
+    # Degradation strength (dfcore.augment): a CNN trained from scratch in ~1 h stayed at chance
+    # with the full ranges (compression and resizing erase the artefacts it has yet to find).
+    augment_strength: float = 0.5
+    frame_loss_weight: float = 1.0  # weight of the per-frame head's loss next to the clip loss
     frames_per_clip: int = 64  # frames cached per FF++ clip
     cache_size: int = 160  # side of cached crops; blending/augmenting happens at this size
     val_fraction_ffpp: float = 0.25  # FF++ items held out (whole identity groups)
@@ -126,7 +129,7 @@ class BatchMaker:
                        for lab in (0, 1)}
 
     def _frames(self, cs: CropSet, idx: np.ndarray, blend: bool, rng: np.random.Generator) -> list[np.ndarray]:
-        aug = sample_augment(rng)
+        aug = sample_augment(rng, self.cfg.augment_strength)
         bp = sample_blend_params(rng) if blend else None
         out = []
         for i in idx:

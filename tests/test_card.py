@@ -70,7 +70,8 @@ def card() -> dict:
         "threshold_rule": "equal-error-rate threshold of the calibrated clip probability on the validation split",
         "machine": "x86_64, 2 CPU cores",
     }
-    ck = Checkpoint(model, "resnext_compact_lstm", PreprocessConfig(), THRESHOLD, 1.7, 1.3, SHA, info)
+    ck = Checkpoint(model, "resnext_compact_lstm", PreprocessConfig(), THRESHOLD, 1.7, 1.3, SHA,
+                    path="weights/test_model.pt", info=info)
     det = Detector(ck, device="cpu")
     ffpp = {"by_frames": summarize_by_frames(_videos(), (10, 40), THRESHOLD)}
     dfdc = {"by_frames": summarize_by_frames(_dfdc_videos(), (1,), THRESHOLD)}
@@ -80,6 +81,7 @@ def card() -> dict:
 def test_card_structure_and_json(card: dict) -> None:
     json.dumps(card)  # the card is written as JSON as is
     assert card["sha256"] == SHA
+    assert card["file"] == "test_model.pt"  # named after the checkpoint actually evaluated
     assert card["decision"]["threshold"] == THRESHOLD
     assert card["decision"]["temperature"] == 1.7 and card["decision"]["frame_temperature"] == 1.3
     assert card["data_terms"] == DATA_TERMS
