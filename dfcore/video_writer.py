@@ -17,6 +17,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from .errors import VideoDecodeError
+
 
 def write_h264(frames: Iterable[np.ndarray], path: str | os.PathLike, fps: float, crf: int = 23) -> Path:
     """Encode RGB frames into a browser-playable H.264 MP4.
@@ -89,4 +91,45 @@ def _check_frame(frame: np.ndarray, index: int, size: tuple[int, int] | None) ->
         )
 
 
-__all__ = ["write_h264"]
+def remux(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Copy a clip's video packets, unchanged, into a new file with a complete header.
+
+    A browser's MediaRecorder writes WebM as a live stream: no duration and no
+    index. Sampling frames evenly over a clip needs its duration, and the
+    muxer writes both once it has seen every packet. No frame is decoded or
+    re-encoded, so this is quick and lossless. Audio and other streams are dropped.
+
+    Args:
+        src: the clip to copy.
+        dst: the file to write; its extension picks the container (use the source's).
+
+    Returns:
+        The path written.
+
+    Raises:
+        VideoDecodeError: ``src`` cannot be read as a video (the partial file is deleted).
+    """
+    out = Path(dst)
+    try:
+        with av.open(str(src), mode="r") as inp:
+            if not inp.streams.video:
+                raise VideoDecodeError(src, "has no video stream", "Record or upload a clip with video in it.")
+            source = inp.streams.video[0]
+            with av.open(str(out), mode="w") as container:
+                stream = container.add_stream_from_template(source)
+                for packet in inp.demux(source):
+                    if packet.dts is None:  # the demuxer's end-of-stream marker carries no data
+                        continue
+                    packet.stream = stream
+                    container.mux(packet)
+    except (av.error.FFmpegError, ValueError) as e:
+        out.unlink(missing_ok=True)
+        raise VideoDecodeError(src, f"could not be read as a video ({type(e).__name__}: {e})",
+                               "The recording may be incomplete; record it again.") from None
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+    return out
+
+
+__all__ = ["write_h264", "remux"]

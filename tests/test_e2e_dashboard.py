@@ -1,0 +1,221 @@
+"""End-to-end: the dashboard served by `streamlit run`, driven in Debian's Chromium with Playwright.
+
+The detector behind the server is an UNTRAINED, randomly initialised
+checkpoint and the model card a fixture with invented metrics (see
+ui_fixtures.py): these tests check that every page works in a real browser
+(uploads, media, charts, the webcam, downloads), never what the verdicts are.
+Each test saves a full-page screenshot to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from ui_fixtures import (  # noqa: F401 - fixtures (playwright_instance, streamlit_app, ...) are used by name
+    CHROMIUM,
+    SAMPLES,
+    copy_sample,
+    failure_screenshots,
+    launch_chromium,
+    playwright_instance,
+    sample_frames_rgb,
+    screenshot,
+    streamlit_app,
+    weights_with_card,
+    write_y4m,
+)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium; CI has it)"),
+]
+
+VERDICTS = ("REAL", "FAKE", "NO FACE")
+LOAD_S = 120_000  # ms: the first page run imports torch and loads the model on a busy 2-core machine
+ANALYSIS_S = 180_000  # ms
+
+
+def open_app(browser, url: str, path: str = "/"):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, color_scheme="light",
+                            accept_downloads=True)
+    page.goto(url + path)
+    page.wait_for_selector("[data-testid=stApp]", timeout=LOAD_S)
+    return page
+
+
+def wait_for_result(page, key: str) -> str:
+    """Wait for the view ``key`` to show its verdict, timeline chart and loaded explorer images; return the verdict."""
+    verdict = page.locator(f".st-key-{key}_verdict")
+    verdict.wait_for(timeout=ANALYSIS_S)
+    text = verdict.inner_text()
+    assert any(v in text for v in VERDICTS), text
+    page.locator(".js-plotly-plot").first.wait_for(timeout=LOAD_S)
+    explorer = page.locator(f".st-key-{key}_explorer")
+    explorer.get_by_text("Grad-CAM,").first.wait_for(timeout=LOAD_S)
+    # Every image in the explorer (frame, crop, Grad-CAM overlay) really loaded from the media endpoint.
+    page.wait_for_function(
+        """(sel) => { const imgs = [...document.querySelectorAll(sel + ' img')];
+                      return imgs.length >= 3 && imgs.every((i) => i.complete && i.naturalWidth > 0); }""",
+        arg=f".st-key-{key}_explorer", timeout=LOAD_S)
+    return text
+
+
+def wait_for_playing_video(page) -> None:
+    page.wait_for_function(
+        """() => [...document.querySelectorAll('video')].some(
+               (v) => v.readyState >= 2 && v.currentTime > 0 && !v.error && v.videoWidth > 0)""",
+        timeout=LOAD_S)
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance):  # noqa: F811
+    b = launch_chromium(playwright_instance)
+    yield b
+    b.close()
+
+
+def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser, streamlit_app, tmp_path,  # noqa: F811
+                                                                        failure_screenshots):  # noqa: F811
+    clip = copy_sample("synthetic_fake_warp_astronaut.mp4", tmp_path)
+    page = open_app(browser, streamlit_app)
+    failure_screenshots.append(page)
+    page.get_by_text("Upload", exact=True).click()
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(clip))
+    page.locator("[data-testid=stFileChip]").first.wait_for(timeout=LOAD_S)
+    page.get_by_role("button", name="Analyze", exact=True).click()
+
+    wait_for_result(page, "analyze")
+    wait_for_playing_video(page)
+    assert page.get_by_text("Most suspicious frames").count() == 1
+
+    with page.expect_download(timeout=LOAD_S) as dl:
+        page.get_by_role("button", name="Download JSON").click()
+    data = json.loads(Path(dl.value.path()).read_text())
+    assert data["verdict"] in ("REAL", "FAKE", "NO_FACE") and data["n_frames"] == 20
+    assert data["model"]["sha256"] and len(data["frames"]) == 20
+
+    with page.expect_download(timeout=ANALYSIS_S) as dl:
+        page.get_by_role("button", name="Download HTML report").click()
+    report = Path(dl.value.path()).read_text()
+    assert "Plotly.newPlot" in report and "data:image/png;base64," in report
+    assert "<script src=" not in report  # self-contained: plotly.js is inline
+    screenshot(page, "analyze")
+
+    # The report renders on its own, from a file, with the network blocked.
+    report_file = tmp_path / "report.html"
+    report_file.write_text(report)
+    offline = browser.new_page(viewport={"width": 1200, "height": 900})
+    offline.route("http*://**", lambda route: route.abort())
+    offline.goto(report_file.as_uri())
+    offline.locator(".js-plotly-plot .scatterlayer").first.wait_for(timeout=LOAD_S)
+    offline.wait_for_function("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
+    screenshot(offline, "report")
+    offline.close()
+
+    # A click on a point of the timeline opens that frame in the explorer.
+    probs = [f["fake_probability"] for f in data["frames"]]
+    shown = max(range(len(probs)), key=lambda i: probs[i])  # the explorer starts on the most suspicious frame
+    target = 0 if shown != 0 else 1
+    explorer = page.locator(".st-key-analyze_explorer")
+    assert explorer.get_by_text(f"Frame {data['frames'][shown]['index']} at").count() == 1
+    box = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator(".point").nth(target).bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    explorer.get_by_text(f"Frame {data['frames'][target]['index']} at").wait_for(timeout=LOAD_S)
+    page.close()
+
+
+def test_dark_theme_from_the_settings_menu(browser, streamlit_app, failure_screenshots):  # noqa: F811
+    page = open_app(browser, streamlit_app)
+    failure_screenshots.append(page)
+    page.get_by_role("button", name="Analyze", exact=True).click()
+    wait_for_result(page, "analyze")
+    app_background = "getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"
+    light = page.evaluate(app_background)
+    page.locator("[data-testid=stMainMenuButton]").click()
+    page.locator("[data-testid=stMainMenuItem-theme-Dark]").click()
+    page.wait_for_function(f"{app_background} !== {json.dumps(light)}")
+    r, g, b = (int(v) for v in page.evaluate(app_background).strip("rgba()").split(",")[:3])
+    assert max(r, g, b) < 80, "a dark background"
+    page.keyboard.press("Escape")
+    screenshot(page, "analyze_dark")
+    page.close()
+
+
+def test_webcam_records_and_analyses_a_clip(playwright_instance, streamlit_app, tmp_path,  # noqa: F811
+                                            failure_screenshots):  # noqa: F811
+    # Chromium's fake camera plays this clip: frames of the synthetic (public-domain) face sample.
+    y4m = write_y4m(sample_frames_rgb(SAMPLES / "synthetic_real_astronaut.mp4", 50), tmp_path / "camera.y4m", fps=25)
+    browser = launch_chromium(playwright_instance, [
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={y4m}"])
+    try:
+        page = open_app(browser, streamlit_app, "/webcam")
+        failure_screenshots.append(page)
+        record = page.get_by_role("button", name="Record 5 s")
+        record.wait_for(timeout=LOAD_S)
+        # Shorter clip: 3 s (the slider's minimum) keeps the test quick.
+        page.locator(".st-key-webcam_seconds input[type=range]").focus()
+        page.keyboard.press("Home")
+        record = page.get_by_role("button", name="Record 3 s")
+        record.wait_for(timeout=LOAD_S)
+        page.get_by_text("Camera ready.").wait_for(timeout=LOAD_S)
+        record.click()
+        wait_for_result(page, "webcam")
+        wait_for_playing_video(page)
+        assert "webcam-" in page.locator(".st-key-webcam_verdict").inner_text()
+        screenshot(page, "webcam_clip")
+
+        page.get_by_role("tab", name="Snapshot").click()
+        page.get_by_role("button", name="Take Photo").click()
+        page.locator(".st-key-snapshot_verdict").wait_for(timeout=ANALYSIS_S)
+        assert any(v in page.locator(".st-key-snapshot_verdict").inner_text() for v in VERDICTS)
+        screenshot(page, "webcam_snapshot")
+        page.close()
+    finally:
+        browser.close()
+
+
+def test_batch_two_files_table_csv_and_open_row(browser, streamlit_app, tmp_path, failure_screenshots):  # noqa: F811
+    files = [copy_sample(n, tmp_path) for n in ("synthetic_real_astronaut.mp4", "synthetic_real_astronaut.jpg")]
+    page = open_app(browser, streamlit_app, "/batch")
+    failure_screenshots.append(page)
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files([str(f) for f in files])
+    page.locator("[data-testid=stFileChip]").nth(1).wait_for(timeout=LOAD_S)
+    page.get_by_role("button", name="Analyze 2 file(s)").click()
+    page.locator("[data-testid=stDataFrame]").wait_for(timeout=ANALYSIS_S)
+
+    with page.expect_download(timeout=LOAD_S) as dl:
+        page.get_by_role("button", name="Download CSV").click()
+    rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
+    assert sorted(r["file"] for r in rows) == sorted(f.name for f in files)
+    assert all(r["verdict"] in VERDICTS for r in rows), rows
+
+    wait_for_result(page, "batch")  # the first row's full analysis opens below the table
+    screenshot(page, "batch")
+    page.close()
+
+
+def test_speed_and_model_pages_render_the_card(browser, streamlit_app, failure_screenshots):  # noqa: F811
+    page = open_app(browser, streamlit_app)
+    failure_screenshots.append(page)
+    page.get_by_role("button", name="Analyze", exact=True).click()
+    wait_for_result(page, "analyze")
+    # Through the sidebar, not a new page load: the session (and its loaded clip) must carry over.
+    page.get_by_role("link", name="Speed vs accuracy").click()
+    page.get_by_role("heading", name="Speed vs accuracy").wait_for(timeout=LOAD_S)
+    page.get_by_text("Seconds per video").first.wait_for(timeout=LOAD_S)  # the card's curves
+    page.get_by_role("button", name="Time every frame count").click()
+    page.get_by_text("this clip, this machine").first.wait_for(timeout=ANALYSIS_S)
+    screenshot(page, "speed")
+    page.goto(streamlit_app + "/model")
+    page.get_by_role("heading", name="Limitations").wait_for(timeout=LOAD_S)
+    assert page.get_by_text("TEST FIXTURE").count() >= 1
+    assert page.get_by_text("Device in use", exact=True).count() == 1
+    screenshot(page, "model")
+    page.close()

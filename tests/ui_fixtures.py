@@ -1,0 +1,241 @@
+"""Fixtures for the dashboard's tests (AppTest and the browser tests); imported by tests/test_app_*.py and test_e2e_*.py.
+
+The checkpoint made here is a *randomly initialised, untrained* model: it
+tests plumbing only (pages render, files flow, widgets react). Its verdicts
+mean nothing and no test reads them as evidence of detection quality.
+
+The model card made here has the schema ``dfcore.card`` writes (it is built by
+that module's own ``_card``), but its metrics are computed from invented
+per-video scores: it exercises the Model and Speed pages, it is not a
+measurement of anything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "sample_videos"
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = Path("/usr/bin/chromium")
+# From /work/shared/notes/environment.md: what Debian's Chromium needs to run headless in a container.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+MODEL_NAME = "resnext_compact_lstm"
+WEIGHTS_NAME = "deepfake_lens_compact.pt"
+
+if str(REPO) not in sys.path:  # AppTest imports views.* from the repository root
+    sys.path.insert(0, str(REPO))
+
+
+def make_untrained_checkpoint(folder: Path) -> Path:
+    """An UNTRAINED resnext_compact_lstm checkpoint (+ SHA256SUMS) in ``folder``: plumbing only."""
+    from dfcore import PreprocessConfig, create_model, save_checkpoint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(0)
+    model = create_model(MODEL_NAME).eval()
+    path = folder / WEIGHTS_NAME
+    save_checkpoint(path, model, MODEL_NAME, PreprocessConfig())
+    return path
+
+
+def write_card_fixture(weights: Path) -> Path:
+    """A model_card.json beside ``weights`` in dfcore.card's schema, from invented scores (not measurements)."""
+    from dfcore import load_detector
+    from dfcore.card import _card, render_markdown
+    from dfcore.evaluate import DEFAULT_FRAME_COUNTS, VideoScores, summarize_by_frames
+    from dfcore.train import TrainConfig
+
+    det = load_detector(weights, device="cpu")
+    rng = np.random.default_rng(0)
+
+    def invented_report(counts: tuple[int, ...], n_videos: int, secs_per_frame: float) -> dict:
+        videos = []
+        for v in range(n_videos):
+            label = "fake" if v % 2 else "real"
+            scores, frames, seconds = {}, {}, {}
+            for k in counts:
+                # Invented: fakes score higher, and more frames separate them a little better.
+                centre = (0.62 if label == "fake" else 0.38) + (0.1 if label == "fake" else -0.1) * np.log10(k) / 2
+                p = float(np.clip(rng.normal(centre, 0.15), 0.01, 0.99))
+                scores[str(k)], frames[str(k)] = p, [p] * min(k, 5)
+                seconds[str(k)] = 0.5 + secs_per_frame * k
+            videos.append(VideoScores(f"invented_{v}.mp4", label, scores, frames, seconds))
+        return {"by_frames": summarize_by_frames(videos, counts, det.threshold)}
+
+    ffpp = invented_report(DEFAULT_FRAME_COUNTS, 40, 0.05)
+    dfdc = invented_report((1,), 30, 0.0)
+    card = _card(det, TrainConfig(), ffpp, dfdc, {"ffpp_val": "invented.csv"})
+    card["name"] += " (TEST FIXTURE: untrained weights, invented metrics)"
+    path = weights.parent / "model_card.json"
+    path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    (weights.parent / "MODEL_CARD.md").write_text(render_markdown(card))
+    return path
+
+
+@pytest.fixture(scope="session")
+def untrained_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """UNTRAINED checkpoint, no model card beside it."""
+    return make_untrained_checkpoint(tmp_path_factory.mktemp("ui_weights_nocard"))
+
+
+@pytest.fixture(scope="session")
+def weights_with_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """UNTRAINED checkpoint with a fixture model card beside it."""
+    weights = make_untrained_checkpoint(tmp_path_factory.mktemp("ui_weights_card"))
+    write_card_fixture(weights)
+    return weights
+
+
+# --------------------------------------------------------------------------- browser
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_streamlit(weights: Path, log: Path) -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` on a free port with DFCORE_WEIGHTS set; returns the process and its URL."""
+    port = free_port()
+    env = dict(os.environ, DFCORE_WEIGHTS=str(weights), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               GLOG_minloglevel="2", PYTHONPATH=str(REPO))
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+           "--browser.gatherUsageStats", "false"]
+    with log.open("w") as out:  # the child keeps its own copy of the handle
+        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}; see {log}")
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return proc, url
+        except OSError:
+            time.sleep(0.5)
+    stop_streamlit(proc)
+    raise RuntimeError(f"streamlit did not answer within 90 s; see {log}")
+
+
+def stop_streamlit(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def streamlit_app(weights_with_card: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The dashboard served by a real ``streamlit run`` (UNTRAINED weights + fixture card); yields its URL."""
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (CI does)")
+    log = tmp_path_factory.mktemp("streamlit") / "streamlit.log"
+    proc, url = start_streamlit(weights_with_card, log)
+    try:
+        yield url
+    finally:
+        stop_streamlit(proc)  # always: a finalizer, so a failing test never leaves a server behind
+
+
+def launch_chromium(playwright, extra_args: list[str] | None = None):
+    return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS + (extra_args or []))
+
+
+@pytest.fixture(scope="session")
+def playwright_instance():
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (CI does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        yield p
+
+
+def screenshot(page, name: str) -> Path:
+    """A screenshot of the whole page in test-artifacts/screenshots/<name>.png.
+
+    Streamlit scrolls inside its main section, not the document, so a "full
+    page" screenshot would stop at the window: the window is made as tall as
+    the content for the shot.
+    """
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    size = page.viewport_size
+    content_height = ("() => Math.max(document.body.scrollHeight, ...[...document.querySelectorAll("
+                      "'[data-testid=stMain], [data-testid=stAppViewContainer]')].map((e) => e.scrollHeight))")
+    page.wait_for_timeout(500)  # let late elements (tables, charts) take their size
+    for _ in range(2):  # grow, then measure again: some elements size themselves to the window
+        height = min(int(page.evaluate(content_height)), 8000)
+        page.set_viewport_size({"width": size["width"], "height": max(size["height"], height)})
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+    return path
+
+
+@pytest.fixture
+def failure_screenshots(request: pytest.FixtureRequest) -> Iterator[list]:
+    """Pages a test appends here are captured as FAILED_<test>_<n>.png if the test fails."""
+    pages: list = []
+    failed_before = request.session.testsfailed
+    yield pages
+    # The call phase's report is counted before fixtures are torn down.
+    if request.session.testsfailed > failed_before:
+        for n, page in enumerate(pages):
+            try:
+                screenshot(page, f"FAILED_{request.node.name}_{n}")
+            except Exception:  # noqa: BLE001 - a closed page or browser: nothing left to capture
+                pass
+
+
+def write_y4m(frames: list[np.ndarray], path: Path, fps: int) -> Path:
+    """Raw 4:2:0 YUV4MPEG2, the format Chromium's --use-file-for-fake-video-capture reads."""
+    h, w = frames[0].shape[:2]
+    import cv2
+
+    with path.open("wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            f.write(b"FRAME\n")
+            f.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
+def sample_frames_rgb(video: Path, limit: int) -> list[np.ndarray]:
+    """The first ``limit`` frames of a (synthetic sample) clip as RGB arrays, even-sized."""
+    import av
+
+    out = []
+    with av.open(str(video)) as c:
+        for frame in c.decode(video=0):
+            img = frame.to_ndarray(format="rgb24")
+            out.append(np.ascontiguousarray(img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2]))
+            if len(out) >= limit:
+                break
+    return out
+
+
+def copy_sample(name: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
+    return Path(shutil.copy(SAMPLES / name, dest / name))

@@ -1,0 +1,202 @@
+"""How pages get an analysis: decoded and tracked once per file, scored and explained once per setting.
+
+Decoding and face tracking (``prepare_clip``) are cached by the file's sha256
+and the frame count; scoring and Grad-CAM (``score_clip``) by those plus the
+layer and the model. So moving the opacity slider recomputes nothing, a new
+Grad-CAM layer re-runs only Grad-CAM on the cached frames, and going back to a
+frame count used before costs nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
+
+import dfcore
+from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, score_clip
+from dfcore.detector import Detector
+from dfcore.explain import ExplainOptions
+from views.common import temp_copy, uploaded_file
+
+log = logging.getLogger(__name__)
+
+# Bounds on what the server keeps in memory for all sessions together: a prepared
+# 100-frame 720p clip holds ~280 MB of frames (results share those arrays).
+PREPARED_ENTRIES = 4
+SCORED_ENTRIES = 12
+LOADED_CLIP_KEY = "loaded_clip"  # the ClipSource last analysed on the Analyze or Webcam page
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ClipSource:
+    """A clip to analyse: a file on disk (a sample), an upload, or bytes in memory (a recording).
+
+    Uploads and recordings are written to a private temporary file only while
+    they are decoded (see :func:`views.common.temp_copy`).
+    """
+
+    name: str  # what the user calls it: the upload's or sample's file name
+    digest: str  # sha256 of the file's bytes: the cache key
+    path: Path | None = None  # a file on disk
+    upload: UploadedFile | None = None  # an upload, read only when it is decoded
+    data: bytes | None = None  # bytes in memory
+
+    @classmethod
+    def from_path(cls, path: Path) -> ClipSource:
+        return cls(path.name, _file_digest(str(path), path.stat().st_mtime_ns), path=path)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes) -> ClipSource:
+        return cls(name, hashlib.sha256(data).hexdigest(), data=data)
+
+    @classmethod
+    def from_upload(cls, upload: UploadedFile) -> ClipSource:
+        # Hash each upload once, not on every rerun of the page (a 200 MB file takes ~0.5 s).
+        digests = st.session_state.setdefault("_upload_digests", {})
+        if upload.file_id not in digests:
+            digests[upload.file_id] = hashlib.sha256(upload.getbuffer()).hexdigest()
+        return cls(upload.name, digests[upload.file_id], upload=upload)
+
+    @contextmanager
+    def local_path(self) -> Iterator[Path]:
+        if self.path is not None:
+            yield self.path
+        elif self.upload is not None:
+            with uploaded_file(self.upload) as path:
+                yield path
+        else:
+            with temp_copy(self.name, self.data or b"") as path:
+                yield path
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _file_digest(path: str, mtime_ns: int) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class _LRU:
+    """A small thread-safe least-recently-used map shared by all sessions.
+
+    Used instead of ``st.cache_resource`` on the functions themselves because
+    those draw a progress bar while they work, and Streamlit's caches replay a
+    cached function's elements on every hit (and refuse elements drawn in a
+    container made outside the function).
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_make(self, key: tuple, make: Callable[[], T]) -> T:
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        # Made outside the lock: one session's slow decode must not block another's cache hit.
+        value = make()
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+@st.cache_resource(show_spinner=False)
+def _memory() -> dict[str, _LRU]:
+    """The process-wide caches (Streamlit's "Clear caches" empties them too)."""
+    return {"prepared": _LRU(PREPARED_ENTRIES), "scored": _LRU(SCORED_ENTRIES)}
+
+
+def _prepared(source: ClipSource, n_frames: int, progress: Progress) -> PreparedClip:
+    # Keyed by the content hash and the settings, never by the (temporary) path.
+    def make() -> PreparedClip:
+        with source.local_path() as path:
+            return prepare_clip(path, n_frames, progress=progress)
+    return _memory()["prepared"].get_or_make((source.digest, n_frames), make)
+
+
+def _scored(clip: PreparedClip, digest: str, layer: str, detector: Detector, progress: Progress) -> AnalysisResult:
+    return _memory()["scored"].get_or_make(
+        (digest, clip.n_frames_requested, layer, detector.sha256),
+        lambda: score_clip(clip, detector, explain=ExplainOptions(layer=layer), progress=progress))
+
+
+def time_frame_counts(source: ClipSource, counts: list[int], detector: Detector,
+                      progress: Callable[[int, int], None]) -> dict[int, float]:
+    """Seconds to analyse the clip at each frame count, as the model card measures them.
+
+    Nothing comes from the caches (that would time the cache), and no Grad-CAM
+    runs: the card's seconds per video are decode + faces + model, too.
+    """
+    seconds: dict[int, float] = {}
+    with source.local_path() as path:
+        for done, n in enumerate(counts):
+            progress(done, n)
+            t = time.perf_counter()
+            score_clip(prepare_clip(path, n), detector)
+            seconds[n] = time.perf_counter() - t
+    return seconds
+
+
+def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = "layer4") -> AnalysisResult:
+    """The full analysis (with Grad-CAM at ``layer``), from the caches when possible.
+
+    A progress bar naming the stage appears only while something is computed.
+
+    Raises:
+        dfcore.DfcoreError: the file cannot be analysed.
+    """
+    slot = st.empty()
+    bar: list = []
+
+    def progress(stage: str, fraction: float) -> None:
+        if not bar:
+            bar.append(slot.progress(0.0))
+        bar[0].progress(min(1.0, fraction), text=f"{stage.capitalize()}…")
+
+    try:
+        clip = _prepared(source, n_frames, progress)
+        return _scored(clip, source.digest, layer, detector, progress)
+    finally:
+        slot.empty()
+
+
+def score_only(source: ClipSource, n_frames: int, detector: Detector,
+               progress: Progress | None = None) -> AnalysisResult:
+    """The verdict without Grad-CAM (quick, for batches); decoding is cached as for :func:`analyse`."""
+    clip = _prepared(source, n_frames, progress or _ignore)
+    return score_clip(clip, detector, progress=progress)
+
+
+def _ignore(stage: str, fraction: float) -> None:
+    pass
+
+
+def run_readably(what: str, work: Callable[[], T]) -> T | None:
+    """Run an analysis (or a timing); on failure show a readable st.error (never a traceback) and return None."""
+    try:
+        return work()
+    except dfcore.DfcoreError as e:
+        st.error(e.message)
+    except Exception as e:  # noqa: BLE001 - an unexpected failure still gets one readable line in the page
+        log.exception("analysis of %s failed", what)
+        st.error(f"{what}: the analysis failed ({type(e).__name__}: {e}). The server log has the details.")
+    return None

@@ -1,0 +1,167 @@
+"""The result view every page shows for one analysis: verdict, preview, timeline, frame explorer, gallery, downloads.
+
+The Grad-CAM layer is part of the analysis, so it is read (from the session)
+before the analysis runs, while its widget is drawn in the explorer below the
+verdict with everything else.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+import dfcore
+from dfcore.analyze import FAKE, REAL, AnalysisResult
+from dfcore.explain import LAYERS
+from dfcore.figures import timeline_figure
+from dfcore.report import annotated_frame, cam_overlay, html_report, most_suspicious, verdict_label, write_preview
+
+GALLERY_SIZE = 6
+LAYER_NOTES = {"layer4": "coarse", "layer3": "middle", "layer2": "fine"}
+LAYER_HELP = ("Which ResNeXt stage Grad-CAM reads: layer4 (deepest) gives coarse, most semantic regions; "
+              "layer3 finer regions; layer2 fine texture, noisier. Changing it re-runs only Grad-CAM.")
+
+
+class ResultView:
+    """Show one analysis; its widgets' keys derive from ``key`` (unique per place the view appears)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    @property
+    def layer(self) -> str:
+        """The Grad-CAM layer chosen in this view (the default until the user picks one)."""
+        layer = st.session_state.get(f"{self.key}_layer")
+        return layer if layer in LAYERS else LAYERS[0]
+
+    @property
+    def frame_key(self) -> str:
+        return f"{self.key}_frame"
+
+    @property
+    def chart_key(self) -> str:
+        return f"{self.key}_chart"
+
+    def show(self, result: AnalysisResult, name: str, digest: str) -> None:
+        """Fill the view.
+
+        Args:
+            result: the analysis (with Grad-CAM maps at ``self.layer``).
+            name: the file's name, as the user knows it.
+            digest: the file's sha256 (caches the preview per file).
+        """
+        self._verdict(result, name)
+        self._select_default_frame(result)
+        if result.video.kind != "image":  # a still has no timeline: the explorer below shows it in full
+            video_col, chart_col = st.columns([2, 3])
+            with video_col:
+                self._preview(result, digest)
+            with chart_col:
+                self._timeline(result)
+        with st.container(border=True, key=f"{self.key}_explorer"):
+            opacity = self._explorer(result)
+        with st.container(key=f"{self.key}_gallery"):
+            self._gallery(result, opacity)
+        self._downloads(result, name, opacity)
+
+    def _verdict(self, result: AnalysisResult, name: str) -> None:
+        colour = {FAKE: "red", REAL: "green"}.get(result.verdict, "gray")
+        with st.container(border=True, key=f"{self.key}_verdict"):
+            c0, c1, c2, c3 = st.columns([1.3, 1, 1, 1])
+            c0.markdown(f"## :{colour}[{verdict_label(result)}]")
+            c0.caption(name)
+            c1.metric("Fake probability", "–" if result.fake_probability is None else f"{result.fake_probability:.1%}")
+            c2.metric("Threshold", f"{result.threshold:.3f}", help="The clip is FAKE at or above this probability.")
+            c3.metric("Frames with a face", f"{result.n_faces} / {len(result.frames)}")
+            st.caption(f"Model {result.model_name} · sha256 {result.model_sha256[:12]}… · dfcore {dfcore.__version__}"
+                       f" · {result.timings_s.get('total', 0.0):.2f} s")
+            for note in result.notes:
+                st.info(note)
+
+    def _select_default_frame(self, result: AnalysisResult) -> None:
+        # Start on the most suspicious frame; a value left over from another clip is replaced.
+        current = st.session_state.get(self.frame_key)
+        if not isinstance(current, int) or not 0 <= current < len(result.frames):
+            top = most_suspicious(result, 1)
+            st.session_state[self.frame_key] = top[0] if top else 0
+
+    def _preview(self, result: AnalysisResult, digest: str) -> None:
+        st.video(_preview_mp4(digest, len(result.frames), result.model_sha256, result), format="video/mp4",
+                 autoplay=True, muted=True, loop=True)
+        st.caption(f"The {len(result.frames)} analysed frames with the tracked face box (red: frame scored at or "
+                   f"above the threshold, green: below), replayed over {result.video.duration_s:.1f} s.")
+
+    def _timeline(self, result: AnalysisResult) -> None:
+        st.plotly_chart(timeline_figure(result, st.session_state[self.frame_key]), width="stretch",
+                        key=self.chart_key, on_select=self._on_chart_select, selection_mode="points",
+                        config={"displaylogo": False})
+        st.caption("Click a point to open that frame in the explorer. Crosses: frames without a face (not scored).")
+
+    def _on_chart_select(self) -> None:
+        event = st.session_state.get(self.chart_key)
+        points = (event or {}).get("selection", {}).get("points", [])
+        if points and points[0].get("customdata"):
+            st.session_state[self.frame_key] = int(points[0]["customdata"][1])
+
+    def _explorer(self, result: AnalysisResult) -> float:
+        """The chosen frame in full, its face crop and Grad-CAM overlay; returns the overlay opacity."""
+        st.subheader("Frame explorer")
+        frames = result.frames
+        frame_col, layer_col, opacity_col = st.columns([3, 1, 1])
+        layer_col.selectbox("Grad-CAM layer", LAYERS, key=f"{self.key}_layer", help=LAYER_HELP,
+                            format_func=lambda name: f"{name} ({LAYER_NOTES.get(name, '')})")
+        opacity = opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key=f"{self.key}_opacity")
+        if len(frames) > 1:
+            frame_col.select_slider(
+                "Frame", options=list(range(len(frames))), key=self.frame_key,
+                format_func=lambda i: f"#{frames[i].index} · {frames[i].time_s:.2f} s")
+        i = st.session_state[self.frame_key]
+        f = frames[i]
+        score = "no face" if f.fake_probability is None else f"p(fake) = {f.fake_probability:.3f}"
+        c1, c2, c3 = st.columns([2, 1, 1])
+        c1.image(annotated_frame(result, i), caption=f"Frame {f.index} at {f.time_s:.2f} s · {score}", width="stretch")
+        if result.crops[i] is None:
+            c2.info("No face was found in this frame, so there is no crop or Grad-CAM map.")
+            return opacity
+        c2.image(result.crops[i], caption="Face crop (model input)", width="stretch")
+        cam = cam_overlay(result, i, opacity)
+        if cam is not None:
+            c3.image(cam, caption=f"Grad-CAM, {result.cam_layer}", width="stretch")
+        target = "towards FAKE" if result.verdict == FAKE else "towards REAL"
+        st.caption(f"Grad-CAM: warm colours mark the regions whose activations pushed the clip's score {target} "
+                   "(the verdict). A heat map shows where the model looked, not proof of manipulation.")
+        return opacity
+
+    def _gallery(self, result: AnalysisResult, opacity: float) -> None:
+        top = most_suspicious(result, GALLERY_SIZE)
+        if not top or not result.cams:
+            return
+        st.subheader("Most suspicious frames")
+        for col, i in zip(st.columns(GALLERY_SIZE), top):
+            f = result.frames[i]
+            col.image(cam_overlay(result, i, opacity), width="stretch",
+                      caption=f"#{f.index} · {f.time_s:.2f} s · p = {f.fake_probability:.2f}")
+
+    def _downloads(self, result: AnalysisResult, name: str, opacity: float) -> None:
+        stem = Path(name).stem or "clip"
+        c1, c2, c3 = st.columns([1, 1, 2])
+        c1.download_button("Download JSON", json.dumps(result.to_dict(), indent=2), f"{stem}.deepfake-lens.json",
+                           mime="application/json", key=f"{self.key}_json", on_click="ignore",
+                           help="The same schema as `python -m dfcore analyze --json`.")
+        # Built only when asked for: the report inlines plotly.js (~4 MB) and PNGs of the top frames.
+        c2.download_button("Download HTML report", lambda: html_report(result, name, opacity=opacity),
+                           f"{stem}.deepfake-lens.html", mime="text/html", key=f"{self.key}_html",
+                           on_click="ignore", help="One self-contained file: opens offline in any browser.")
+        with c3.expander("Timings and video details"):
+            st.json({"timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
+                     "video": result.to_dict()["video"]})
+
+
+# Keyed by file, frame count and model (the boxes' colours come from the scores), not by layer or opacity.
+@st.cache_data(show_spinner=False, max_entries=16)
+def _preview_mp4(digest: str, n_frames: int, model_sha256: str, _result: AnalysisResult) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="dflens-preview-") as tmp:
+        return write_preview(_result, Path(tmp) / "preview.mp4").read_bytes()
