@@ -6,6 +6,7 @@ from .analyze import FAKE, NO_FACE, REAL, AnalysisResult, FrameResult, analyze_v
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
 from .detector import Detector, load_detector  # noqa: E402
 from .errors import (  # noqa: E402
+    AnalysisTimeoutError,
     DatasetError,
     DfcoreError,
     InputNotFoundError,
@@ -24,4 +25,5 @@ __all__ = [
     "Detector", "load_detector", "load_checkpoint", "save_checkpoint", "create_model", "ModelConfig",
     "PreprocessConfig", "ExplainOptions", "DfcoreError", "InputNotFoundError", "UnsupportedFormatError",
     "VideoDecodeError", "NoFaceFoundError", "WeightsError", "NoWeightsInstalledError", "DatasetError",
+    "AnalysisTimeoutError",
 ]

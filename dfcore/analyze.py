@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .deadline import Deadline
+from .deadline import check as check_deadline
 from .detector import Detector, load_detector
 from .explain import ExplainOptions, gradcam_maps
 from .faces import FaceDetector, FaceOptions, FaceTrack, track_subject
@@ -23,6 +25,9 @@ from .preprocessing import Box, crop_face
 from .video_io import DEFAULT_MAX_SIDE, SampledFrame, VideoInfo, sample_frames
 
 MIN_FRAMES, MAX_FRAMES = 1, 300  # hard caps on frames per analysis; the dashboard's slider spans 10-100
+# Hard cap on the longer side of the frames analysed: with MAX_FRAMES it bounds the memory
+# one analysis holds (300 x 1920 x 1080 x 3 bytes ~ 1.9 GB at worst; 100 x 1280 x 720 x 3 ~ 280 MB).
+MAX_SIDE_LIMIT = 1920
 Progress = Callable[[str, float], None]  # (stage name, fraction done in [0, 1])
 
 REAL, FAKE, NO_FACE = "REAL", "FAKE", "NO_FACE"
@@ -97,10 +102,18 @@ class AnalysisResult:
         }
 
 
-def detect_track(frames: list[SampledFrame], options: FaceOptions | None = None) -> FaceTrack:
-    """Find faces in every sampled frame and follow the subject across them."""
+def detect_track(frames: list[SampledFrame], options: FaceOptions | None = None,
+                 deadline: Deadline | None = None) -> FaceTrack:
+    """Find faces in every sampled frame and follow the subject across them.
+
+    Raises:
+        AnalysisTimeoutError: the deadline passed (checked before each frame).
+    """
+    per_frame = []
     with FaceDetector(options) as det:
-        per_frame = [det.detect(f.image) for f in frames]
+        for f in frames:
+            check_deadline(deadline, "finding faces")
+            per_frame.append(det.detect(f.image))
     return track_subject(per_frame, options)
 
 
@@ -127,6 +140,7 @@ def prepare_clip(
     progress: Progress | None = None,
     face_options: FaceOptions | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
+    deadline: Deadline | None = None,
 ) -> PreparedClip:
     """Decode ``n_frames`` frames spread over the clip and track the subject's face.
 
@@ -136,24 +150,29 @@ def prepare_clip(
         progress: called as ``progress(stage, fraction)`` while working.
         face_options: face detection and tracking options.
         max_side: frames are downscaled to this longer side before analysis.
+        deadline: the analysis's time limit (see :class:`~dfcore.deadline.Deadline`);
+            pass the same one on to :func:`score_clip`.
 
     Returns:
         A :class:`PreparedClip` for :func:`score_clip`.
 
     Raises:
         InputNotFoundError, UnsupportedFormatError, VideoDecodeError: bad input.
-        ValueError: n_frames outside 1-300.
+        AnalysisTimeoutError: the deadline passed.
+        ValueError: n_frames outside 1-300, or max_side outside 1-1920.
     """
     if not MIN_FRAMES <= n_frames <= MAX_FRAMES:
         raise ValueError(f"n_frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n_frames}")
+    if not 1 <= max_side <= MAX_SIDE_LIMIT:
+        raise ValueError(f"max_side must be between 1 and {MAX_SIDE_LIMIT}, got {max_side}")
     report = progress or _no_progress
     report("decoding", 0.0)
     t = time.perf_counter()
-    info, frames = sample_frames(path, n_frames, max_side=max_side)
+    info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline)
     decode_s = time.perf_counter() - t
     report("finding faces", 0.25)
     t = time.perf_counter()
-    track = detect_track(frames, face_options)
+    track = detect_track(frames, face_options, deadline)
     return PreparedClip(str(path), n_frames, info, frames, track,
                         {"decode": decode_s, "detect": time.perf_counter() - t})
 
@@ -164,6 +183,7 @@ def score_clip(
     *,
     explain: bool | ExplainOptions = False,
     progress: Progress | None = None,
+    deadline: Deadline | None = None,
 ) -> AnalysisResult:
     """Crop the tracked face, score the sequence and (optionally) explain it.
 
@@ -172,9 +192,14 @@ def score_clip(
         detector: the loaded detector.
         explain: True or ExplainOptions to compute Grad-CAM maps per face frame.
         progress: called as ``progress(stage, fraction)`` while working.
+        deadline: the analysis's time limit, checked before each stage (a
+            model or Grad-CAM call cannot be stopped part-way).
 
     Returns:
         An :class:`AnalysisResult`; a clip without any face gives verdict NO_FACE.
+
+    Raises:
+        AnalysisTimeoutError: the deadline passed.
     """
     report = progress or _no_progress
     timings = dict(clip.timings_s)
@@ -189,6 +214,7 @@ def score_clip(
     frame_probs: list[float | None] = [None] * len(frames)
     clip_prob: float | None = None
     report("scoring", 0.5)
+    check_deadline(deadline, "scoring")
     t = time.perf_counter()
     if face_idx:
         scores = detector.score(np.stack([crops[i] for i in face_idx]))
@@ -203,6 +229,7 @@ def score_clip(
     if explain and face_idx:
         opts = explain if isinstance(explain, ExplainOptions) else ExplainOptions()
         report("explaining", 0.75)
+        check_deadline(deadline, "explaining")
         t = time.perf_counter()
         towards_fake = opts.target == "fake" or verdict == FAKE
         maps = gradcam_maps(detector, np.stack([crops[i] for i in face_idx]), towards_fake, opts.layer)
@@ -233,6 +260,7 @@ def analyze_video(
     progress: Progress | None = None,
     face_options: FaceOptions | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
+    time_limit_s: float | None = None,
 ) -> AnalysisResult:
     """Analyse one clip (or image) and return the verdict with its evidence.
 
@@ -247,6 +275,8 @@ def analyze_video(
         progress: called as ``progress(stage, fraction)`` while working.
         face_options: face detection and tracking options.
         max_side: frames are downscaled to this longer side before analysis.
+        time_limit_s: seconds allowed for decoding, faces, scoring and Grad-CAM
+            together (not for loading the detector); None: no limit.
 
     Returns:
         An :class:`AnalysisResult`; a clip without any face gives verdict NO_FACE.
@@ -254,11 +284,14 @@ def analyze_video(
     Raises:
         InputNotFoundError, UnsupportedFormatError, VideoDecodeError: bad input.
         NoWeightsInstalledError, WeightsError: no usable detector.
-        ValueError: n_frames outside 1-300.
+        AnalysisTimeoutError: the analysis ran past ``time_limit_s``.
+        ValueError: n_frames outside 1-300, max_side outside 1-1920, or a negative time limit.
     """
     det = detector or load_detector()
-    clip = prepare_clip(path, n_frames, progress=progress, face_options=face_options, max_side=max_side)
-    return score_clip(clip, det, explain=explain, progress=progress)
+    deadline = Deadline.start(path, time_limit_s)
+    clip = prepare_clip(path, n_frames, progress=progress, face_options=face_options, max_side=max_side,
+                        deadline=deadline)
+    return score_clip(clip, det, explain=explain, progress=progress, deadline=deadline)
 
 
 def _no_progress(stage: str, fraction: float) -> None:

@@ -30,6 +30,16 @@ def _frames(value: str) -> int:
     return n
 
 
+def _seconds(value: str) -> float:
+    try:
+        s = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value!r}") from None
+    if not s > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {value}")
+    return s
+
+
 def _frame_list(value: str) -> list[int]:
     return [_frames(v) for v in value.split(",") if v.strip()]
 
@@ -43,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     a.add_argument("--frames", type=_frames, default=20, help="frames sampled over the whole clip (default 20)")
     a.add_argument("--json", action="store_true", help="print the result as JSON")
     a.add_argument("--explain", action="store_true", help="also compute Grad-CAM maps (timed in the result)")
+    a.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
+                   help="stop with an error if the analysis (after loading the model) takes longer; default: no limit")
     _common(a)
 
     e = sub.add_parser("evaluate", help="measure accuracy and speed against the number of frames")
@@ -83,7 +95,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from .detector import load_detector
 
     det = load_detector(args.weights, device=args.device, threads=args.threads)
-    r = analyze_video(args.video, args.frames, detector=det, explain=args.explain)
+    r = analyze_video(args.video, args.frames, detector=det, explain=args.explain, time_limit_s=args.time_limit)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2))
         return 0

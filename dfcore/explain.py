@@ -13,6 +13,9 @@ see each other's hooks or gradients.
 from __future__ import annotations
 
 import copy
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import cv2
@@ -26,6 +29,9 @@ from .model import ResNeXtLSTM
 from .preprocessing import Box, square_crop_region, to_tensor
 
 LAYERS = ("layer4", "layer3", "layer2")  # ResNeXt stages, deepest (coarsest, most semantic) first
+# torch.backends.cudnn.enabled is process-wide, not per thread: two Grad-CAM calls on
+# CUDA saving and restoring it out of order could leave cuDNN off for every session.
+_CUDNN_FLAG_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -83,11 +89,23 @@ def gradcam_maps(detector: Detector, crops: np.ndarray, towards_fake: bool, laye
     # The input asks for gradients so the activations Grad-CAM hooks do too.
     x = to_tensor(crops, detector.preprocess).to(detector.device).requires_grad_(True)
     targets = [_Signed(1.0 if towards_fake else -1.0)] * len(crops)
-    # cuDNN's LSTM refuses backward in eval mode; Grad-CAM needs it.
-    with torch.backends.cudnn.flags(enabled=False), torch.enable_grad():
+    with _without_cudnn(x.device), torch.enable_grad():
         with GradCAM(model=_ClipScorePerFrame(model), target_layers=[getattr(model.backbone, layer)]) as cam:
             maps = cam(input_tensor=x, targets=targets)
     return np.nan_to_num(maps.astype(np.float32), nan=0.0)
+
+
+@contextmanager
+def _without_cudnn(device: torch.device) -> Iterator[None]:
+    """cuDNN off for this block on CUDA (its LSTM refuses backward in eval mode; Grad-CAM needs it).
+
+    On the CPU nothing is touched; on CUDA one block at a time, so the global flag is restored in order.
+    """
+    if device.type != "cuda":
+        yield
+        return
+    with _CUDNN_FLAG_LOCK, torch.backends.cudnn.flags(enabled=False):
+        yield
 
 
 def overlay(image_rgb: np.ndarray, heat: np.ndarray, opacity: float = 0.5) -> np.ndarray:

@@ -18,6 +18,8 @@ import av
 import cv2
 import numpy as np
 
+from .deadline import Deadline
+from .deadline import check as check_deadline
 from .errors import InputNotFoundError, UnsupportedFormatError, VideoDecodeError
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm"})
@@ -34,6 +36,10 @@ SEEK_GAP_S = 2.0
 # Timestamps are compared with this slack: a target that lands exactly on a frame's
 # time (e.g. asking for as many frames as the clip has) must not miss it by rounding.
 TIME_EPS_S = 1e-6
+# Decoder threads: frame threading keeps one picture in flight per thread, so on a
+# many-core server an 8K clip would hold ~50 MB per core; a few threads are as fast
+# for sampling (mostly seeks) and bound the memory one analysis takes.
+DECODE_THREADS = 4
 
 
 @dataclass(frozen=True)
@@ -97,7 +103,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
 
 
 def sample_frames(
-    path: str | os.PathLike, n_frames: int, max_side: int = DEFAULT_MAX_SIDE
+    path: str | os.PathLike, n_frames: int, max_side: int = DEFAULT_MAX_SIDE, deadline: Deadline | None = None
 ) -> tuple[VideoInfo, list[SampledFrame]]:
     """Decode ``n_frames`` frames spread evenly over the whole clip.
 
@@ -110,12 +116,14 @@ def sample_frames(
         path: a video or image file.
         n_frames: how many frames to sample (>= 1).
         max_side: frames are downscaled so their longer side is at most this.
+        deadline: the analysis's time limit, checked after every decoded frame.
 
     Returns:
         The clip's :class:`VideoInfo` and the sampled frames in time order.
 
     Raises:
         InputNotFoundError, UnsupportedFormatError, VideoDecodeError.
+        AnalysisTimeoutError: the deadline passed while decoding.
     """
     if n_frames < 1:
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
@@ -127,7 +135,7 @@ def sample_frames(
     with _open_container(p) as container:
         stream = container.streams.video[0]
         info = _describe(p, container, stream)
-        frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side)
+        frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side, deadline)
         if damage:
             info = replace(info, damage=damage)
     if not frames:
@@ -185,6 +193,8 @@ def _ffmpeg_reason(e: Exception) -> str:
 
 def _describe(p: Path, container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> VideoInfo:
     ctx = stream.codec_context
+    if ctx is None:  # the header names no codec FFmpeg can decode (e.g. cut off mid-index)
+        raise VideoDecodeError(p, "the video stream's codec is unknown or missing", "The file may be damaged.")
     if not ctx.width or not ctx.height:
         raise VideoDecodeError(p, "the video stream has no picture size", "The file may be damaged.")
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
@@ -212,20 +222,83 @@ def _sample_stream(
     info: VideoInfo,
     n_frames: int,
     max_side: int,
+    deadline: Deadline | None = None,
 ) -> tuple[list[SampledFrame], str | None]:
     """The sampled frames, and why decoding stopped early (None when it did not)."""
     stream.thread_type = "AUTO"  # frame-parallel decoding: a large win on H.264/HEVC
+    stream.codec_context.thread_count = min(DECODE_THREADS, os.cpu_count() or 1)
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
     duration = info.duration_s
     if duration <= 0:
         # No duration in the header: fall back to decoding on from the start,
         # sampling at the nominal frame rate (still never more than n frames kept).
         duration = (info.frame_count / info.fps) if info.fps and info.frame_count else math.inf
-    targets = (
-        [start + (k + 0.5) * duration / n_frames for k in range(n_frames)]
-        if math.isfinite(duration)
-        else [start + k / max(info.fps, 1.0) for k in range(n_frames)]
-    )
+    run = _decode_targets(container, stream, _targets(start, duration, n_frames, info.fps), start, info.fps,
+                          max_side, deadline)
+    frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
+    damage = None
+    if run.error:
+        damage = f"decoding stopped at {max(0.0, run.last_time - start):.2f} s ({run.error})"
+    elif (len(run.frames) < n_frames and math.isfinite(duration)
+          and run.last_time - start + frame_period < 0.5 * duration):
+        # The stream ended long before its header's duration: truncated, or a lying header.
+        damage = f"the stream ended at {max(0.0, run.last_time - start):.2f} s of a stated {duration:.2f} s"
+    if damage and len(run.frames) < n_frames and math.isfinite(run.last_time):
+        # Frames decoded up to last_time: sample again over that part, so the samples spread
+        # over the picture content there is instead of stopping (or bunching) at the damage.
+        run = _resample(container, stream, run, start, run.last_time - start + frame_period, n_frames,
+                        info.fps, max_side, deadline)
+    if not run.frames:
+        reason = run.error or damage or "no frame"
+        raise VideoDecodeError(p, f"could not be decoded ({reason})", "The file may be damaged or not a video.")
+    return run.frames, damage
+
+
+def _resample(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    first: _DecodeRun,
+    start: float,
+    real_duration: float,
+    n_frames: int,
+    fps: float,
+    max_side: int,
+    deadline: Deadline | None,
+) -> _DecodeRun:
+    """A second pass over the part of the clip that decoded; the first pass when it gives no more."""
+    try:
+        _seek(container, stream, start)
+    except (av.error.FFmpegError, ValueError, OverflowError):
+        return first  # cannot go back: keep what the first pass took
+    again = _decode_targets(container, stream, _targets(start, real_duration, n_frames, fps), start, fps,
+                            max_side, deadline)
+    return again if len(again.frames) > len(first.frames) else first
+
+
+def _targets(start: float, duration: float, n_frames: int, fps: float) -> list[float]:
+    """Sample times: the middle of each of n equal parts of the clip (or frame by frame with no duration)."""
+    if math.isfinite(duration):
+        return [start + (k + 0.5) * duration / n_frames for k in range(n_frames)]
+    return [start + k / max(fps, 1.0) for k in range(n_frames)]
+
+
+@dataclass
+class _DecodeRun:
+    frames: list[SampledFrame]  # the frames taken, in time order
+    last_time: float  # time of the last frame decoded (-inf when none was)
+    error: str | None  # why decoding failed part-way; None when it did not
+
+
+def _decode_targets(
+    container: av.container.InputContainer,
+    stream: av.video.stream.VideoStream,
+    targets: list[float],
+    start: float,
+    fps: float,
+    max_side: int,
+    deadline: Deadline | None,
+) -> _DecodeRun:
+    """Take the first frame at or after each target time, seeking over long gaps."""
     frames: list[SampledFrame] = []
     decoder = None
     last_time = -math.inf
@@ -235,28 +308,28 @@ def _sample_stream(
                 continue  # the frame already taken covers this target (short clip)
             if decoder is None or target - last_time > SEEK_GAP_S:
                 if decoder is not None or target - start > SEEK_GAP_S:
-                    container.seek(int(target / stream.time_base), stream=stream, backward=True, any_frame=False)
+                    _seek(container, stream, target)
                 decoder = container.decode(stream)
             for frame in decoder:
+                # Checked per decoded frame: a seek can land far before its target.
+                check_deadline(deadline, "decoding")
                 t = _frame_time(frame, stream)
                 if t is None:
                     continue
                 last_time = t
-                if t >= target - _half_frame(info.fps) - TIME_EPS_S:
-                    frames.append(_to_sample(frame, t, start, info.fps, max_side))
+                if t >= target - _half_frame(fps) - TIME_EPS_S:
+                    frames.append(_to_sample(frame, t, start, fps, max_side))
                     break
             else:
                 break  # end of stream: the clip is shorter than its header says
-    except (av.error.FFmpegError, ValueError) as e:
-        # Damaged data part-way: keep what decoded; with nothing decoded, it is an error.
-        if not frames:
-            raise VideoDecodeError(p, f"could not be decoded ({_ffmpeg_reason(e)})", "The file may be damaged.") from None
-        return frames, f"decoding stopped at {max(0.0, last_time - start):.2f} s ({_ffmpeg_reason(e)})"
-    frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
-    if len(frames) < n_frames and math.isfinite(duration) and last_time - start + frame_period < 0.5 * duration:
-        # The stream ended long before its header's duration: truncated, or a lying header.
-        return frames, f"the stream ended at {max(0.0, last_time - start):.2f} s of a stated {duration:.2f} s"
-    return frames, None
+    except (av.error.FFmpegError, ValueError, OverflowError, ZeroDivisionError) as e:
+        # FFmpeg's errors on damaged data; the others from absurd timestamps in a damaged header.
+        return _DecodeRun(frames, last_time, _ffmpeg_reason(e))
+    return _DecodeRun(frames, last_time, None)
+
+
+def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoStream, t: float) -> None:
+    container.seek(int(t / stream.time_base), stream=stream, backward=True, any_frame=False)
 
 
 def _frame_time(frame: av.VideoFrame, stream: av.video.stream.VideoStream) -> float | None:

@@ -25,6 +25,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import dfcore
 from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, score_clip
+from dfcore.deadline import Deadline
 from dfcore.detector import Detector
 from dfcore.explain import ExplainOptions
 from views.common import temp_copy, uploaded_file
@@ -35,6 +36,10 @@ log = logging.getLogger(__name__)
 # 100-frame 720p clip holds ~280 MB of frames (results share those arrays).
 PREPARED_ENTRIES = 4
 SCORED_ENTRIES = 12
+# Seconds one analysis (decode, faces, model, Grad-CAM) may take before it stops with a
+# message: a pathological file must not hold a server thread for ever. 100 frames of a
+# 720p clip take well under a minute on a laptop CPU.
+TIME_LIMIT_S = 120.0
 LOADED_CLIP_KEY = "loaded_clip"  # the ClipSource last analysed on the Analyze or Webcam page
 T = TypeVar("T")
 
@@ -125,18 +130,35 @@ def _memory() -> dict[str, _LRU]:
     return {"prepared": _LRU(PREPARED_ENTRIES), "scored": _LRU(SCORED_ENTRIES)}
 
 
-def _prepared(source: ClipSource, n_frames: int, progress: Progress) -> PreparedClip:
+def _deadline(source: ClipSource) -> Deadline:
+    # Read at call time (not bound at import), so tests and deployments can change the module's limit.
+    return Deadline.start(source.name, TIME_LIMIT_S)
+
+
+@contextmanager
+def _named_for_the_user(source: ClipSource) -> Iterator[None]:
+    """Errors name the file as the user knows it, not the private temporary copy (whose path stays on the server)."""
+    try:
+        yield
+    except dfcore.DfcoreError as e:
+        if e.path is not None and source.path is None:
+            raise type(e)(source.name, e.reason, e.hint) from None
+        raise
+
+
+def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: Deadline) -> PreparedClip:
     # Keyed by the content hash and the settings, never by the (temporary) path.
     def make() -> PreparedClip:
-        with source.local_path() as path:
-            return prepare_clip(path, n_frames, progress=progress)
+        with _named_for_the_user(source), source.local_path() as path:
+            return prepare_clip(path, n_frames, progress=progress, deadline=deadline)
     return _memory()["prepared"].get_or_make((source.digest, n_frames), make)
 
 
-def _scored(clip: PreparedClip, digest: str, layer: str, detector: Detector, progress: Progress) -> AnalysisResult:
+def _scored(clip: PreparedClip, digest: str, layer: str, detector: Detector, progress: Progress,
+            deadline: Deadline) -> AnalysisResult:
     return _memory()["scored"].get_or_make(
         (digest, clip.n_frames_requested, layer, detector.sha256),
-        lambda: score_clip(clip, detector, explain=ExplainOptions(layer=layer), progress=progress))
+        lambda: score_clip(clip, detector, explain=ExplainOptions(layer=layer), progress=progress, deadline=deadline))
 
 
 def time_frame_counts(source: ClipSource, counts: list[int], detector: Detector,
@@ -147,11 +169,12 @@ def time_frame_counts(source: ClipSource, counts: list[int], detector: Detector,
     runs: the card's seconds per video are decode + faces + model, too.
     """
     seconds: dict[int, float] = {}
-    with source.local_path() as path:
+    with _named_for_the_user(source), source.local_path() as path:
         for done, n in enumerate(counts):
             progress(done, n)
             t = time.perf_counter()
-            score_clip(prepare_clip(path, n), detector)
+            deadline = _deadline(source)
+            score_clip(prepare_clip(path, n, deadline=deadline), detector, deadline=deadline)
             seconds[n] = time.perf_counter() - t
     return seconds
 
@@ -162,7 +185,8 @@ def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = 
     A progress bar naming the stage appears only while something is computed.
 
     Raises:
-        dfcore.DfcoreError: the file cannot be analysed.
+        dfcore.DfcoreError: the file cannot be analysed, or the analysis passed
+            :data:`TIME_LIMIT_S` (``AnalysisTimeoutError``).
     """
     slot = st.empty()
     bar: list = []
@@ -172,9 +196,10 @@ def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = 
             bar.append(slot.progress(0.0))
         bar[0].progress(min(1.0, fraction), text=f"{stage.capitalize()}…")
 
+    deadline = _deadline(source)
     try:
-        clip = _prepared(source, n_frames, progress)
-        return _scored(clip, source.digest, layer, detector, progress)
+        clip = _prepared(source, n_frames, progress, deadline)
+        return _scored(clip, source.digest, layer, detector, progress, deadline)
     finally:
         slot.empty()
 
@@ -182,8 +207,9 @@ def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = 
 def score_only(source: ClipSource, n_frames: int, detector: Detector,
                progress: Progress | None = None) -> AnalysisResult:
     """The verdict without Grad-CAM (quick, for batches); decoding is cached as for :func:`analyse`."""
-    clip = _prepared(source, n_frames, progress or _ignore)
-    return score_clip(clip, detector, progress=progress)
+    deadline = _deadline(source)
+    clip = _prepared(source, n_frames, progress or _ignore, deadline)
+    return score_clip(clip, detector, progress=progress, deadline=deadline)
 
 
 def _ignore(stage: str, fraction: float) -> None:

@@ -1,0 +1,64 @@
+"""A time limit for one analysis, checked between frames and between stages.
+
+Decoding, face detection and scoring are each a loop over frames or a batch;
+none of them can be interrupted from outside safely (FFmpeg, MediaPipe and
+torch hold native state), so the analysis checks its own clock at every step
+and stops with :class:`~dfcore.errors.AnalysisTimeoutError`. The overrun is
+at most one step: one decoded frame, one face detection, or one model call.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from .errors import AnalysisTimeoutError
+
+
+@dataclass
+class Deadline:
+    """The clock of one analysis.
+
+    Create it when the analysis starts; pass the same object to every stage.
+    """
+
+    path: str  # the file being analysed, named in the error
+    limit_s: float | None  # seconds allowed for the whole analysis; None: no limit
+    started: float = field(default_factory=time.monotonic)  # time.monotonic() when the analysis began
+
+    @classmethod
+    def start(cls, path: str | os.PathLike, limit_s: float | None) -> Deadline:
+        """A deadline ``limit_s`` seconds from now for the analysis of ``path``.
+
+        Raises:
+            ValueError: a negative limit.
+        """
+        if limit_s is not None and limit_s < 0:
+            raise ValueError(f"time limit must be >= 0 seconds, got {limit_s}")
+        return cls(str(path), limit_s)
+
+    @property
+    def elapsed_s(self) -> float:
+        return time.monotonic() - self.started
+
+    def check(self, stage: str) -> None:
+        """Stop the analysis if its time is up.
+
+        Args:
+            stage: what was being done ("decoding", "finding faces", ...), for the message.
+
+        Raises:
+            AnalysisTimeoutError: the limit has passed.
+        """
+        if self.limit_s is not None and self.elapsed_s > self.limit_s:
+            raise AnalysisTimeoutError(
+                self.path, f"the analysis passed its time limit of {self.limit_s:g} s while {stage}",
+                "Analyse fewer frames, or a shorter or smaller clip.",
+            )
+
+
+def check(deadline: Deadline | None, stage: str) -> None:
+    """:meth:`Deadline.check` when there is a deadline; nothing otherwise."""
+    if deadline is not None:
+        deadline.check(stage)
