@@ -116,6 +116,7 @@ def _card(det: Detector, cfg: TrainConfig, ffpp: dict, dfdc: dict, csvs: dict) -
             "threshold": ck.threshold,
             "threshold_rule": info.get("threshold_rule"),
             "temperature": ck.temperature,
+            "bias": ck.bias,
             "frame_temperature": ck.frame_temperature,
             "calibration": info.get("calibration", {}).get("method"),
         },
@@ -172,7 +173,7 @@ def render_markdown(card: dict) -> str:
         f"- Faces: {arch['face_detector']}",
         f"- Decision: FAKE when the calibrated clip probability ≥ **{dec['threshold']:.3f}** "
         f"({dec['threshold_rule']}); calibration: {dec['calibration']} "
-        f"(T = {dec['temperature']:.3f} clip, {dec['frame_temperature']:.3f} frame)",
+        f"(clip: T = {dec['temperature']:.3f}, bias {dec.get('bias', 0.0):+.3f}; frame: T = {dec['frame_temperature']:.3f})",
         "",
         "## Training data and terms",
         "",

@@ -35,6 +35,7 @@ class Checkpoint:
     preprocess: PreprocessConfig  # the crop and tensor rule the model was trained with
     threshold: float  # calibrated fake probability at or above which a clip is FAKE
     temperature: float  # clip logits are divided by this before the sigmoid (calibration)
+    bias: float  # ... and this is added (Platt scaling): p = sigmoid(logit / temperature + bias)
     frame_temperature: float  # the same for per-frame logits
     sha256: str  # of the file it was loaded from ("" when not loaded from a file)
     path: str = ""  # the file it was loaded from
@@ -57,6 +58,7 @@ def save_checkpoint(
     *,
     threshold: float = 0.5,
     temperature: float = 1.0,
+    bias: float = 0.0,
     frame_temperature: float = 1.0,
     info: dict | None = None,
 ) -> str:
@@ -69,6 +71,7 @@ def save_checkpoint(
         preprocess: the preprocessing it was trained with.
         threshold: decision threshold on the calibrated clip probability.
         temperature: calibration temperature for clip logits.
+        bias: calibration bias for clip logits, added after dividing by the temperature.
         frame_temperature: calibration temperature for per-frame logits.
         info: JSON-like description (training data, metrics, ...).
 
@@ -88,6 +91,7 @@ def save_checkpoint(
         "labels": list(LABELS),
         "threshold": float(threshold),
         "temperature": float(temperature),
+        "bias": float(bias),
         "frame_temperature": float(frame_temperature),
         "info": info or {},
         "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
@@ -146,6 +150,7 @@ def load_checkpoint(path: str | os.PathLike, verify: bool = True) -> Checkpoint:
         preprocess=preprocess,
         threshold=float(payload["threshold"]),
         temperature=float(payload["temperature"]),
+        bias=float(payload.get("bias", 0.0)),
         frame_temperature=float(payload.get("frame_temperature", 1.0)),
         sha256=digest,
         path=str(p),

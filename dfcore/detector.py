@@ -82,7 +82,7 @@ class Detector:
         frames = frame_logits[0].float().cpu().numpy()
         ck = self.checkpoint
         return Scores(
-            clip_probability=float(sigmoid(clip, ck.temperature)),
+            clip_probability=float(sigmoid(clip / ck.temperature + ck.bias)),
             frame_probabilities=sigmoid(frames, ck.frame_temperature),
             clip_logit=clip,
         )

@@ -261,6 +261,38 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
     return math.exp((lo + hi) / 2.0)
 
 
+def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3) -> tuple[float, float]:
+    """Platt scaling: the temperature T and bias b minimising the NLL of ``sigmoid(logits / T + b)``.
+
+    Temperature scaling alone cannot move the decision point; a model whose
+    fakes score low on new data needs the bias too. Newton's method on the
+    two-parameter logistic regression (convex; a small L2 term keeps it finite
+    on separable data), a fixed number of steps for determinism.
+
+    Args:
+        logits: fake logits per item (before any sigmoid).
+        labels: 0/1 per item (1 = fake).
+        l2: ridge penalty on (1/T, b), per item.
+
+    Returns:
+        (T, b), with T clipped to :data:`TEMPERATURE_RANGE` (a slope that ranks
+        backwards or is near zero is not a calibration).
+
+    Raises:
+        ValueError: as for :func:`roc_auc` (with logits as the scores).
+    """
+    y, z = _check(labels, logits)
+    x = np.stack([z, np.ones_like(z)], axis=1)
+    w = np.array([1.0, 0.0])
+    for _ in range(50):
+        p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50, 50)))
+        grad = x.T @ (p - y) / len(y) + l2 * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x / len(y) + l2 * np.eye(2)
+        w = w - np.linalg.solve(hess, grad)
+    slope = float(np.clip(w[0], 1 / TEMPERATURE_RANGE[1], 1 / TEMPERATURE_RANGE[0]))
+    return 1.0 / slope, float(w[1])
+
+
 def summarize(labels: ArrayLike, scores: ArrayLike, threshold: float = 0.5) -> dict:
     """All the headline metrics at once, as full-precision floats (round only to display).
 

@@ -12,7 +12,7 @@ every sequence is also degraded (``augment``: compression, blur, resizing,
 colour). Sequence lengths vary over the dashboard's 10-100 frame range.
 
 The run is seeded, logs progress, checkpoints every ``eval_every`` steps and
-resumes from ``work_dir/last.pt``; it ends by calibrating the model (temperature
+resumes from ``work_dir/last.pt``; it ends by calibrating the model (Platt
 scaling, threshold at the validation EER) and writing the shipped checkpoint.
 """
 
@@ -37,7 +37,7 @@ from .blend import apply_blend, sample_blend_params
 from .checkpoint import save_checkpoint
 from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
 from .face_cache import CropSet, extract_crops
-from .metrics import equal_error_rate, fit_temperature, roc_auc, sigmoid
+from .metrics import equal_error_rate, fit_platt, fit_temperature, roc_auc, sigmoid
 from .model import ResNeXtLSTM, create_model
 from .preprocessing import PreprocessConfig, resize_crop, to_tensor
 
@@ -303,16 +303,19 @@ def export(model: ResNeXtLSTM, cfg: TrainConfig, pre: PreprocessConfig, ffpp_val
            history: list[dict], splits: dict[str, list[LabelledItem]], train_s: float, prep_s: float) -> Path:
     """Calibrate on validation and write the shipped checkpoint."""
     model.eval()
+    # Clips are what users analyse: the clip calibration and threshold are fitted on the FF++
+    # validation clips (at every slider frame count); single DFDC faces would dominate them by number.
     clip_l, clip_y, frame_l, frame_y = [], [], [], []
-    for cs, frames in ((ffpp_val, (10, 20, 40, 60)), (dfdc_val, (1,))):
-        for n in frames:
-            c, cy, f, fy = validation_logits(model, cs, pre, n)
-            clip_l.append(c), clip_y.append(cy), frame_l.append(f), frame_y.append(fy)
+    for n in (10, 20, 40, 60, 80, 100):
+        c, cy, f, fy = validation_logits(model, ffpp_val, pre, n)
+        clip_l.append(c), clip_y.append(cy), frame_l.append(f), frame_y.append(fy)
+    _, _, f, fy = validation_logits(model, dfdc_val, pre, 1)
+    frame_l.append(f), frame_y.append(fy)
     clip_l, clip_y = np.concatenate(clip_l), np.concatenate(clip_y)
     frame_l, frame_y = np.concatenate(frame_l), np.concatenate(frame_y)
-    temperature = fit_temperature(clip_l, clip_y)
+    temperature, bias = fit_platt(clip_l, clip_y)
     frame_temperature = fit_temperature(frame_l, frame_y)
-    _, threshold = equal_error_rate(clip_y, sigmoid(clip_l, temperature))
+    _, threshold = equal_error_rate(clip_y, sigmoid(clip_l / temperature + bias))
     best = max(history, key=lambda h: h["score"])
     info = {
         "trained_on": {
@@ -329,14 +332,16 @@ def export(model: ResNeXtLSTM, cfg: TrainConfig, pre: PreprocessConfig, ffpp_val
         "training_s": round(train_s, 1),
         "best_step": best["step"],
         "validation_history": history,
-        "calibration": {"method": "temperature scaling on the validation split (clip and frame logits separately)",
-                        "temperature": temperature, "frame_temperature": frame_temperature},
-        "threshold_rule": "equal-error-rate threshold of the calibrated clip probability on the validation split",
+        "calibration": {"method": "clip: Platt scaling (temperature and bias) on the FF++ validation clips at "
+                                  "10-100 frames; frames: temperature scaling on all validation frames. Fitted on "
+                                  "the split the metrics are reported on, so calibration metrics are optimistic",
+                        "temperature": temperature, "bias": bias, "frame_temperature": frame_temperature},
+        "threshold_rule": "equal-error-rate threshold of the calibrated clip probability on the FF++ validation clips",
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {cfg.threads} threads",
     }
     out = Path(cfg.out)
     digest = save_checkpoint(out, model, cfg.model_name, pre, threshold=float(threshold),
-                             temperature=temperature, frame_temperature=frame_temperature, info=info)
+                             temperature=temperature, bias=bias, frame_temperature=frame_temperature, info=info)
     print(f"wrote {out} (sha256 {digest[:12]}…), threshold {threshold:.3f}, T {temperature:.3f}", flush=True)
     return out
 

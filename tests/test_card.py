@@ -70,8 +70,8 @@ def card() -> dict:
         "threshold_rule": "equal-error-rate threshold of the calibrated clip probability on the validation split",
         "machine": "x86_64, 2 CPU cores",
     }
-    ck = Checkpoint(model, "resnext_compact_lstm", PreprocessConfig(), THRESHOLD, 1.7, 1.3, SHA,
-                    path="weights/test_model.pt", info=info)
+    ck = Checkpoint(model, "resnext_compact_lstm", PreprocessConfig(), threshold=THRESHOLD, temperature=1.7,
+                    bias=-0.25, frame_temperature=1.3, sha256=SHA, path="weights/test_model.pt", info=info)
     det = Detector(ck, device="cpu")
     ffpp = {"by_frames": summarize_by_frames(_videos(), (10, 40), THRESHOLD)}
     dfdc = {"by_frames": summarize_by_frames(_dfdc_videos(), (1,), THRESHOLD)}
@@ -125,7 +125,7 @@ def test_markdown_header_terms_and_limitations(card: dict) -> None:
     assert md.startswith("# Model card: ")
     assert SHA in md
     assert "**0.420**" in md  # the decision threshold
-    assert "T = 1.700 clip, 1.300 frame" in md
+    assert "clip: T = 1.700, bias -0.250; frame: T = 1.300" in md
     assert DATA_TERMS in md
     assert "research use only" in md.lower()
     for d in card["training"]["data"]["datasets"]:

@@ -50,7 +50,7 @@ def test_round_trip(tmp_path: Path) -> None:
     pre = PreprocessConfig(input_size=112, margin=0.4, mean=(0.4, 0.5, 0.6), std=(0.2, 0.25, 0.3))
     info = {"data": "synthetic", "metrics": {"auc": 0.5}}
     path = tmp_path / "weights" / "m.pt"  # the folder is created
-    digest = save_checkpoint(path, model, NAME, pre, threshold=0.37, temperature=1.7, frame_temperature=2.5,
+    digest = save_checkpoint(path, model, NAME, pre, threshold=0.37, temperature=1.7, bias=-0.4, frame_temperature=2.5,
                              info=info)
     assert digest == sha256_file(path)
     assert read_manifest(path.parent / MANIFEST_NAME) == {"m.pt": digest}
@@ -62,6 +62,7 @@ def test_round_trip(tmp_path: Path) -> None:
     assert ck.preprocess == pre
     assert ck.threshold == pytest.approx(0.37)
     assert ck.temperature == pytest.approx(1.7)
+    assert ck.bias == pytest.approx(-0.4)
     assert ck.frame_temperature == pytest.approx(2.5)
     assert ck.info == info
     assert ck.sha256 == digest
@@ -234,7 +235,7 @@ def test_env_weights_are_used(checkpoint: Path, monkeypatch: pytest.MonkeyPatch)
 
 def test_detector_scores_are_calibrated_model_outputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "m.pt"
-    _save(path, temperature=2.0, frame_temperature=3.0, threshold=0.6)
+    _save(path, temperature=2.0, bias=0.3, frame_temperature=3.0, threshold=0.6)
     det = load_detector(path, device="cpu")
     assert det.threshold == pytest.approx(0.6)
     rng = np.random.default_rng(0)
@@ -245,7 +246,7 @@ def test_detector_scores_are_calibrated_model_outputs(tmp_path: Path, monkeypatc
     with torch.no_grad():
         clip, frames = det.model(to_tensor(crops, det.preprocess).unsqueeze(0))
     assert scores.clip_logit == pytest.approx(float(clip[0]), abs=1e-5)
-    assert scores.clip_probability == pytest.approx(float(torch.sigmoid(clip[0] / 2.0)), abs=1e-6)
+    assert scores.clip_probability == pytest.approx(float(torch.sigmoid(clip[0] / 2.0 + 0.3)), abs=1e-6)
     np.testing.assert_allclose(scores.frame_probabilities, torch.sigmoid(frames[0] / 3.0).numpy(), atol=1e-6)
     # Batching the CNN does not change the features.
     monkeypatch.setattr(detector_mod, "BATCH", 2)

@@ -12,6 +12,7 @@ from dfcore.metrics import (
     accuracy,
     equal_error_rate,
     expected_calibration_error,
+    fit_platt,
     fit_temperature,
     log_loss,
     reliability_table,
@@ -286,3 +287,16 @@ def test_bad_inputs_rejected(labels, scores) -> None:
 def test_n_bins_must_be_positive() -> None:
     with pytest.raises(ValueError):
         reliability_table([0, 1], [0.2, 0.8], n_bins=0)
+
+
+def test_fit_platt_recovers_scale_and_bias() -> None:
+    rng = np.random.default_rng(3)
+    z = rng.normal(0, 3, 20000)
+    true_t, true_b = 2.0, -0.8
+    y = (rng.random(z.size) < 1 / (1 + np.exp(-(z / true_t + true_b)))).astype(int)
+    t, b = fit_platt(z, y)
+    assert t == pytest.approx(true_t, rel=0.1)
+    assert b == pytest.approx(true_b, abs=0.1)
+    # The fitted calibration is at least as good as the temperature alone.
+    nll = lambda p: -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))  # noqa: E731
+    assert nll(sigmoid(z / t + b)) <= nll(sigmoid(z, fit_temperature(z, y))) + 1e-9
