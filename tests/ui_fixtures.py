@@ -31,15 +31,11 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_videos"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = Path("/usr/bin/chromium")
-# From /work/shared/notes/environment.md: what Debian's Chromium needs to run headless in a container.
+# From ../shared/notes/environment.md: what Debian's Chromium needs to run headless in a container.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MODEL_NAME = "resnext_compact_lstm"
 WEIGHTS_NAME = "deepfake_lens_compact.pt"
-
-if str(REPO) not in sys.path:  # AppTest imports views.* from the repository root
-    sys.path.insert(0, str(REPO))
-
 
 def make_untrained_checkpoint(folder: Path) -> Path:
     """An UNTRAINED resnext_compact_lstm checkpoint (+ SHA256SUMS) in ``folder``: plumbing only."""
