@@ -7,7 +7,7 @@ RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 PORT ?= 8501
 
-.PHONY: run test test-fast train evaluate samples clean-venv
+.PHONY: run test test-fast train evaluate samples bench clean-venv
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,9 @@ evaluate: $(RUNTIME)  ## reproduce the model card's metrics on the validation sp
 
 samples: $(RUNTIME)  ## regenerate sample_videos/ from the packaged public-domain photo
 	$(PY) -m dfcore samples --out sample_videos
+
+bench: $(RUNTIME)  ## time the analysis per stage at 10-100 frames against the seed design (~3 min on 2 cores)
+	$(PY) -m dfcore bench
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""``python -m dfcore``: analyze, evaluate, train, card, samples.
+"""``python -m dfcore``: analyze, evaluate, train, card, samples, bench.
 
 Errors the user can act on (bad file, no weights, bad dataset) end the
 command with exit status 2 and one line on stderr naming the file and the
@@ -44,6 +44,16 @@ def _frame_list(value: str) -> list[int]:
     return [_frames(v) for v in value.split(",") if v.strip()]
 
 
+def _runs(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m dfcore", description="Deepfake Lens: deepfake video detection.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -81,6 +91,15 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("samples", help="generate the synthetic sample clips")
     s.add_argument("--out", default="sample_videos", help="output folder (default sample_videos)")
+
+    b = sub.add_parser("bench", help="time the analysis per stage against the seed design")
+    b.add_argument("video", nargs="?", help="clip to time (default: a generated 10 s 720p synthetic face clip)")
+    b.add_argument("--frames", type=_frame_list, default=[10, 20, 40, 60, 80, 100], help="comma-separated counts")
+    b.add_argument("--runs", type=_runs, default=5, help="timed runs per frame count, after a warm-up (default 5)")
+    b.add_argument("--no-explain", action="store_true", help="leave Grad-CAM out of our total")
+    b.add_argument("--json", metavar="OUT", help="also write the timings as JSON here")
+    b.add_argument("--work-dir", default="runs/bench", help="generated clip and seed checkpoint (default runs/bench)")
+    _common(b)
     return p
 
 
@@ -158,7 +177,23 @@ def _samples(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"analyze": _analyze, "evaluate": _evaluate, "train": _train, "card": _card, "samples": _samples}
+def _bench(args: argparse.Namespace) -> int:
+    from .bench import BenchOptions, format_table, run_bench
+    from .detector import load_detector
+
+    det = load_detector(args.weights, device=args.device, threads=args.threads)
+    opts = BenchOptions(frame_counts=tuple(args.frames), runs=args.runs, seed_runs=args.runs,
+                        explain=not args.no_explain, threads=args.threads, work_dir=Path(args.work_dir))
+    result = run_bench(Path(args.video) if args.video else None, det, opts)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
+    print(format_table(result))
+    return 0
+
+
+COMMANDS = {"analyze": _analyze, "evaluate": _evaluate, "train": _train, "card": _card, "samples": _samples,
+            "bench": _bench}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,117 @@
+"""``python -m dfcore bench``: medians, the table's form, the last line, the JSON keys.
+
+The timing itself is exercised on the session's tiny 2 s 320x240 clip with one
+run per pipeline, and the seed baseline built from the compact architecture
+instead of resnext50 (the same code path, a fraction of the time); the real
+bench (`make bench`) uses the 10 s 720p clip and resnext50_lstm.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dfcore.bench import (
+    OUR_STAGES,
+    SEED_STAGES,
+    BenchOptions,
+    BenchResult,
+    format_table,
+    median_stages,
+    run_bench,
+    save_seed_checkpoint,
+    seed_request,
+    speedup_line,
+)
+from dfcore.cli import main
+from dfcore.detector import Detector
+
+SPEEDUP_RE = re.compile(r"^speedup_vs_seed_at_100_frames: [0-9.]+$")
+TINY = BenchOptions(frame_counts=(10,), runs=1, seed_runs=1, warmup=0, seed_model="resnext_compact_lstm")
+
+
+def _result(counts: tuple[int, ...], ours_total: float, seed_total: float) -> BenchResult:
+    ours = {n: {**{s: 0.01 for s in OUR_STAGES}, "total": ours_total, "total_no_explain": ours_total - 0.01}
+            for n in counts}
+    seed = {n: {**{s: 0.1 for s in SEED_STAGES}, "total": seed_total} for n in counts}
+    return BenchResult("clip.mp4", "1280x720", BenchOptions(frame_counts=counts), ours, seed, ["a note"])
+
+
+def test_median_stages_takes_each_keys_median() -> None:
+    runs = [{"decode": 3.0, "total": 10.0}, {"decode": 1.0, "total": 30.0}, {"decode": 2.0, "total": 20.0}]
+    assert median_stages(runs) == {"decode": 2.0, "total": 20.0}
+
+
+def test_median_stages_even_count_and_missing_key() -> None:
+    # An even number of runs averages the middle two; a stage a run lacks counts as 0 s there.
+    runs = [{"model": 1.0, "explain": 0.4}, {"model": 3.0},
+            {"model": 2.0, "explain": 0.2}, {"model": 4.0, "explain": 0.6}]
+    assert median_stages(runs) == pytest.approx({"model": 2.5, "explain": 0.3})
+
+
+def test_median_stages_refuses_no_runs() -> None:
+    with pytest.raises(ValueError):
+        median_stages([])
+
+
+def test_table_rows_and_last_line_with_given_numbers() -> None:
+    table = format_table(_result((10, 20, 40, 60, 80, 100), ours_total=0.5, seed_total=6.0))
+    lines = table.splitlines()
+    assert lines[-1] == "speedup_vs_seed_at_100_frames: 12.0"
+    assert SPEEDUP_RE.match(lines[-1])
+    for n in (10, 20, 40, 60, 80, 100):  # one row per count in each of the two tables
+        assert sum(1 for line in lines if line.split("|")[0].strip() == str(n)) == 2
+    assert "note: a note" in table
+
+
+def test_speedup_line_rounds_to_one_decimal_and_names_the_largest_count_without_100() -> None:
+    assert speedup_line(_result((100,), ours_total=0.9, seed_total=2.8)) == "speedup_vs_seed_at_100_frames: 3.1"
+    assert speedup_line(_result((10, 20), ours_total=1.0, seed_total=4.0)) == "speedup_vs_seed_at_20_frames: 4.0"
+
+
+def test_seed_request_times_every_stage(face_video: Path, tmp_path: Path) -> None:
+    ckpt = save_seed_checkpoint(tmp_path, "resnext_compact_lstm")
+    stages, held = seed_request(face_video, 10, ckpt)
+    assert set(stages) == {*SEED_STAGES, "total"}
+    assert all(v >= 0 for v in stages.values())
+    assert stages["total"] == pytest.approx(sum(stages[s] for s in SEED_STAGES))
+    assert held == 30 * 320 * 240 * 3  # every frame of the 2 s 15 fps clip, in memory at once
+
+
+def test_run_bench_on_a_tiny_clip(face_video: Path, detector: Detector, tmp_path: Path) -> None:
+    opts = replace(TINY, frame_counts=(10, 100), work_dir=tmp_path)
+    result = run_bench(face_video, detector, opts, log=lambda m: None)
+    assert set(result.ours) == set(result.seed) == {10, 100}
+    assert {*OUR_STAGES, "total", "total_no_explain"} <= set(result.ours[10])
+    assert result.ours[10]["total_no_explain"] == pytest.approx(result.ours[10]["total"] - result.ours[10]["explain"])
+    lines = format_table(result).splitlines()
+    assert SPEEDUP_RE.match(lines[-1])
+    d = result.to_dict()
+    assert {"video", "frame_counts", "runs", "seed_runs", "explain", "seed_model", "ours_s", "seed_s", "speedup",
+            "notes"} <= set(d)
+    assert set(d["ours_s"]) == set(d["speedup"]) == {"10", "100"}
+    json.dumps(d)
+
+
+@pytest.mark.slow
+def test_cli_bench_writes_table_and_json(face_video: Path, checkpoint: Path, tmp_path: Path,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # The real seed model (resnext50_lstm, ~235 MB checkpoint): a few seconds.
+    out = tmp_path / "bench.json"
+    rc = main(["bench", str(face_video), "--frames", "10", "--runs", "1", "--weights", str(checkpoint),
+               "--json", str(out), "--work-dir", str(tmp_path / "work")])
+    assert rc == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert re.match(r"^speedup_vs_seed_at_10_frames: [0-9.]+$", lines[-1])
+    d = json.loads(out.read_text())
+    assert d["seed_model"] == "resnext50_lstm" and d["frame_counts"] == [10]
+
+
+def test_cli_bench_refuses_zero_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["bench", "--runs", "0"])
+    assert e.value.code == 2
