@@ -159,6 +159,12 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _extraction(seconds: float | None) -> str:
+    if seconds is None:
+        return "a face-crop extraction whose time this run did not record: it reused cache/"
+    return f"{seconds:.0f} s face-crop extraction"
+
+
 def render_markdown(card: dict) -> str:
     """MODEL_CARD.md from the card JSON (so the two can never disagree)."""
     arch, dec, tr, ev = card["architecture"], card["decision"], card["training"], card["evaluation"]
@@ -188,7 +194,7 @@ def render_markdown(card: dict) -> str:
         card["data_terms"],
         "",
         f"Trained with `{tr.get('command')}` in {_fmt(tr.get('training_s'))} s of optimisation "
-        f"(+ {_fmt(tr.get('crop_extraction_s'))} s face-crop extraction) on {tr.get('machine')}; "
+        f"(+ {_extraction(tr.get('crop_extraction_s'))}) on {tr.get('machine')}; "
         f"best validation step {tr.get('best_step')}.",
         "",
         "## Metrics (validation split, measured by the command above)",

@@ -106,16 +106,25 @@ def write_split_csvs(splits: dict[str, list[LabelledItem]], out_dir: Path) -> di
 
 
 def load_or_extract(name: str, items: list[LabelledItem], n_frames: int, cfg: TrainConfig,
-                    pre: PreprocessConfig) -> CropSet:
+                    pre: PreprocessConfig) -> tuple[CropSet, float | None]:
+    """The split's face crops, from the cache when it matches; and the seconds their extraction took.
+
+    The extraction time is kept beside the cache (``.seconds``) so a run that reuses the
+    cache still reports what making it cost; None when that was not recorded.
+    """
     path = Path(cfg.cache_dir) / f"{name}_m{pre.margin}_s{cfg.cache_size}_f{n_frames}"
+    seconds_file = path.with_suffix(".seconds")
     if path.with_suffix(".npz").exists() and path.with_suffix(".json").exists():
         cs = CropSet.load(path)
         if [m["path"] for m in cs.items] == [str(it.path) for it in items]:
-            return cs
+            return cs, float(seconds_file.read_text()) if seconds_file.exists() else None
     print(f"extracting face crops: {name} ({len(items)} items)", flush=True)
+    t = time.time()
     cs = extract_crops(items, n_frames, pre, cfg.cache_size)
+    seconds = time.time() - t
     cs.save(path)
-    return cs
+    seconds_file.write_text(f"{seconds:.1f}\n")
+    return cs, seconds
 
 
 class BatchMaker:
@@ -239,10 +248,12 @@ def train(cfg: TrainConfig) -> Path:
     splits = make_splits(cfg)
     write_split_csvs(splits, work / "splits")
     print("split sizes:", {k: len(v) for k, v in splits.items()}, flush=True)
-    ffpp_train = load_or_extract("ffpp_train", splits["ffpp_train"], cfg.frames_per_clip, cfg, pre)
-    ffpp_val = load_or_extract("ffpp_val", splits["ffpp_val"], cfg.frames_per_clip, cfg, pre)
-    dfdc_train = load_or_extract("dfdc_train", splits["dfdc_train"], 1, cfg, pre)
-    dfdc_val = load_or_extract("dfdc_val", splits["dfdc_val"], 1, cfg, pre)
+    ffpp_train, s1 = load_or_extract("ffpp_train", splits["ffpp_train"], cfg.frames_per_clip, cfg, pre)
+    ffpp_val, s2 = load_or_extract("ffpp_val", splits["ffpp_val"], cfg.frames_per_clip, cfg, pre)
+    dfdc_train, s3 = load_or_extract("dfdc_train", splits["dfdc_train"], 1, cfg, pre)
+    dfdc_val, s4 = load_or_extract("dfdc_val", splits["dfdc_val"], 1, cfg, pre)
+    # What extracting the crops cost (also when this run reused the cache); None: not recorded.
+    extract_s = None if None in (s1, s2, s3, s4) else s1 + s2 + s3 + s4
     prep_s = time.time() - t_start
     print(f"crops: ffpp train {len(ffpp_train.crops)}, val {len(ffpp_val.crops)}; "
           f"dfdc train {len(dfdc_train.crops)}, val {len(dfdc_val.crops)} ({prep_s:.0f}s)", flush=True)
@@ -296,11 +307,12 @@ def train(cfg: TrainConfig) -> Path:
             os.replace(work / "last.pt.tmp", last)
 
     model.load_state_dict(torch.load(work / "best_model.pt", map_location="cpu", weights_only=True))
-    return export(model, cfg, pre, ffpp_val, dfdc_val, history, splits, train_s, prep_s)
+    return export(model, cfg, pre, ffpp_val, dfdc_val, history, splits, train_s, extract_s)
 
 
 def export(model: ResNeXtLSTM, cfg: TrainConfig, pre: PreprocessConfig, ffpp_val: CropSet, dfdc_val: CropSet,
-           history: list[dict], splits: dict[str, list[LabelledItem]], train_s: float, prep_s: float) -> Path:
+           history: list[dict], splits: dict[str, list[LabelledItem]], train_s: float,
+           extract_s: float | None) -> Path:
     """Calibrate on validation and write the shipped checkpoint."""
     model.eval()
     # Clips are what users analyse: the clip calibration and threshold are fitted on the FF++
@@ -328,7 +340,7 @@ def export(model: ResNeXtLSTM, cfg: TrainConfig, pre: PreprocessConfig, ffpp_val
         },
         "train_config": _jsonable(cfg),
         "command": "make train  (python -m dfcore train --data ../shared/data)",
-        "crop_extraction_s": round(prep_s, 1),
+        "crop_extraction_s": None if extract_s is None else round(extract_s, 1),
         "training_s": round(train_s, 1),
         "best_step": best["step"],
         "validation_history": history,
