@@ -13,6 +13,11 @@ from views.common import card_or_message, card_path, get_detector
 st.title("Model")
 
 
+def _num(value: object) -> object:
+    """Calibration constants to three decimals; anything else as it is."""
+    return f"{value:.3f}" if isinstance(value, float) else value
+
+
 def v(value: object) -> str:
     """A card value for display: missing values as a dash, not "None"."""
     return "–" if value is None or value == "" else str(value)
@@ -64,8 +69,8 @@ threshold = dec.get("threshold")
 st.markdown(f"- FAKE when the calibrated clip probability ≥ **{threshold:.3f}**" if isinstance(threshold, float)
             else "- Threshold: –")
 st.markdown(f"- Rule: {v(dec.get('threshold_rule'))}\n"
-            f"- Calibration: {v(dec.get('calibration'))} (temperature {v(dec.get('temperature'))} clip, "
-            f"{v(dec.get('frame_temperature'))} frame)")
+            f"- Calibration: {v(dec.get('calibration'))} (clip: temperature {v(_num(dec.get('temperature')))}, "
+            f"bias {v(_num(dec.get('bias')))}; frame: temperature {v(_num(dec.get('frame_temperature')))})")
 
 st.subheader("Training data and its terms")
 data = tr.get("data") or {}
