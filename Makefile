@@ -27,7 +27,7 @@ test: $(DEV)  ## the whole suite, browser tests included
 test-fast: $(DEV)  ## everything but the slow and browser tests
 	$(PY) -m pytest -m "not slow and not browser"
 
-train: $(RUNTIME)  ## train the default detector on ../shared/data (resumable; ~2 h on 2 cores)
+train: $(RUNTIME)  ## train the default detector on ../shared/data (resumable; ~1 h on 2 cores, under the 2 h budget)
 	$(PY) -m dfcore train --data ../shared/data
 
 evaluate: $(RUNTIME)  ## reproduce the model card's metrics on the validation split

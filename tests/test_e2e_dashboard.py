@@ -218,5 +218,6 @@ def test_speed_and_model_pages_render_the_card(browser, streamlit_app, failure_s
     # Waited for, not counted at one instant: Streamlit may still be replacing stale elements.
     page.get_by_text("TEST FIXTURE").first.wait_for(timeout=LOAD_S)
     page.get_by_text("Device in use", exact=True).first.wait_for(timeout=LOAD_S)
+    assert page.get_by_text("Device in use", exact=True).count() == 1  # once rendered, shown once
     screenshot(page, "model")
     page.close()
