@@ -4,6 +4,7 @@ __version__ = "0.1.0"
 
 from .analyze import FAKE, NO_FACE, REAL, AnalysisResult, FrameResult, analyze_video  # noqa: E402
 from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from .clip_memory import ClipMemory  # noqa: E402
 from .detector import Detector, load_detector  # noqa: E402
 from .errors import (  # noqa: E402
     AnalysisTimeoutError,
@@ -21,7 +22,7 @@ from .model import ModelConfig, create_model  # noqa: E402
 from .preprocessing import PreprocessConfig  # noqa: E402
 
 __all__ = [
-    "__version__", "analyze_video", "AnalysisResult", "FrameResult", "REAL", "FAKE", "NO_FACE",
+    "__version__", "analyze_video", "AnalysisResult", "FrameResult", "REAL", "FAKE", "NO_FACE", "ClipMemory",
     "Detector", "load_detector", "load_checkpoint", "save_checkpoint", "create_model", "ModelConfig",
     "PreprocessConfig", "ExplainOptions", "DfcoreError", "InputNotFoundError", "UnsupportedFormatError",
     "VideoDecodeError", "NoFaceFoundError", "WeightsError", "NoWeightsInstalledError", "DatasetError",

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .clip_memory import ClipMemory
 from .deadline import Deadline
 from .deadline import check as check_deadline
 from .detector import Detector, load_detector
 from .explain import ExplainOptions, gradcam_maps
-from .faces import FaceDetector, FaceOptions, FaceTrack, track_subject
+from .faces import FaceDetector, FaceOptions, FaceTrack, detect_subject
 from .preprocessing import Box, crop_face
-from .video_io import DEFAULT_MAX_SIDE, SampledFrame, VideoInfo, sample_frames
+from .video_io import DEFAULT_MAX_SIDE, SampledFrame, VideoInfo, grid_positions, sample_frames, sample_grid
 
 MIN_FRAMES, MAX_FRAMES = 1, 300  # hard caps on frames per analysis; the dashboard's slider spans 10-100
 # Hard cap on the longer side of the frames analysed: with MAX_FRAMES it bounds the memory
@@ -104,17 +105,14 @@ class AnalysisResult:
 
 def detect_track(frames: list[SampledFrame], options: FaceOptions | None = None,
                  deadline: Deadline | None = None) -> FaceTrack:
-    """Find faces in every sampled frame and follow the subject across them.
+    """Find the subject's face in the sampled frames and follow it (see :func:`dfcore.faces.detect_subject`).
 
     Raises:
         AnalysisTimeoutError: the deadline passed (checked before each frame).
     """
-    per_frame = []
     with FaceDetector(options) as det:
-        for f in frames:
-            check_deadline(deadline, "finding faces")
-            per_frame.append(det.detect(f.image))
-    return track_subject(per_frame, options)
+        return detect_subject([f.image for f in frames], det, options,
+                              before_each=lambda: check_deadline(deadline, "finding faces"))
 
 
 @dataclass
@@ -141,6 +139,7 @@ def prepare_clip(
     face_options: FaceOptions | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
     deadline: Deadline | None = None,
+    memory: ClipMemory | None = None,
 ) -> PreparedClip:
     """Decode ``n_frames`` frames spread over the clip and track the subject's face.
 
@@ -152,6 +151,9 @@ def prepare_clip(
         max_side: frames are downscaled to this longer side before analysis.
         deadline: the analysis's time limit (see :class:`~dfcore.deadline.Deadline`);
             pass the same one on to :func:`score_clip`.
+        memory: frames and faces kept from earlier calls for this same file
+            (same ``max_side`` and ``face_options``); only what it lacks is
+            decoded and searched, and it keeps what this call adds.
 
     Returns:
         A :class:`PreparedClip` for :func:`score_clip`.
@@ -166,6 +168,9 @@ def prepare_clip(
     if not 1 <= max_side <= MAX_SIDE_LIMIT:
         raise ValueError(f"max_side must be between 1 and {MAX_SIDE_LIMIT}, got {max_side}")
     report = progress or _no_progress
+    if memory is not None:
+        with memory.lock:
+            return _prepare_remembered(path, n_frames, report, face_options, max_side, deadline, memory)
     report("decoding", 0.0)
     t = time.perf_counter()
     info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline)
@@ -173,6 +178,43 @@ def prepare_clip(
     report("finding faces", 0.25)
     t = time.perf_counter()
     track = detect_track(frames, face_options, deadline)
+    return PreparedClip(str(path), n_frames, info, frames, track,
+                        {"decode": decode_s, "detect": time.perf_counter() - t})
+
+
+def _prepare_remembered(path: str | os.PathLike, n_frames: int, report: Progress, face_options: FaceOptions | None,
+                        max_side: int, deadline: Deadline | None, memory: ClipMemory) -> PreparedClip:
+    """:func:`prepare_clip` through a :class:`ClipMemory`: decode and search only the frames it lacks."""
+    t = time.perf_counter()
+    info = memory.info
+    if info is None or info.damage:
+        # First sight of the file, or a damaged one (its samples are spread over the part that
+        # decodes, not over a fixed grid): decode everything asked for.
+        report("decoding", 0.0)
+        info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline)
+        grid = sample_grid(n_frames, info.frame_count)
+        memory.info = info
+        if not info.damage:
+            memory.remember(grid, grid_positions(n_frames, grid), frames)
+    else:
+        grid = sample_grid(n_frames, info.frame_count)
+        wanted = grid_positions(n_frames, grid)
+        missing = memory.missing(grid, wanted)
+        if missing:
+            report("decoding", 0.0)
+            _, new = sample_frames(path, n_frames, max_side=max_side, deadline=deadline, positions=missing)
+            memory.remember(grid, missing, new)
+        frames = memory.recall(grid, wanted)
+    decode_s = time.perf_counter() - t
+    report("finding faces", 0.25)
+    t = time.perf_counter()
+    keys = [(grid, f.position) for f in frames]
+    cache = {i: memory.faces[k] for i, k in enumerate(keys) if k in memory.faces}
+    with FaceDetector(face_options) as det:
+        track = detect_subject([f.image for f in frames], det, face_options, cache=cache,
+                               before_each=lambda: check_deadline(deadline, "finding faces"))
+    if not info.damage:
+        memory.faces.update((keys[i], dets) for i, dets in cache.items())
     return PreparedClip(str(path), n_frames, info, frames, track,
                         {"decode": decode_s, "detect": time.perf_counter() - t})
 
@@ -213,11 +255,14 @@ def score_clip(
     face_idx = [i for i, c in enumerate(crops) if c is not None]
     frame_probs: list[float | None] = [None] * len(frames)
     clip_prob: float | None = None
+    opts = (explain if isinstance(explain, ExplainOptions) else ExplainOptions()) if explain else None
     report("scoring", 0.5)
     check_deadline(deadline, "scoring")
     t = time.perf_counter()
+    scores = None
     if face_idx:
-        scores = detector.score(np.stack([crops[i] for i in face_idx]))
+        # With Grad-CAM to follow, keep the activations it reads: it then never runs the CNN again.
+        scores = detector.score(np.stack([crops[i] for i in face_idx]), keep_stage=opts.layer if opts else None)
         clip_prob = scores.clip_probability
         for j, i in enumerate(face_idx):
             frame_probs[i] = float(scores.frame_probabilities[j])
@@ -226,13 +271,13 @@ def score_clip(
     verdict = NO_FACE if clip_prob is None else (FAKE if clip_prob >= detector.threshold else REAL)
     cams: list[np.ndarray | None] | None = None
     layer = None
-    if explain and face_idx:
-        opts = explain if isinstance(explain, ExplainOptions) else ExplainOptions()
+    if opts and scores is not None:
         report("explaining", 0.75)
         check_deadline(deadline, "explaining")
         t = time.perf_counter()
         towards_fake = opts.target == "fake" or verdict == FAKE
-        maps = gradcam_maps(detector, np.stack([crops[i] for i in face_idx]), towards_fake, opts.layer)
+        maps = gradcam_maps(detector, np.stack([crops[i] for i in face_idx]), towards_fake, opts.layer,
+                            stage_maps=scores.stage_maps)
         cams = [None] * len(frames)
         for j, i in enumerate(face_idx):
             cams[i] = maps[j]

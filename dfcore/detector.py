@@ -40,6 +40,10 @@ class Scores:
     clip_probability: float  # calibrated probability that the clip is fake
     frame_probabilities: np.ndarray  # (T,) calibrated per-frame fake probabilities
     clip_logit: float  # raw clip logit, before calibration
+    # The output of backbone stage ``stage`` for each crop (T, C, h, w), on the CPU, when
+    # asked for: Grad-CAM starts from it instead of running the CNN a second time.
+    stage_maps: torch.Tensor | None = None
+    stage: str | None = None  # which stage stage_maps is the output of
 
 
 class Detector:
@@ -54,6 +58,10 @@ class Detector:
         self.checkpoint = checkpoint
         self.device = pick_device(device)
         self.model = checkpoint.model.to(self.device).eval()
+        # An inference-only model: no weight ever needs a gradient, and Grad-CAM's
+        # backward pass (activations only) must not write .grad on a shared model.
+        for p in self.model.parameters():
+            p.requires_grad_(False)
         self.preprocess = checkpoint.preprocess
         self.threshold = checkpoint.threshold
 
@@ -67,12 +75,24 @@ class Detector:
 
     def features(self, crops: np.ndarray) -> torch.Tensor:
         """CNN features of uint8 RGB face crops (T, S, S, 3) -> (T, F), computed in batches."""
-        out = []
-        with torch.inference_mode():
+        return self._features(crops, None)[0]
+
+    def _features(self, crops: np.ndarray, keep_stage: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features, and the output of ``keep_stage`` on the CPU (None when not asked for)."""
+        out, kept = [], []
+        # no_grad rather than inference_mode: kept maps become Grad-CAM's inputs, and
+        # inference tensors cannot be used in a graph that records gradients.
+        with torch.no_grad():
             for i in range(0, len(crops), BATCH):
                 x = to_tensor(crops[i : i + BATCH], self.preprocess).to(self.device)
-                out.append(self.model.features(x))
-        return torch.cat(out) if out else torch.empty(0)
+                if keep_stage is None:
+                    out.append(self.model.features(x))
+                else:
+                    maps = self.model.stage_output(x, keep_stage)
+                    kept.append(maps.cpu())
+                    out.append(self.model.features_after(maps, keep_stage))
+        feats = torch.cat(out) if out else torch.empty(0)
+        return feats, (torch.cat(kept) if kept else None)
 
     def score_features(self, feats: torch.Tensor) -> Scores:
         """Calibrated clip and per-frame probabilities from (T, F) features of one clip."""
@@ -87,9 +107,22 @@ class Detector:
             clip_logit=clip,
         )
 
-    def score(self, crops: np.ndarray) -> Scores:
-        """Score one clip's face crops (T, S, S, 3), in time order."""
-        return self.score_features(self.features(crops))
+    def score(self, crops: np.ndarray, keep_stage: str | None = None) -> Scores:
+        """Score one clip's face crops.
+
+        Args:
+            crops: (T, S, S, 3) uint8 RGB face crops, in time order.
+            keep_stage: a backbone stage ("layer1".."layer4") whose output to keep
+                in the result, for :func:`dfcore.explain.gradcam_maps`; None keeps nothing.
+
+        Returns:
+            The calibrated :class:`Scores`.
+        """
+        feats, maps = self._features(crops, keep_stage)
+        scores = self.score_features(feats)
+        if keep_stage is not None:
+            scores.stage_maps, scores.stage = maps, keep_stage
+        return scores
 
 
 def load_detector(weights: str | os.PathLike | None = None, device: str | None = None,

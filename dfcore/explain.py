@@ -1,18 +1,24 @@
 """Grad-CAM heat maps: which regions of which frames drove the clip's verdict.
 
-pytorch-grad-cam reads a 5-D input as a 3-D volume, so the sequence model is
-wrapped to take the T frames as a batch (T, 3, S, S) and return the clip's
-logit once per frame: the gradient of that one clip score then reaches every
-frame's activations, and each frame gets its own map.
+The gradient of the one clip score reaches every frame's activations at the
+chosen ResNeXt stage, and each frame gets its own map. The scoring pass has
+already computed those activations (``Detector.score(..., keep_stage=layer)``),
+so Grad-CAM starts from them: a small "tail" module takes the stage's output
+(T, C, h, w) as its input, passes it through an identity layer that
+pytorch-grad-cam hooks, then through the later stages, the pooling and the
+heads, and returns the clip's logit once per frame (pytorch-grad-cam expects
+one output per input). The maps are the same as hooking the stage inside the
+full model, without a second pass through the CNN; for the default stage
+(layer4) the backward pass touches only the LSTM and the heads.
 
-Hooks are attached to a private copy of the model for each call and released
-by ``with GradCAM(...)``, so two sessions sharing one cached detector never
-see each other's hooks or gradients.
+The hooks live on the tail, built for each call and released by
+``with GradCAM(...)``; the shared detector's model gets none, and its weights
+never require gradients, so sessions sharing one cached detector never see
+each other's hooks or gradients.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,7 +32,7 @@ from pytorch_grad_cam import GradCAM
 
 from .detector import Detector
 from .model import ResNeXtLSTM
-from .preprocessing import Box, square_crop_region, to_tensor
+from .preprocessing import Box, square_crop_region
 
 LAYERS = ("layer4", "layer3", "layer2")  # ResNeXt stages, deepest (coarsest, most semantic) first
 # torch.backends.cudnn.enabled is process-wide, not per thread: two Grad-CAM calls on
@@ -42,16 +48,31 @@ class ExplainOptions:
     target: str = "verdict"
 
 
-class _ClipScorePerFrame(nn.Module):
-    """(T, 3, S, S) frames of one clip -> the clip's logit, repeated once per frame: (T, 1)."""
+class _ClipScoreFromStage(nn.Module):
+    """(T, C, h, w) output of one backbone stage for one clip -> the clip's logit per frame: (T, 1)."""
 
-    def __init__(self, model: ResNeXtLSTM) -> None:
+    def __init__(self, model: ResNeXtLSTM, stage: str) -> None:
         super().__init__()
         self.model = model
+        self.stage = stage
+        self.hooked = nn.Identity()  # Grad-CAM's target layer: it sees the stage's output
 
-    def forward(self, frames: torch.Tensor) -> torch.Tensor:
-        clip_logit, _ = self.model(frames.unsqueeze(0))
-        return clip_logit.view(1, 1).expand(frames.shape[0], 1)
+    def forward(self, maps: torch.Tensor) -> torch.Tensor:
+        acts = self.hooked(maps)
+        feats = self.model.features_after(acts, self.stage)
+        clip_logit, _ = self.model.heads(feats.unsqueeze(0))
+        return clip_logit.view(1, 1).expand(maps.shape[0], 1)
+
+
+class _CropSizedGradCAM(GradCAM):
+    """GradCAM whose maps are resized to the face crop, not to its input (a small activation map)."""
+
+    def __init__(self, crop_size: int, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self.crop_size = crop_size
+
+    def get_target_width_height(self, input_tensor: torch.Tensor) -> tuple[int, int]:
+        return self.crop_size, self.crop_size
 
 
 class _Signed:
@@ -64,7 +85,8 @@ class _Signed:
         return self.sign * output[..., 0]
 
 
-def gradcam_maps(detector: Detector, crops: np.ndarray, towards_fake: bool, layer: str = "layer4") -> np.ndarray:
+def gradcam_maps(detector: Detector, crops: np.ndarray, towards_fake: bool, layer: str = "layer4",
+                 stage_maps: torch.Tensor | None = None) -> np.ndarray:
     """Grad-CAM maps for one clip's face crops.
 
     Args:
@@ -72,25 +94,30 @@ def gradcam_maps(detector: Detector, crops: np.ndarray, towards_fake: bool, laye
         crops: (T, S, S, 3) uint8 RGB face crops of one clip, in time order.
         towards_fake: explain the fake score (True) or the real score (False).
         layer: the ResNeXt stage to read, one of :data:`LAYERS`.
+        stage_maps: the output of ``layer`` for these crops, as kept by
+            ``detector.score(crops, keep_stage=layer)``; None computes it here.
 
     Returns:
         (T, S, S) float32 maps in [0, 1], aligned with the crops.
 
     Raises:
-        ValueError: unknown layer or no crops.
+        ValueError: unknown layer, no crops, or stage maps that do not match the crops.
     """
     if layer not in LAYERS:
         raise ValueError(f"unknown Grad-CAM layer {layer!r}; choose one of {LAYERS}")
     if len(crops) == 0:
         raise ValueError("no face crops to explain")
-    model = copy.deepcopy(detector.model).eval()  # private copy: hooks and grads stay ours
-    for p in model.parameters():
-        p.requires_grad_(False)  # gradients are needed for activations only, not weights
-    # The input asks for gradients so the activations Grad-CAM hooks do too.
-    x = to_tensor(crops, detector.preprocess).to(detector.device).requires_grad_(True)
+    if stage_maps is None:
+        stage_maps = detector.score(crops, keep_stage=layer).stage_maps
+    if stage_maps is None or stage_maps.ndim != 4 or stage_maps.shape[0] != len(crops):
+        shape = None if stage_maps is None else tuple(stage_maps.shape)
+        raise ValueError(f"stage maps of shape {shape} do not belong to {len(crops)} crops")
+    # A fresh leaf that records gradients: the hooked identity's output then does too.
+    x = stage_maps.detach().to(detector.device).clone().requires_grad_(True)
     targets = [_Signed(1.0 if towards_fake else -1.0)] * len(crops)
+    tail = _ClipScoreFromStage(detector.model, layer)
     with _without_cudnn(x.device), torch.enable_grad():
-        with GradCAM(model=_ClipScorePerFrame(model), target_layers=[getattr(model.backbone, layer)]) as cam:
+        with _CropSizedGradCAM(detector.preprocess.input_size, model=tail, target_layers=[tail.hooked]) as cam:
             maps = cam(input_tensor=x, targets=targets)
     return np.nan_to_num(maps.astype(np.float32), nan=0.0)
 

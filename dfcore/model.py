@@ -104,6 +104,14 @@ class TorchvisionResNeXt50(nn.Module):
         return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
 
+STAGES = ("layer1", "layer2", "layer3", "layer4")  # the ResNeXt stages both backbones have, input to output
+
+
+def _check_stage(stage: str) -> None:
+    if stage not in STAGES:
+        raise ValueError(f"unknown backbone stage {stage!r}; choose one of {STAGES}")
+
+
 class ResNeXtLSTM(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -130,6 +138,29 @@ class ResNeXtLSTM(nn.Module):
     def features(self, frames: torch.Tensor) -> torch.Tensor:
         """CNN features of face crops: (N, 3, S, S) -> (N, F)."""
         return self.backbone(frames)
+
+    def stage_output(self, frames: torch.Tensor, stage: str) -> torch.Tensor:
+        """The activation map a backbone stage outputs: (N, 3, S, S) -> (N, C, h, w).
+
+        ``features_after(stage_output(x, s), s)`` is ``features(x)``, the same
+        operations in the same order: Grad-CAM reuses the map the scoring pass
+        computed instead of running the CNN again.
+        """
+        _check_stage(stage)
+        x = self.backbone.stem(frames)
+        for name in STAGES:
+            x = getattr(self.backbone, name)(x)
+            if name == stage:
+                return x
+        raise AssertionError("unreachable")
+
+    def features_after(self, acts: torch.Tensor, stage: str) -> torch.Tensor:
+        """The stages after ``stage`` and the pooling: (N, C, h, w) -> (N, F)."""
+        _check_stage(stage)
+        x = acts
+        for name in STAGES[STAGES.index(stage) + 1 :]:
+            x = getattr(self.backbone, name)(x)
+        return torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
 
     def heads(self, feats: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Both heads from CNN features.

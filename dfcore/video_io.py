@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -40,6 +41,11 @@ TIME_EPS_S = 1e-6
 # many-core server an 8K clip would hold ~50 MB per core; a few threads are as fast
 # for sampling (mostly seeks) and bound the memory one analysis takes.
 DECODE_THREADS = 4
+# Sample times are drawn from a fixed grid of this many evenly spaced times over the
+# clip, so the frames taken for any count up to it are a subset of the frames taken
+# for it: a caller that keeps the frames it decoded (the dashboard, when the frames
+# slider moves) decodes only the ones it lacks. Counts above it use their own grid.
+SAMPLE_GRID = 100
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,7 @@ class SampledFrame:
     index: int  # frame number in the clip (from its timestamp and the average fps)
     time_s: float  # presentation time in seconds from the start of the clip
     image: np.ndarray  # (H, W, 3) uint8 RGB, rotated upright and downscaled to max_side
+    position: int = 0  # the grid position it was sampled for (see grid_positions)
 
 
 def check_input_path(path: str | os.PathLike) -> Path:
@@ -102,21 +109,44 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         return _describe(p, container, container.streams.video[0])
 
 
+def sample_grid(n_frames: int, frame_count: int) -> int:
+    """How many evenly spaced times ``n_frames`` samples of a clip are drawn from.
+
+    :data:`SAMPLE_GRID` for counts up to it, but never finer than the clip's
+    frames (a grid step under one frame would make samples skip or repeat
+    frames); a count above it, or a clip of unknown length, is its own grid.
+    """
+    if n_frames >= SAMPLE_GRID or frame_count <= 0:
+        return n_frames
+    return max(n_frames, min(SAMPLE_GRID, frame_count))
+
+
+def grid_positions(n_frames: int, grid: int) -> list[int]:
+    """The grid positions of ``n_frames`` samples: the middle of each of n equal parts of the grid."""
+    return [((2 * k + 1) * grid) // (2 * n_frames) for k in range(n_frames)]
+
+
 def sample_frames(
-    path: str | os.PathLike, n_frames: int, max_side: int = DEFAULT_MAX_SIDE, deadline: Deadline | None = None
+    path: str | os.PathLike, n_frames: int, max_side: int = DEFAULT_MAX_SIDE, deadline: Deadline | None = None,
+    positions: Collection[int] | None = None,
 ) -> tuple[VideoInfo, list[SampledFrame]]:
     """Decode ``n_frames`` frames spread evenly over the whole clip.
 
-    Sample k is the first frame shown at or after time (k + 0.5) x duration / n,
-    so the samples cover the clip from start to end. A clip with fewer frames
-    than asked gives all of its frames; a clip that stops decoding part-way
-    gives what decoded before the damage.
+    The clip's duration is divided into ``grid = sample_grid(n_frames, frame_count)``
+    equal steps; sample k is taken at grid position
+    ``p = grid_positions(n_frames, grid)[k]``: the first frame shown at or after
+    time (p + 0.5) x duration / grid. With a grid of n this is the middle of
+    each of n equal parts, so the samples cover the clip from start to end. A
+    clip with fewer frames than asked gives all of its frames; a clip that
+    stops decoding part-way gives what decoded before the damage.
 
     Args:
         path: a video or image file.
         n_frames: how many frames to sample (>= 1).
         max_side: frames are downscaled so their longer side is at most this.
         deadline: the analysis's time limit, checked after every decoded frame.
+        positions: decode only the samples at these grid positions (a caller
+            holding the others); None decodes all ``n_frames``.
 
     Returns:
         The clip's :class:`VideoInfo` and the sampled frames in time order.
@@ -135,7 +165,7 @@ def sample_frames(
     with _open_container(p) as container:
         stream = container.streams.video[0]
         info = _describe(p, container, stream)
-        frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side, deadline)
+        frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side, deadline, positions)
         if damage:
             info = replace(info, damage=damage)
     if not frames:
@@ -223,8 +253,15 @@ def _sample_stream(
     n_frames: int,
     max_side: int,
     deadline: Deadline | None = None,
+    positions: Collection[int] | None = None,
 ) -> tuple[list[SampledFrame], str | None]:
     """The sampled frames, and why decoding stopped early (None when it did not)."""
+    grid = sample_grid(n_frames, info.frame_count)
+    wanted = grid_positions(n_frames, grid)
+    if positions is not None:
+        wanted = sorted(set(wanted) & set(positions))
+        if not wanted:
+            return [], None
     stream.thread_type = "AUTO"  # frame-parallel decoding: a large win on H.264/HEVC
     stream.codec_context.thread_count = min(DECODE_THREADS, os.cpu_count() or 1)
     start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
@@ -233,8 +270,8 @@ def _sample_stream(
         # No duration in the header: fall back to decoding on from the start,
         # sampling at the nominal frame rate (still never more than n frames kept).
         duration = (info.frame_count / info.fps) if info.fps and info.frame_count else math.inf
-    run = _decode_targets(container, stream, _targets(start, duration, n_frames, info.fps), start, info.fps,
-                          max_side, deadline)
+    targets = _targets(start, duration, grid, wanted, info.fps)
+    run = _decode_targets(container, stream, targets, start, info.fps, max_side, deadline)
     frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
     damage = None
     if run.error:
@@ -246,12 +283,22 @@ def _sample_stream(
     if damage and len(run.frames) < n_frames and math.isfinite(run.last_time):
         # Frames decoded up to last_time: sample again over that part, so the samples spread
         # over the picture content there is instead of stopping (or bunching) at the damage.
-        run = _resample(container, stream, run, start, run.last_time - start + frame_period, n_frames,
-                        info.fps, max_side, deadline)
+        targets = _targets(start, run.last_time - start + frame_period, grid, wanted, info.fps)
+        run = _resample(container, stream, run, start, targets, info.fps, max_side, deadline)
     if not run.frames:
         reason = run.error or damage or "no frame"
         raise VideoDecodeError(p, f"could not be decoded ({reason})", "The file may be damaged or not a video.")
-    return run.frames, damage
+    return _with_positions(run.frames, targets, wanted, start, info.fps), damage
+
+
+def _with_positions(frames: list[SampledFrame], targets: list[float], positions: list[int], start: float,
+                    fps: float) -> list[SampledFrame]:
+    """Tag each frame with the grid position it was taken for: the last target it satisfies."""
+    for f in frames:
+        t = f.time_s + start + _half_frame(fps) + TIME_EPS_S
+        f.position = next((pos for target, pos in zip(reversed(targets), reversed(positions)) if target <= t),
+                          positions[0])
+    return frames
 
 
 def _resample(
@@ -259,8 +306,7 @@ def _resample(
     stream: av.video.stream.VideoStream,
     first: _DecodeRun,
     start: float,
-    real_duration: float,
-    n_frames: int,
+    targets: list[float],
     fps: float,
     max_side: int,
     deadline: Deadline | None,
@@ -270,16 +316,15 @@ def _resample(
         _seek(container, stream, start)
     except (av.error.FFmpegError, ValueError, OverflowError):
         return first  # cannot go back: keep what the first pass took
-    again = _decode_targets(container, stream, _targets(start, real_duration, n_frames, fps), start, fps,
-                            max_side, deadline)
+    again = _decode_targets(container, stream, targets, start, fps, max_side, deadline)
     return again if len(again.frames) > len(first.frames) else first
 
 
-def _targets(start: float, duration: float, n_frames: int, fps: float) -> list[float]:
-    """Sample times: the middle of each of n equal parts of the clip (or frame by frame with no duration)."""
+def _targets(start: float, duration: float, grid: int, positions: list[int], fps: float) -> list[float]:
+    """Sample times of grid positions: the middle of each grid step (or frame by frame with no duration)."""
     if math.isfinite(duration):
-        return [start + (k + 0.5) * duration / n_frames for k in range(n_frames)]
-    return [start + k / max(fps, 1.0) for k in range(n_frames)]
+        return [start + (j + 0.5) * duration / grid for j in positions]
+    return [start + j / max(fps, 1.0) for j in positions]
 
 
 @dataclass

@@ -7,6 +7,8 @@ the maps highlight.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -133,3 +135,59 @@ def test_overlay_shape_and_blend() -> None:
     hot_cold = overlay(np.zeros((1, 2, 3), np.uint8), np.array([[1.0, 0.0]], np.float32), opacity=1.0)
     assert hot_cold[0, 0, 0] > 100 and hot_cold[0, 0, 2] < 50
     assert hot_cold[0, 1, 2] > 100 and hot_cold[0, 1, 0] < 50
+
+
+# --------------------------------------------------------------------------- the activation-reuse shortcut
+
+
+class _FullModelClipScore(torch.nn.Module):
+    """The straightforward wrapper: raw crops through the whole model, the clip logit once per frame."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        clip_logit, _ = self.model(frames.unsqueeze(0))
+        return clip_logit.view(1, 1).expand(frames.shape[0], 1)
+
+
+def _reference_maps(detector, crops: np.ndarray, towards_fake: bool, layer: str) -> np.ndarray:
+    """Grad-CAM hooked on the stage inside the full model, from the crops (no reuse)."""
+    from pytorch_grad_cam import GradCAM
+
+    from dfcore.preprocessing import to_tensor
+
+    model = copy.deepcopy(detector.model).eval()
+    x = to_tensor(crops, detector.preprocess).requires_grad_(True)
+    sign = 1.0 if towards_fake else -1.0
+    with torch.enable_grad(), GradCAM(model=_FullModelClipScore(model),
+                                      target_layers=[getattr(model.backbone, layer)]) as cam:
+        return cam(input_tensor=x, targets=[lambda out: sign * out[..., 0]] * len(crops))
+
+
+@pytest.mark.parametrize("layer", LAYERS)
+@pytest.mark.parametrize("towards_fake", [True, False])
+def test_maps_from_kept_activations_equal_full_model_gradcam(detector, random_crops: np.ndarray, layer: str,
+                                                            towards_fake: bool) -> None:
+    kept = detector.score(random_crops, keep_stage=layer)
+    fast = gradcam_maps(detector, random_crops, towards_fake, layer, stage_maps=kept.stage_maps)
+    ref = _reference_maps(detector, random_crops, towards_fake, layer)
+    np.testing.assert_allclose(fast, ref, atol=1e-4)
+    # Without kept maps it computes them itself: the same result.
+    np.testing.assert_allclose(gradcam_maps(detector, random_crops, towards_fake, layer), fast, atol=1e-6)
+
+
+def test_keeping_activations_does_not_change_the_scores(detector, random_crops: np.ndarray) -> None:
+    plain = detector.score(random_crops)
+    kept = detector.score(random_crops, keep_stage="layer4")
+    assert plain.stage_maps is None and kept.stage == "layer4"
+    assert kept.stage_maps.shape[0] == len(random_crops)
+    assert kept.clip_logit == pytest.approx(plain.clip_logit, abs=1e-5)
+    np.testing.assert_allclose(kept.frame_probabilities, plain.frame_probabilities, atol=1e-6)
+
+
+def test_stage_maps_must_belong_to_the_crops(detector, random_crops: np.ndarray) -> None:
+    kept = detector.score(random_crops[:2], keep_stage="layer4")
+    with pytest.raises(ValueError, match="do not belong"):
+        gradcam_maps(detector, random_crops, True, "layer4", stage_maps=kept.stage_maps)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dfcore.faces import Detection, FaceDetector, FaceOptions, track_subject
+from dfcore.faces import Detection, FaceDetector, FaceOptions, detect_subject, track_subject
 from dfcore.video_io import sample_frames
 
 
@@ -82,21 +82,25 @@ def test_unknown_face_model() -> None:
 
 def test_context_manager_closes(face_frame: np.ndarray) -> None:
     with FaceDetector() as det:
+        assert det._graphs is None  # nothing is built before the first search
+        assert det.detect(face_frame)
         graphs = list(det._graphs)
         assert len(graphs) == 2
-        assert det.detect(face_frame)
-    assert det._graphs == []
+    assert det._graphs is None
     # The MediaPipe graphs themselves were released, not just forgotten.
     for g in graphs:
         with pytest.raises(ValueError):
             g.process(face_frame)
+    with pytest.raises(RuntimeError, match="closed"):
+        det.detect(face_frame)
 
 
-def test_context_manager_closes_on_error() -> None:
+def test_context_manager_closes_on_error(face_frame: np.ndarray) -> None:
     with pytest.raises(RuntimeError, match="boom"):
         with FaceDetector() as det:
+            det.detect(face_frame)
             raise RuntimeError("boom")
-    assert det._graphs == []
+    assert det._graphs is None
 
 
 # --------------------------------------------------------------------------- tracking
@@ -158,3 +162,82 @@ def test_track_with_no_detections() -> None:
     assert track.boxes == [None, None, None]
     assert track.n_found == 0
     assert track_subject([]).detections == []
+
+
+# --------------------------------------------------------------------------- searching a few frames, interpolating the rest
+
+
+class _CountingDetector:
+    """A FaceDetector stand-in that counts the frames searched and answers from a script."""
+
+    def __init__(self, answer) -> None:
+        self.answer = answer  # frame number -> list of detections
+        self.options = FaceOptions()
+        self.searched: list[int] = []
+
+    def detect(self, image: np.ndarray) -> list[Detection]:
+        i = int(image[0, 0, 0])  # each stand-in image carries its frame number
+        self.searched.append(i)
+        return self.answer(i)
+
+
+def _frames(n: int) -> list[np.ndarray]:
+    return [np.full((4, 4, 3), i, np.uint8) for i in range(n)]
+
+
+def _face(x: float, y: float = 50.0, side: float = 100.0) -> Detection:
+    return Detection((int(round(x)), int(round(y)), int(side), int(side)), 0.9,
+                     tuple((x + dx, y + 40.0) for dx in (30.0, 70.0, 50.0, 50.0, 0.0, 100.0)))
+
+
+def test_steady_face_is_searched_every_stride_and_interpolated_between() -> None:
+    det = _CountingDetector(lambda i: [_face(100 + 2 * i)])  # drifts 2 px a frame
+    track = detect_subject(_frames(21), det, FaceOptions(detect_stride=4))
+    assert sorted(det.searched) == [0, 4, 8, 12, 16, 20]
+    assert track.n_found == 21
+    for i, d in enumerate(track.detections):
+        assert d.box == (100 + 2 * i, 50, 100, 100)  # linear motion: interpolation is exact
+        assert d.interpolated == (i % 4 != 0)
+        assert d.keypoints[0] == pytest.approx((130 + 2 * i, 90.0))
+
+
+def test_a_moving_or_vanishing_face_gets_every_frame_searched() -> None:
+    # Frames 0-9: steady; 10-13: the face jumps away (IoU 0 with frame 8's box); 14+: no face.
+    def answer(i: int) -> list[Detection]:
+        if i < 10:
+            return [_face(100)]
+        return [_face(400)] if i < 14 else []
+
+    det = _CountingDetector(answer)
+    track = detect_subject(_frames(20), det, FaceOptions(detect_stride=4))
+    assert set(det.searched) >= set(range(9, 20))  # everything after the last steady pair
+    assert len(det.searched) == len(set(det.searched))  # no frame searched twice
+    assert all(d is None for d in track.detections[14:])
+    assert not any(d.interpolated for d in track.detections[8:] if d)
+
+
+def test_stride_one_searches_every_frame_and_a_cache_changes_nothing() -> None:
+    det = _CountingDetector(lambda i: [_face(100 + 3 * i)])
+    every = detect_subject(_frames(9), det, FaceOptions(detect_stride=1))
+    assert sorted(det.searched) == list(range(9))
+    assert not any(d.interpolated for d in every.detections)
+
+    cache: dict[int, list[Detection]] = {}
+    first = detect_subject(_frames(9), _CountingDetector(lambda i: [_face(100 + 3 * i)]), cache=cache)
+    again = _CountingDetector(lambda i: [_face(100 + 3 * i)])
+    second = detect_subject(_frames(9), again, cache=cache)
+    assert again.searched == []  # everything it needed was cached
+    assert first.detections == second.detections
+
+
+def test_sparse_search_matches_searching_every_frame_on_a_real_clip(face_video: Path) -> None:
+    _, frames = sample_frames(face_video, 30)
+    images = [f.image for f in frames]
+    with FaceDetector() as det:
+        every = detect_subject(images, det, FaceOptions(detect_stride=1))
+        sparse = detect_subject(images, det, FaceOptions(detect_stride=4))
+    assert every.n_found == sparse.n_found == 30
+    assert sum(d.interpolated for d in sparse.detections) >= 10
+    for a, b in zip(every.detections, sparse.detections):
+        # Within a few percent of the face's size: the detector's own frame-to-frame jitter.
+        assert max(abs(u - v) for u, v in zip(a.box, b.box)) <= 0.06 * a.box[2], (a.box, b.box)

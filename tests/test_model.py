@@ -153,3 +153,16 @@ def test_resnext50_lstm_shapes() -> None:
     with torch.no_grad():
         clip, frames = m(_crops(1, 2, 3, 112, 112, seed=9))
     assert clip.shape == (1,) and frames.shape == (1, 2)
+
+
+@pytest.mark.parametrize("stage", ["layer1", "layer2", "layer3", "layer4"])
+def test_features_split_at_a_stage_are_the_features(stage: str) -> None:
+    torch.manual_seed(0)
+    model = create_model("resnext_compact_lstm").eval()
+    x = torch.randn(3, 3, 112, 112)
+    with torch.no_grad():
+        maps = model.stage_output(x, stage)
+        assert maps.ndim == 4 and maps.shape[0] == 3
+        torch.testing.assert_close(model.features_after(maps, stage), model.features(x))
+    with pytest.raises(ValueError, match="unknown backbone stage"):
+        model.stage_output(x, "stem")

@@ -473,9 +473,9 @@ def test_time_limit_stops_scoring_and_explaining(face_video: Path, detector, mon
         # Time runs out during scoring: the check before Grad-CAM stops it.
         real_score = detector.score
 
-        def slow_score(crops):
+        def slow_score(crops, **kwargs):
             deadline.started -= 60
-            return real_score(crops)
+            return real_score(crops, **kwargs)
 
         monkeypatch.setattr(detector, "score", slow_score)
     else:

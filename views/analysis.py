@@ -1,10 +1,12 @@
 """How pages get an analysis: decoded and tracked once per file, scored and explained once per setting.
 
-Decoding and face tracking (``prepare_clip``) are cached by the file's sha256
-and the frame count; scoring and Grad-CAM (``score_clip``) by those plus the
-layer and the model. So moving the opacity slider recomputes nothing, a new
-Grad-CAM layer re-runs only Grad-CAM on the cached frames, and going back to a
-frame count used before costs nothing.
+Each file (by its sha256) has a :class:`dfcore.ClipMemory`: the frames decoded and
+the faces found so far, on the sampling grid every frame count shares. A new
+frame count decodes and searches only the frames the memory lacks (none when
+the slider moves down, or back to a count used before). Scoring and Grad-CAM
+(``score_clip``) are cached by the file, the frame count, the layer and the
+model. So moving the opacity slider recomputes nothing, a new Grad-CAM layer
+re-runs only Grad-CAM, and a new frame count costs the new frames only.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import dfcore
 from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, score_clip
+from dfcore.clip_memory import ClipMemory
 from dfcore.deadline import Deadline
 from dfcore.detector import Detector
 from dfcore.explain import ExplainOptions
@@ -32,9 +35,10 @@ from views.common import temp_copy, uploaded_file
 
 log = logging.getLogger(__name__)
 
-# Bounds on what the server keeps in memory for all sessions together: a prepared
-# 100-frame 720p clip holds ~280 MB of frames (results share those arrays).
-PREPARED_ENTRIES = 4
+# Bounds on what the server keeps in memory for all sessions together: a clip's memory
+# holds at most ~100 frames (~280 MB at 720p); prepared clips and results share those arrays.
+CLIP_MEMORIES = 3
+PREPARED_ENTRIES = 8
 SCORED_ENTRIES = 12
 # Seconds one analysis (decode, faces, model, Grad-CAM) may take before it stops with a
 # message: a pathological file must not hold a server thread for ever. 100 frames of a
@@ -127,7 +131,7 @@ class _LRU:
 @st.cache_resource(show_spinner=False)
 def _memory() -> dict[str, _LRU]:
     """The process-wide caches (Streamlit's "Clear caches" empties them too)."""
-    return {"prepared": _LRU(PREPARED_ENTRIES), "scored": _LRU(SCORED_ENTRIES)}
+    return {"clips": _LRU(CLIP_MEMORIES), "prepared": _LRU(PREPARED_ENTRIES), "scored": _LRU(SCORED_ENTRIES)}
 
 
 def _deadline(source: ClipSource) -> Deadline:
@@ -148,9 +152,15 @@ def _named_for_the_user(source: ClipSource) -> Iterator[None]:
 
 def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: Deadline) -> PreparedClip:
     # Keyed by the content hash and the settings, never by the (temporary) path.
+    clip_memory = _memory()["clips"].get_or_make((source.digest,), ClipMemory)
+
     def make() -> PreparedClip:
-        with _named_for_the_user(source), source.local_path() as path:
-            return prepare_clip(path, n_frames, progress=progress, deadline=deadline)
+        with _named_for_the_user(source):
+            if clip_memory.covers(n_frames):
+                # Every frame is kept: no decoding, so no (temporary) file is needed.
+                return prepare_clip(source.name, n_frames, progress=progress, deadline=deadline, memory=clip_memory)
+            with source.local_path() as path:
+                return prepare_clip(path, n_frames, progress=progress, deadline=deadline, memory=clip_memory)
     return _memory()["prepared"].get_or_make((source.digest, n_frames), make)
 
 
