@@ -31,7 +31,9 @@ import cv2
 import numpy as np
 import torch
 
-from .analyze import analyze_video
+from .analyze import analyze_video, prepare_clip, score_clip
+from .bench_long import LONG_DURATIONS_S, LongRun, analyse_in_process, make_long_clip
+from .clip_memory import ClipMemory
 from .checkpoint import load_checkpoint, save_checkpoint
 from .detector import Detector
 from .faces import FaceDetector
@@ -61,6 +63,9 @@ class BenchOptions:
     threads: int | None = None  # torch CPU threads; None leaves torch's default
     seed_model: str = SEED_MODEL  # architecture of the seed baseline (tests use the compact one for speed)
     work_dir: Path = DEFAULT_WORK_DIR  # generated clip and seed checkpoint; reused between runs
+    slider_from: int = 20  # slider timings start from an analysis at this many frames (the dashboard's default)
+    long_clips: bool = True  # also analyse generated 4K clips of 10 s and 60 s, each in a fresh process
+    long_frame_counts: tuple[int, ...] = (20, 100)  # frame counts for the 4K clips
 
 
 @dataclass
@@ -71,6 +76,10 @@ class BenchResult:
     ours: dict[int, dict[str, float]]  # frame count -> median seconds per stage, "total" and "total_no_explain"
     seed: dict[int, dict[str, float]]  # frame count -> median seconds per seed stage and "total"
     notes: list[str] = field(default_factory=list)  # what the reader should know (random seed weights, memory)
+    # frame count -> median seconds to the new verdict (Grad-CAM included) when the slider moves
+    # there from slider_from ("first") and when it comes back to a count used before ("again")
+    slider: dict[int, dict[str, float]] = field(default_factory=dict)
+    long: list[LongRun] = field(default_factory=list)  # the 4K clips, one fresh process per analysis
 
     def speedup(self, n: int) -> float | None:
         """Seed total / ours total at ``n`` frames; None when either was not timed."""
@@ -93,6 +102,10 @@ class BenchResult:
             "ours_s": {str(n): _rounded(v) for n, v in self.ours.items()},
             "seed_s": {str(n): _rounded(v) for n, v in self.seed.items()},
             "speedup": {str(n): _round_or_none(self.speedup(n)) for n in self.options.frame_counts},
+            "slider_from": self.options.slider_from,
+            "slider_s": {str(n): _rounded(v) for n, v in self.slider.items()},
+            "long": [r.to_dict() for r in self.long],
+            "targets": [t.to_dict() for t in check_targets(self)],
             "notes": list(self.notes),
         }
 
@@ -160,6 +173,44 @@ def time_ours(path: Path, n_frames: int, detector: Detector, opts: BenchOptions)
         if i >= opts.warmup:
             timings.append(t)
     return median_stages(timings)
+
+
+def time_slider(path: Path, n_frames: int, detector: Detector, opts: BenchOptions) -> dict[str, float]:
+    """Seconds to the new verdict when the dashboard's frames slider moves to ``n_frames``.
+
+    As the dashboard does it: a :class:`ClipMemory` primed by an analysis at
+    ``opts.slider_from`` frames (untimed), then the analysis at ``n_frames``
+    with Grad-CAM ("first": only the frames the memory lacks are decoded and
+    searched), then once more at ``slider_from`` ("again": a count used before).
+
+    Returns:
+        Median seconds for "first" and "again" over ``opts.runs`` runs (after the warm-up).
+    """
+    runs = []
+    for i in range(opts.warmup + opts.runs):
+        memory = ClipMemory()
+        score_clip(prepare_clip(path, opts.slider_from, memory=memory), detector, explain=opts.explain)
+        t = time.perf_counter()
+        score_clip(prepare_clip(path, n_frames, memory=memory), detector, explain=opts.explain)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        score_clip(prepare_clip(path, opts.slider_from, memory=memory), detector, explain=opts.explain)
+        if i >= opts.warmup:
+            runs.append({"first": first, "again": time.perf_counter() - t})
+    return median_stages(runs)
+
+
+def time_long_clips(opts: BenchOptions, weights: str | None, log: Log) -> list[LongRun]:
+    """Analyse the 10 s and 60 s 4K clips at ``opts.long_frame_counts``, each in a fresh process."""
+    out = []
+    for duration in LONG_DURATIONS_S:
+        log(f"preparing the {duration:g} s 4K clip under {opts.work_dir} (minutes the first time)")
+        clip = make_long_clip(opts.work_dir, duration)
+        mbit_s = clip.stat().st_size * 8 / 1e6 / duration
+        for n in opts.long_frame_counts:
+            log(f"4K {duration:g} s clip at {n} frames, in a fresh process")
+            out.append(analyse_in_process(clip, n, f"{duration:g} s 4K, {mbit_s:.0f} Mbit/s", opts.threads, weights))
+    return out
 
 
 def save_seed_checkpoint(work_dir: Path, model_name: str = SEED_MODEL) -> Path:
@@ -255,13 +306,14 @@ def time_seed(path: Path, n_frames: int, checkpoint: Path, runs: int, warmup: in
 
 
 def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None = None,
-              log: Log | None = None) -> BenchResult:
+              log: Log | None = None, weights: str | None = None) -> BenchResult:
     """Time ours and the seed design at every frame count.
 
     Args:
         video: the clip to time; None generates (or reuses) the 10 s 720p synthetic clip.
         detector: the installed detector, loaded once.
         opts: frame counts, runs and so on.
+        weights: the checkpoint the 4K clips' fresh processes load (None: the installed one).
         log: progress lines (default: stderr).
 
     Returns:
@@ -292,6 +344,12 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
         ours[n] = time_ours(path, n, detector, opts)
         say(f"seed at {n} frames ({opts.warmup} warm-up + {opts.seed_runs} runs)")
         seed[n], held = time_seed(path, n, ckpt, opts.seed_runs, opts.warmup)
+    slider: dict[int, dict[str, float]] = {}
+    for n in opts.frame_counts:
+        if n != opts.slider_from:
+            say(f"frames slider {opts.slider_from} -> {n} ({opts.warmup} warm-up + {opts.runs} runs)")
+            slider[n] = time_slider(path, n, detector, opts)
+    long = time_long_clips(opts, weights, say) if opts.long_clips else []
 
     first = analyze_video(path, max(opts.frame_counts), detector=detector)
     info = first.video
@@ -307,7 +365,57 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
         f"torch threads: {torch.get_num_threads()}; medians of {opts.runs} (ours) / {opts.seed_runs} (seed) runs "
         f"after {opts.warmup} warm-up",
     ]
-    return BenchResult(str(path), desc, opts, ours, seed, notes)
+    return BenchResult(str(path), desc, opts, ours, seed, notes, slider, long)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One of the speed targets, checked against this run's measurements."""
+
+    name: str  # what is measured
+    value: float  # the measurement
+    limit: float  # the target
+    higher_is_better: bool  # True: value >= limit meets it; False: value <= limit does
+    unit: str  # "x", "s", "MB", ...
+
+    @property
+    def met(self) -> bool:
+        return self.value >= self.limit if self.higher_is_better else self.value <= self.limit
+
+    def line(self) -> str:
+        op = ">=" if self.higher_is_better else "<="
+        return f"{'MET    ' if self.met else 'NOT MET'} {self.name}: {self.value:.3g} {self.unit} (target {op} {self.limit:g})"
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "value": round(self.value, 4), "limit": self.limit, "met": self.met,
+                "unit": self.unit}
+
+
+# 6x the clip's length may cost at most this much more at the same frame count.
+LENGTH_GROWTH_LIMIT = 1.5
+
+
+def check_targets(result: BenchResult) -> list[Target]:
+    """The issue's speed targets that this run measured (the first verdict in a browser is timed by the e2e tests)."""
+    out = []
+    x = result.speedup(SPEEDUP_AT)
+    if x is not None:
+        out.append(Target(f"full analysis at {SPEEDUP_AT} frames vs the seed design", x, 10.0, True, "x"))
+    if result.slider:
+        worst = max(result.slider, key=lambda n: result.slider[n]["first"])
+        out.append(Target(f"frames slider {result.options.slider_from} -> {worst}, the slowest move, to the new verdict",
+                          result.slider[worst]["first"], 0.5, False, "s"))
+    if 20 in result.ours and result.options.explain:
+        out.append(Target("Grad-CAM for 20 frames", result.ours[20].get("explain", 0.0), 1.0, False, "s"))
+    long = {(r.clip.split(" s ")[0], r.n_frames): r for r in result.long}
+    for (length, n), r in long.items():
+        if length == "60" and n == max(result.options.long_frame_counts):
+            out.append(Target(f"peak memory, 60 s 4K clip at {n} frames", r.peak_rss_mb, 2048.0, False, "MB"))
+            short = long.get(("10", n))
+            if short is not None and short.analysis_s > 0:
+                out.append(Target(f"time growth with length at {n} frames (60 s / 10 s 4K clip)",
+                                  r.analysis_s / short.analysis_s, LENGTH_GROWTH_LIMIT, False, "x"))
+    return out
 
 
 def format_table(result: BenchResult) -> str:
@@ -332,6 +440,22 @@ def format_table(result: BenchResult) -> str:
     for n in opts.frame_counts:
         s = result.seed.get(n, {})
         lines.append(f"{n:>6} | " + " ".join(_cell(s.get(k)) for k in (*SEED_STAGES, "total")))
+    if result.slider:
+        lines += ["", f"frames slider: seconds to the new verdict (Grad-CAM included) after an analysis at "
+                      f"{opts.slider_from} frames", f"{'to':>6} | {'first':>7} {'again':>7}"]
+        lines += [f"{n:>6} | {_cell(v['first'])} {_cell(v['again'])}" for n, v in result.slider.items()]
+        lines.append(f"first: the first move there (decodes only frames not yet held); "
+                     f"again: back to {opts.slider_from} afterwards")
+    if result.long:
+        head = f"{'clip':<26} {'frames':>6} | {'decode':>7} {'detect':>7} {'analysis':>8} | {'process':>7} {'peak RSS':>9}"
+        lines += ["", "4K clips, each analysis in a fresh process (Grad-CAM included; process: Python start, "
+                      "imports and model load too)", head, "-" * len(head)]
+        lines += [f"{r.clip:<26} {r.n_frames:>6} | {_cell(r.stages_s.get('decode'))} {_cell(r.stages_s.get('detect'))} "
+                  f"{r.analysis_s:>8.3f} | {r.process_s:>7.2f} {r.peak_rss_mb:>6.0f} MB" for r in result.long]
+    targets = check_targets(result)
+    if targets:
+        lines += ["", "targets (2 CPU cores; the first verdict in the browser is timed by tests/test_e2e_dashboard.py)"]
+        lines += [f"  {t.line()}" for t in targets]
     lines += [""] + [f"note: {m}" for m in result.notes]
     lines.append(speedup_line(result))
     return "\n".join(lines)
@@ -361,5 +485,5 @@ def _round_or_none(v: float | None) -> float | None:
     return None if v is None else round(v, 2)
 
 
-__all__ = ["BenchOptions", "BenchResult", "format_table", "make_bench_clip", "median_stages", "run_bench",
+__all__ = ["BenchOptions", "BenchResult", "Target", "check_targets", "format_table", "time_slider", "make_bench_clip", "median_stages", "run_bench",
            "seed_request", "speedup_line", "time_ours", "time_seed"]

@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--frames", type=_frame_list, default=[10, 20, 40, 60, 80, 100], help="comma-separated counts")
     b.add_argument("--runs", type=_runs, default=5, help="timed runs per frame count, after a warm-up (default 5)")
     b.add_argument("--no-explain", action="store_true", help="leave Grad-CAM out of our total")
+    b.add_argument("--no-4k", action="store_true",
+                   help="skip the 10 s and 60 s 4K clips (generated once, a few minutes, then reused)")
     b.add_argument("--json", metavar="OUT", help="also write the timings as JSON here")
     b.add_argument("--work-dir", default="runs/bench", help="generated clip and seed checkpoint (default runs/bench)")
     _common(b)
@@ -183,8 +185,9 @@ def _bench(args: argparse.Namespace) -> int:
 
     det = load_detector(args.weights, device=args.device, threads=args.threads)
     opts = BenchOptions(frame_counts=tuple(args.frames), runs=args.runs, seed_runs=args.runs,
-                        explain=not args.no_explain, threads=args.threads, work_dir=Path(args.work_dir))
-    result = run_bench(Path(args.video) if args.video else None, det, opts)
+                        explain=not args.no_explain, threads=args.threads, work_dir=Path(args.work_dir),
+                        long_clips=not args.no_4k)
+    result = run_bench(Path(args.video) if args.video else None, det, opts, weights=args.weights)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))

@@ -76,7 +76,7 @@ def generate_samples(out_dir: str | os.PathLike, options: SampleOptions | None =
         raise ValueError(f"size must be even for H.264, got {opts.size}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    photo = _astronaut()
+    photo = astronaut_photo()
     # One draw for the whole clip: a face swap alters every frame the same way.
     params = sample_blend_params(np.random.default_rng([opts.seed, 1]), opts.blend)
 
@@ -95,7 +95,8 @@ def generate_samples(out_dir: str | os.PathLike, options: SampleOptions | None =
     return paths
 
 
-def _astronaut() -> np.ndarray:
+def astronaut_photo() -> np.ndarray:
+    """scikit-image's public-domain astronaut photo (512x512 RGB), the source of every synthetic clip."""
     # Imported here: scikit-image is needed only to make samples, not to analyse clips.
     from skimage import data
 
@@ -172,4 +173,4 @@ def _write_jpeg(image_rgb: np.ndarray, path: Path, quality: int) -> Path:
     return path
 
 
-__all__ = ["REAL_CLIP", "SELFBLEND_CLIP", "WARP_CLIP", "REAL_STILL", "SampleOptions", "generate_samples"]
+__all__ = ["REAL_CLIP", "SELFBLEND_CLIP", "WARP_CLIP", "REAL_STILL", "SampleOptions", "astronaut_photo", "generate_samples"]

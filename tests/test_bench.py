@@ -20,6 +20,7 @@ from dfcore.bench import (
     SEED_STAGES,
     BenchOptions,
     BenchResult,
+    check_targets,
     format_table,
     median_stages,
     run_bench,
@@ -27,11 +28,13 @@ from dfcore.bench import (
     seed_request,
     speedup_line,
 )
+from dfcore.bench_long import LongRun
 from dfcore.cli import main
 from dfcore.detector import Detector
 
 SPEEDUP_RE = re.compile(r"^speedup_vs_seed_at_100_frames: [0-9.]+$")
-TINY = BenchOptions(frame_counts=(10,), runs=1, seed_runs=1, warmup=0, seed_model="resnext_compact_lstm")
+TINY = BenchOptions(frame_counts=(10,), runs=1, seed_runs=1, warmup=0, seed_model="resnext_compact_lstm",
+                    slider_from=10, long_clips=False)
 
 
 def _result(counts: tuple[int, ...], ours_total: float, seed_total: float) -> BenchResult:
@@ -94,7 +97,32 @@ def test_run_bench_on_a_tiny_clip(face_video: Path, detector: Detector, tmp_path
     assert {"video", "frame_counts", "runs", "seed_runs", "explain", "seed_model", "ours_s", "seed_s", "speedup",
             "notes"} <= set(d)
     assert set(d["ours_s"]) == set(d["speedup"]) == {"10", "100"}
+    # The slider moved from 10 to 100 frames: timed, first move and back again.
+    assert set(result.slider) == {100} and set(result.slider[100]) == {"first", "again"}
+    assert d["slider_s"]["100"]["first"] >= 0
+    assert any("frames slider 10 -> 100" in t["name"] for t in d["targets"])
     json.dumps(d)
+
+
+def test_targets_are_computed_from_the_measurements() -> None:
+    result = _result((20, 100), ours_total=0.25, seed_total=3.0)  # 12x
+    result.slider = {100: {"first": 0.7, "again": 0.05}, 60: {"first": 0.3, "again": 0.04}}
+    result.long = [LongRun("10 s 4K, 17 Mbit/s", 100, 2.0, {}, 5.0, 900.0),
+                   LongRun("60 s 4K, 17 Mbit/s", 100, 4.0, {}, 7.0, 2100.0)]
+    result.options = replace(result.options, long_frame_counts=(100,))
+    by_name = {t.name: t for t in check_targets(result)}
+    speed = by_name["full analysis at 100 frames vs the seed design"]
+    assert speed.value == pytest.approx(12.0) and speed.met
+    slider = by_name["frames slider 20 -> 100, the slowest move, to the new verdict"]
+    assert slider.value == pytest.approx(0.7) and not slider.met
+    assert by_name["Grad-CAM for 20 frames"].met  # 0.01 s
+    memory = by_name["peak memory, 60 s 4K clip at 100 frames"]
+    assert memory.value == 2100.0 and not memory.met
+    growth = by_name["time growth with length at 100 frames (60 s / 10 s 4K clip)"]
+    assert growth.value == pytest.approx(2.0) and not growth.met
+    table = format_table(result)
+    assert "NOT MET peak memory, 60 s 4K clip at 100 frames: 2.1e+03 MB (target <= 2048)" in table
+    assert "MET     full analysis at 100 frames vs the seed design: 12 x (target >= 10)" in table
 
 
 @pytest.mark.slow
@@ -103,7 +131,7 @@ def test_cli_bench_writes_table_and_json(face_video: Path, checkpoint: Path, tmp
     # The real seed model (resnext50_lstm, ~235 MB checkpoint): a few seconds.
     out = tmp_path / "bench.json"
     rc = main(["bench", str(face_video), "--frames", "10", "--runs", "1", "--weights", str(checkpoint),
-               "--json", str(out), "--work-dir", str(tmp_path / "work")])
+               "--json", str(out), "--work-dir", str(tmp_path / "work"), "--no-4k"])
     assert rc == 0
     lines = capsys.readouterr().out.strip().splitlines()
     assert re.match(r"^speedup_vs_seed_at_10_frames: [0-9.]+$", lines[-1])
@@ -115,3 +143,30 @@ def test_cli_bench_refuses_zero_runs(capsys: pytest.CaptureFixture[str]) -> None
     with pytest.raises(SystemExit) as e:
         main(["bench", "--runs", "0"])
     assert e.value.code == 2
+
+
+def test_long_clip_has_the_asked_length_size_and_keyframes(tmp_path: Path) -> None:
+    import av
+
+    from dfcore.bench_long import make_long_clip
+
+    clip = make_long_clip(tmp_path, 2.0, size=(320, 240), fps=15.0, gop=5)
+    assert make_long_clip(tmp_path, 2.0, size=(320, 240), fps=15.0, gop=5) == clip  # made once, then reused
+    with av.open(str(clip)) as c:
+        stream = c.streams.video[0]
+        keys = [p.is_keyframe for p in c.demux(stream) if p.size]
+    assert (stream.width, stream.height) == (320, 240) and len(keys) == 30
+    assert sum(keys) == 6  # a keyframe every 5 frames
+    assert not list(tmp_path.glob("*.partial.mp4"))
+
+
+@pytest.mark.slow
+def test_analysis_in_a_fresh_process_reports_time_and_peak_memory(face_video: Path, checkpoint: Path) -> None:
+    from dfcore.bench_long import analyse_in_process
+
+    run = analyse_in_process(face_video, 10, "tiny", threads=1, weights=str(checkpoint))
+    assert run.n_frames == 10 and run.analysis_s > 0 and "explain" in run.stages_s
+    assert run.process_s > run.analysis_s
+    assert 100 < run.peak_rss_mb < 4000  # torch and MediaPipe loaded: hundreds of MB, not KB or GB
+    with pytest.raises(RuntimeError, match="failed"):
+        analyse_in_process(face_video.with_suffix(".missing.mp4"), 10, "missing", weights=str(checkpoint))
