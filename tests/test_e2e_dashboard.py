@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -221,3 +222,34 @@ def test_speed_and_model_pages_render_the_card(browser, streamlit_app, failure_s
     assert page.get_by_text("Device in use", exact=True).count() == 1  # once rendered, shown once
     screenshot(page, "model")
     page.close()
+
+
+# The issue's target is 10 s on an idle 2-core machine; the suite shares its cores with pytest
+# itself (and CI machines are slower), so the test allows more and records what it measured.
+FIRST_VERDICT_TARGET_S = 10.0
+FIRST_VERDICT_LIMIT_S = 30.0
+
+
+def test_first_verdict_soon_after_the_server_is_up(browser, tmp_path) -> None:  # noqa: F811
+    """A fresh server with the committed weights: seconds from its health check to the first verdict."""
+    from ui_fixtures import REPO, start_streamlit, stop_streamlit
+
+    weights = REPO / "weights" / "deepfake_lens_compact.pt"
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    proc, url = start_streamlit(weights, tmp_path / "streamlit.log")
+    try:
+        t0 = time.monotonic()
+        page.goto(url + "/")
+        page.get_by_role("button", name="Analyze", exact=True).click(timeout=LOAD_S)
+        verdict = page.locator(".st-key-analyze_verdict")
+        verdict.wait_for(timeout=ANALYSIS_S)
+        seconds = time.monotonic() - t0
+        text = verdict.inner_text()
+    finally:
+        stop_streamlit(proc)
+    out = REPO / "test-artifacts" / "first_verdict.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({"seconds": round(seconds, 2), "target_s": FIRST_VERDICT_TARGET_S,
+                               "verdict": text.splitlines()[0] if text else ""}))
+    assert any(v in text for v in VERDICTS), text
+    assert seconds <= FIRST_VERDICT_LIMIT_S, f"first verdict after {seconds:.1f} s"
