@@ -20,8 +20,8 @@ import cv2
 import numpy as np
 
 from .deadline import Deadline
-from .deadline import check as check_deadline
 from .errors import InputNotFoundError, UnsupportedFormatError, VideoDecodeError
+from .packet_decode import DECODE_ERRORS, TargetDecoder, TargetRule
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
@@ -332,6 +332,7 @@ class _DecodeRun:
     frames: list[SampledFrame]  # the frames taken, in time order
     last_time: float  # time of the last frame decoded (-inf when none was)
     error: str | None  # why decoding failed part-way; None when it did not
+    decoded: int = 0  # pictures sent to the decoder: what taking these frames cost
 
 
 def _decode_targets(
@@ -343,34 +344,25 @@ def _decode_targets(
     max_side: int,
     deadline: Deadline | None,
 ) -> _DecodeRun:
-    """Take the first frame at or after each target time, seeking over long gaps."""
-    frames: list[SampledFrame] = []
-    decoder = None
-    last_time = -math.inf
+    """Take the first frame at or after each target time, seeking over long gaps.
+
+    Only the packets those frames need are decoded (see :mod:`dfcore.packet_decode`);
+    the frames are the same as decoding every one.
+    """
+    rule = TargetRule(tuple(targets), start, _half_frame(fps), TIME_EPS_S, SEEK_GAP_S)
+    decoder = TargetDecoder(
+        container, stream, rule,
+        take=lambda frame, t: _to_sample(frame, t, start, fps, max_side),
+        time_of=lambda frame: _frame_time(frame, stream),
+        seek=lambda t: _seek(container, stream, t),
+        deadline=deadline,
+    )
     try:
-        for target in targets:
-            if target <= last_time:
-                continue  # the frame already taken covers this target (short clip)
-            if decoder is None or target - last_time > SEEK_GAP_S:
-                if decoder is not None or target - start > SEEK_GAP_S:
-                    _seek(container, stream, target)
-                decoder = container.decode(stream)
-            for frame in decoder:
-                # Checked per decoded frame: a seek can land far before its target.
-                check_deadline(deadline, "decoding")
-                t = _frame_time(frame, stream)
-                if t is None:
-                    continue
-                last_time = t
-                if t >= target - _half_frame(fps) - TIME_EPS_S:
-                    frames.append(_to_sample(frame, t, start, fps, max_side))
-                    break
-            else:
-                break  # end of stream: the clip is shorter than its header says
-    except (av.error.FFmpegError, ValueError, OverflowError, ZeroDivisionError) as e:
+        decoder.run()
+    except DECODE_ERRORS as e:
         # FFmpeg's errors on damaged data; the others from absurd timestamps in a damaged header.
-        return _DecodeRun(frames, last_time, _ffmpeg_reason(e))
-    return _DecodeRun(frames, last_time, None)
+        return _DecodeRun(decoder.frames, decoder.last_time, _ffmpeg_reason(e), decoder.decoded)
+    return _DecodeRun(decoder.frames, decoder.last_time, None, decoder.decoded)
 
 
 def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoStream, t: float) -> None:
