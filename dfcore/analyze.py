@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,8 @@ MIN_FRAMES, MAX_FRAMES = 1, 300  # hard caps on frames per analysis; the dashboa
 # one analysis holds (300 x 1920 x 1080 x 3 bytes ~ 1.9 GB at worst; 100 x 1280 x 720 x 3 ~ 280 MB).
 MAX_SIDE_LIMIT = 1920
 Progress = Callable[[str, float], None]  # (stage name, fraction done in [0, 1])
+CROP_THREADS = 4  # at most this many threads cut face crops (never more than the CPU has)
+CROP_THREADS_FROM = 16  # fewer frames than this are cut on the calling thread: a pool would cost more than it saves
 
 REAL, FAKE, NO_FACE = "REAL", "FAKE", "NO_FACE"
 
@@ -168,23 +171,14 @@ def prepare_clip(
     if not 1 <= max_side <= MAX_SIDE_LIMIT:
         raise ValueError(f"max_side must be between 1 and {MAX_SIDE_LIMIT}, got {max_side}")
     report = progress or _no_progress
-    if memory is not None:
-        with memory.lock:
-            return _prepare_remembered(path, n_frames, report, face_options, max_side, deadline, memory)
-    report("decoding", 0.0)
-    t = time.perf_counter()
-    info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline)
-    decode_s = time.perf_counter() - t
-    report("finding faces", 0.25)
-    t = time.perf_counter()
-    track = detect_track(frames, face_options, deadline)
-    return PreparedClip(str(path), n_frames, info, frames, track,
-                        {"decode": decode_s, "detect": time.perf_counter() - t})
+    memory = memory if memory is not None else ClipMemory()  # a private one: everything is decoded
+    with memory.lock:
+        return _prepare(path, n_frames, report, face_options or FaceOptions(), max_side, deadline, memory)
 
 
-def _prepare_remembered(path: str | os.PathLike, n_frames: int, report: Progress, face_options: FaceOptions | None,
-                        max_side: int, deadline: Deadline | None, memory: ClipMemory) -> PreparedClip:
-    """:func:`prepare_clip` through a :class:`ClipMemory`: decode and search only the frames it lacks."""
+def _prepare(path: str | os.PathLike, n_frames: int, report: Progress, face_options: FaceOptions,
+             max_side: int, deadline: Deadline | None, memory: ClipMemory) -> PreparedClip:
+    """:func:`prepare_clip`: decode and search only the frames ``memory`` lacks, and keep them there."""
     t = time.perf_counter()
     info = memory.info
     if info is None or info.damage:
@@ -247,9 +241,7 @@ def score_clip(
     timings = dict(clip.timings_s)
     t_start = time.perf_counter()
     frames, track = clip.frames, clip.track
-    crops: list[np.ndarray | None] = [
-        crop_face(f.image, box, detector.preprocess) if box else None for f, box in zip(frames, track.boxes)
-    ]
+    crops = _crop_all(frames, track.boxes, detector)
     timings["crop"] = time.perf_counter() - t_start
 
     face_idx = [i for i, c in enumerate(crops) if c is not None]
@@ -337,6 +329,22 @@ def analyze_video(
     clip = prepare_clip(path, n_frames, progress=progress, face_options=face_options, max_side=max_side,
                         deadline=deadline)
     return score_clip(clip, det, explain=explain, progress=progress, deadline=deadline)
+
+
+def _crop_all(frames: list[SampledFrame], boxes: list[Box | None], detector: Detector) -> list[np.ndarray | None]:
+    """The face crop of every frame with a box (None for the others).
+
+    OpenCV's resize releases the GIL but runs a small image on one core, so the
+    crops of a long clip are cut on a few threads at once.
+    """
+    def cut(i: int) -> np.ndarray | None:
+        box = boxes[i]
+        return crop_face(frames[i].image, box, detector.preprocess) if box else None
+
+    if len(frames) < CROP_THREADS_FROM:
+        return [cut(i) for i in range(len(frames))]
+    with ThreadPoolExecutor(max_workers=min(CROP_THREADS, os.cpu_count() or 1)) as pool:
+        return list(pool.map(cut, range(len(frames))))
 
 
 def _no_progress(stage: str, fraction: float) -> None:

@@ -9,8 +9,11 @@ frames are ever held in memory. Still images (jpg/png) are one-frame clips.
 
 from __future__ import annotations
 
+import bisect
 import math
 import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Collection
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -46,6 +49,7 @@ DECODE_THREADS = 4
 # for it: a caller that keeps the frames it decoded (the dashboard, when the frames
 # slider moves) decodes only the ones it lacks. Counts above it use their own grid.
 SAMPLE_GRID = 100
+CONVERT_AHEAD = 8  # decoded pictures at most waiting for their RGB conversion (see _Converter)
 
 
 @dataclass(frozen=True)
@@ -270,8 +274,9 @@ def _sample_stream(
         # No duration in the header: fall back to decoding on from the start,
         # sampling at the nominal frame rate (still never more than n frames kept).
         duration = (info.frame_count / info.fps) if info.fps and info.frame_count else math.inf
-    targets = _targets(start, duration, grid, wanted, info.fps)
-    run = _decode_targets(container, stream, targets, start, info.fps, max_side, deadline)
+    plan = _SamplePlan(_targets(start, duration, grid, wanted, info.fps), wanted, start, info.fps, max_side,
+                       deadline)
+    run = _decode_targets(container, stream, plan)
     frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
     damage = None
     if run.error:
@@ -284,39 +289,42 @@ def _sample_stream(
         # Frames decoded up to last_time: sample again over that part, so the samples spread
         # over the picture content there is instead of stopping (or bunching) at the damage.
         targets = _targets(start, run.last_time - start + frame_period, grid, wanted, info.fps)
-        run = _resample(container, stream, run, start, targets, info.fps, max_side, deadline)
+        run = _resample(container, stream, run, replace(plan, targets=targets))
     if not run.frames:
         reason = run.error or damage or "no frame"
         raise VideoDecodeError(p, f"could not be decoded ({reason})", "The file may be damaged or not a video.")
-    return _with_positions(run.frames, targets, wanted, start, info.fps), damage
+    return run.frames, damage
 
 
-def _with_positions(frames: list[SampledFrame], targets: list[float], positions: list[int], start: float,
-                    fps: float) -> list[SampledFrame]:
-    """Tag each frame with the grid position it was taken for: the last target it satisfies."""
-    for f in frames:
-        t = f.time_s + start + _half_frame(fps) + TIME_EPS_S
-        f.position = next((pos for target, pos in zip(reversed(targets), reversed(positions)) if target <= t),
-                          positions[0])
-    return frames
+@dataclass(frozen=True)
+class _SamplePlan:
+    targets: list[float]  # sample times on the stream's clock, increasing
+    positions: list[int]  # the grid position of each target
+    start: float  # the stream's start time, seconds
+    fps: float  # average frame rate (0.0 when unknown)
+    max_side: int  # frames are downscaled to this longer side
+    deadline: Deadline | None  # checked per decoded picture
+
+    def sample(self, frame: av.VideoFrame, t: float) -> SampledFrame:
+        """The frame taken at time ``t``, tagged with its grid position: the last target it satisfies."""
+        out = _to_sample(frame, t, self.start, self.fps, self.max_side)
+        k = bisect.bisect_right(self.targets, t + _half_frame(self.fps) + TIME_EPS_S) - 1
+        out.position = self.positions[max(0, k)]
+        return out
 
 
 def _resample(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
     first: _DecodeRun,
-    start: float,
-    targets: list[float],
-    fps: float,
-    max_side: int,
-    deadline: Deadline | None,
+    plan: _SamplePlan,
 ) -> _DecodeRun:
     """A second pass over the part of the clip that decoded; the first pass when it gives no more."""
     try:
-        _seek(container, stream, start)
+        _seek(container, stream, plan.start)
     except (av.error.FFmpegError, ValueError, OverflowError):
         return first  # cannot go back: keep what the first pass took
-    again = _decode_targets(container, stream, targets, start, fps, max_side, deadline)
+    again = _decode_targets(container, stream, plan)
     return again if len(again.frames) > len(first.frames) else first
 
 
@@ -338,31 +346,56 @@ class _DecodeRun:
 def _decode_targets(
     container: av.container.InputContainer,
     stream: av.video.stream.VideoStream,
-    targets: list[float],
-    start: float,
-    fps: float,
-    max_side: int,
-    deadline: Deadline | None,
+    plan: _SamplePlan,
 ) -> _DecodeRun:
     """Take the first frame at or after each target time, seeking over long gaps.
 
     Only the packets those frames need are decoded (see :mod:`dfcore.packet_decode`);
     the frames are the same as decoding every one.
     """
-    rule = TargetRule(tuple(targets), start, _half_frame(fps), TIME_EPS_S, SEEK_GAP_S)
-    decoder = TargetDecoder(
-        container, stream, rule,
-        take=lambda frame, t: _to_sample(frame, t, start, fps, max_side),
-        time_of=lambda frame: _frame_time(frame, stream),
-        seek=lambda t: _seek(container, stream, t),
-        deadline=deadline,
-    )
-    try:
-        decoder.run()
-    except DECODE_ERRORS as e:
-        # FFmpeg's errors on damaged data; the others from absurd timestamps in a damaged header.
-        return _DecodeRun(decoder.frames, decoder.last_time, _ffmpeg_reason(e), decoder.decoded)
-    return _DecodeRun(decoder.frames, decoder.last_time, None, decoder.decoded)
+    rule = TargetRule(tuple(plan.targets), plan.start, _half_frame(plan.fps), TIME_EPS_S, SEEK_GAP_S)
+    with _Converter(plan) as convert:
+        decoder = TargetDecoder(
+            container, stream, rule,
+            take=convert.submit,
+            time_of=lambda frame: _frame_time(frame, stream),
+            seek=lambda t: _seek(container, stream, t),
+            deadline=plan.deadline,
+        )
+        error = None
+        try:
+            decoder.run()
+        except DECODE_ERRORS as e:
+            # FFmpeg's errors on damaged data; the others from absurd timestamps in a damaged header.
+            error = _ffmpeg_reason(e)
+        frames = [f.result() for f in decoder.frames]
+    return _DecodeRun(frames, decoder.last_time, error, decoder.decoded)
+
+
+class _Converter:
+    """Converts taken pictures to RGB sample frames on a worker thread while decoding goes on.
+
+    Converting a 720p picture to RGB costs about as much as decoding it, and
+    FFmpeg's scaler runs outside the GIL: overlapped, it costs little wall time.
+    At most :data:`CONVERT_AHEAD` pictures wait, which bounds the memory they hold.
+    """
+
+    def __init__(self, plan: _SamplePlan) -> None:
+        self.plan = plan
+        self._pool = ThreadPoolExecutor(max_workers=1)
+        self._slots = threading.BoundedSemaphore(CONVERT_AHEAD)
+
+    def submit(self, frame: av.VideoFrame, t: float) -> Future[SampledFrame]:
+        self._slots.acquire()
+        future = self._pool.submit(self.plan.sample, frame, t)
+        future.add_done_callback(lambda _: self._slots.release())
+        return future
+
+    def __enter__(self) -> _Converter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _seek(container: av.container.InputContainer, stream: av.video.stream.VideoStream, t: float) -> None:

@@ -142,9 +142,9 @@ def sample(path: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Sampled:
     calls: list[tuple[list[float], video_io._DecodeRun]] = []
     real = video_io._decode_targets
 
-    def spy(container, stream, targets, *args):  # noqa: ANN001, ANN202 - same signature as the real one
-        run = real(container, stream, targets, *args)
-        calls.append((list(targets), run))
+    def spy(container, stream, plan):  # noqa: ANN001, ANN202 - same signature as the real one
+        run = real(container, stream, plan)
+        calls.append((list(plan.targets), run))
         return run
 
     monkeypatch.setattr(video_io, "_decode_targets", spy)
