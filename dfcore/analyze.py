@@ -22,7 +22,7 @@ from .deadline import Deadline
 from .deadline import check as check_deadline
 from .detector import Detector, load_detector
 from .explain import ExplainOptions, gradcam_maps
-from .faces import FaceDetector, FaceOptions, FaceTrack, detect_subject
+from .faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
 from .preprocessing import Box, crop_face
 from .video_io import DEFAULT_MAX_SIDE, SampledFrame, VideoInfo, grid_positions, sample_frames, sample_grid
 
@@ -107,15 +107,16 @@ class AnalysisResult:
 
 
 def detect_track(frames: list[SampledFrame], options: FaceOptions | None = None,
-                 deadline: Deadline | None = None) -> FaceTrack:
+                 deadline: Deadline | None = None, cache: dict[int, list[Detection]] | None = None) -> FaceTrack:
     """Find the subject's face in the sampled frames and follow it (see :func:`dfcore.faces.detect_subject`).
 
     Raises:
-        AnalysisTimeoutError: the deadline passed (checked before each frame).
+        AnalysisTimeoutError: the deadline passed (checked before each frame searched).
     """
     with FaceDetector(options) as det:
-        return detect_subject([f.image for f in frames], det, options,
-                              before_each=lambda: check_deadline(deadline, "finding faces"))
+        return detect_subject([f.image for f in frames], det, options, cache=cache,
+                              before_each=lambda: check_deadline(deadline, "finding faces"),
+                              times=[f.time_s for f in frames])
 
 
 @dataclass
@@ -204,9 +205,7 @@ def _prepare(path: str | os.PathLike, n_frames: int, report: Progress, face_opti
     t = time.perf_counter()
     keys = [(grid, f.position) for f in frames]
     cache = {i: memory.faces[k] for i, k in enumerate(keys) if k in memory.faces}
-    with FaceDetector(face_options) as det:
-        track = detect_subject([f.image for f in frames], det, face_options, cache=cache,
-                               before_each=lambda: check_deadline(deadline, "finding faces"))
+    track = detect_track(frames, face_options, deadline, cache)
     if not info.damage:
         memory.faces.update((keys[i], dets) for i, dets in cache.items())
     return PreparedClip(str(path), n_frames, info, frames, track,

@@ -40,6 +40,9 @@ class FaceOptions:
     # Detect in every k-th sampled frame only; in between, the subject's box is interpolated
     # when the face barely moved (see interp_iou), else those frames are searched too. 1: every frame.
     detect_stride: int = 4
+    # ... but never interpolate across more than this many seconds of video: a face can turn or
+    # move in a second, so sparse samples (e.g. 20 over a long clip) are each searched.
+    interp_max_s: float = 0.4
     # Interpolate between two detections of the subject only when their boxes overlap this much;
     # a face that moved, grew or vanished between them gets real detections in between.
     interp_iou: float = 0.6
@@ -171,10 +174,13 @@ def _to_detections(result: object, shape: tuple[int, ...]) -> list[Detection]:
 
 def detect_subject(images: Sequence[np.ndarray], detector: FaceDetector, options: FaceOptions | None = None,
                    before_each: Callable[[], None] | None = None,
-                   cache: dict[int, list[Detection]] | None = None) -> FaceTrack:
+                   cache: dict[int, list[Detection]] | None = None,
+                   times: Sequence[float] | None = None) -> FaceTrack:
     """Find and follow the subject's face over a clip's sampled frames, searching as few frames as it can.
 
-    The detector runs on every ``detect_stride``-th frame and the last. Where the
+    The detector runs on every k-th frame and the last, where k is
+    ``detect_stride`` or less, so that searched frames are at most
+    ``interp_max_s`` apart (given the frames' ``times``). Where the
     subject's boxes in two consecutive searched frames overlap by at least
     ``interp_iou``, the frames between get boxes (and keypoints) interpolated
     linearly; anywhere else (the face moved, changed size, appeared or
@@ -191,6 +197,8 @@ def detect_subject(images: Sequence[np.ndarray], detector: FaceDetector, options
             looked up instead of searching those frames again; the frames
             searched now are added to it. The frames searched, and so the
             result, are the same with or without it.
+        times: each frame's time in seconds; None: frames are taken to be close
+            enough together for ``detect_stride`` as it is.
 
     Returns:
         The subject's :class:`FaceTrack`, one entry per frame; interpolated
@@ -213,7 +221,7 @@ def detect_subject(images: Sequence[np.ndarray], detector: FaceDetector, options
 
     if n == 0:
         return FaceTrack([])
-    stride = max(1, int(opts.detect_stride))
+    stride = _stride(opts, times)
     search(sorted(set(range(0, n, stride)) | {n - 1}))
     while True:
         searched = sorted(found)
@@ -231,6 +239,16 @@ def detect_subject(images: Sequence[np.ndarray], detector: FaceDetector, options
         for i in range(a + 1, b):
             detections[i] = _interpolate(subject[a], subject[b], (i - a) / (b - a))
     return FaceTrack(detections)
+
+
+def _stride(opts: FaceOptions, times: Sequence[float] | None) -> int:
+    """Search every k-th frame: ``detect_stride``, fewer where that would span over ``interp_max_s``."""
+    stride = max(1, int(opts.detect_stride))
+    if times is not None and len(times) > 1 and stride > 1:
+        step = float(np.median(np.diff(np.asarray(times, np.float64))))
+        if step > 0:
+            stride = max(1, min(stride, int(opts.interp_max_s / step + 1e-9)))
+    return stride
 
 
 def _interpolate(a: Detection, b: Detection, w: float) -> Detection:

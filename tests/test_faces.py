@@ -241,3 +241,16 @@ def test_sparse_search_matches_searching_every_frame_on_a_real_clip(face_video: 
     for a, b in zip(every.detections, sparse.detections):
         # Within a few percent of the face's size: the detector's own frame-to-frame jitter.
         assert max(abs(u - v) for u, v in zip(a.box, b.box)) <= 0.06 * a.box[2], (a.box, b.box)
+
+
+def test_samples_far_apart_in_time_are_each_searched() -> None:
+    answer = lambda i: [_face(100 + 2 * i)]  # noqa: E731
+    sparse = _CountingDetector(answer)  # 20 samples of a 10 s clip: 0.5 s apart
+    detect_subject(_frames(9), sparse, FaceOptions(detect_stride=4, interp_max_s=0.4), times=[0.5 * i for i in range(9)])
+    assert sorted(sparse.searched) == list(range(9))
+    dense = _CountingDetector(answer)  # 100 samples of a 10 s clip: 0.1 s apart
+    detect_subject(_frames(9), dense, FaceOptions(detect_stride=4, interp_max_s=0.4), times=[0.1 * i for i in range(9)])
+    assert sorted(dense.searched) == [0, 4, 8]
+    middle = _CountingDetector(answer)  # 0.2 s apart: every second one
+    detect_subject(_frames(9), middle, FaceOptions(detect_stride=4, interp_max_s=0.4), times=[0.2 * i for i in range(9)])
+    assert sorted(middle.searched) == [0, 2, 4, 6, 8]
