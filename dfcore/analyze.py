@@ -144,6 +144,7 @@ def prepare_clip(
     max_side: int = DEFAULT_MAX_SIDE,
     deadline: Deadline | None = None,
     memory: ClipMemory | None = None,
+    prefetch: int | None = None,
 ) -> PreparedClip:
     """Decode ``n_frames`` frames spread over the clip and track the subject's face.
 
@@ -158,6 +159,11 @@ def prepare_clip(
         memory: frames and faces kept from earlier calls for this same file
             (same ``max_side`` and ``face_options``); only what it lacks is
             decoded and searched, and it keeps what this call adds.
+        prefetch: with ``memory``, on the first sight of the file decode the
+            samples of this many frames (a superset of those of ``n_frames``,
+            on the shared grid) into the memory, so that a later call at up
+            to that many frames decodes nothing. Faces are searched only in
+            the frames analysed now. The result is the same as without it.
 
     Returns:
         A :class:`PreparedClip` for :func:`score_clip`.
@@ -172,27 +178,35 @@ def prepare_clip(
     if not 1 <= max_side <= MAX_SIDE_LIMIT:
         raise ValueError(f"max_side must be between 1 and {MAX_SIDE_LIMIT}, got {max_side}")
     report = progress or _no_progress
-    memory = memory if memory is not None else ClipMemory()  # a private one: everything is decoded
+    private = memory is None
+    memory = ClipMemory() if memory is None else memory  # a private one: everything is decoded
+    decode_first = max(n_frames, prefetch or 0) if not private else n_frames
     with memory.lock:
-        return _prepare(path, n_frames, report, face_options or FaceOptions(), max_side, deadline, memory)
+        return _prepare(path, n_frames, decode_first, report, face_options or FaceOptions(), max_side, deadline,
+                        memory)
 
 
-def _prepare(path: str | os.PathLike, n_frames: int, report: Progress, face_options: FaceOptions,
+def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: Progress, face_options: FaceOptions,
              max_side: int, deadline: Deadline | None, memory: ClipMemory) -> PreparedClip:
     """:func:`prepare_clip`: decode and search only the frames ``memory`` lacks, and keep them there."""
     t = time.perf_counter()
-    info = memory.info
-    if info is None or info.damage:
+    frames: list[SampledFrame] | None = None
+    if memory.info is None or memory.info.damage:
         # First sight of the file, or a damaged one (its samples are spread over the part that
-        # decodes, not over a fixed grid): decode everything asked for.
+        # decodes, not over a fixed grid): decode everything asked for (and what to prefetch).
         report("decoding", 0.0)
-        info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline)
-        grid = sample_grid(n_frames, info.frame_count)
+        info, first = sample_frames(path, decode_first, max_side=max_side, deadline=deadline)
         memory.info = info
         if not info.damage:
-            memory.remember(grid, grid_positions(n_frames, grid), frames)
-    else:
-        grid = sample_grid(n_frames, info.frame_count)
+            first_grid = sample_grid(decode_first, info.frame_count)
+            memory.remember(first_grid, grid_positions(decode_first, first_grid), first)
+        elif decode_first == n_frames:
+            frames = first
+        else:  # damaged, and more was decoded than asked for: sample the count asked for over what decodes
+            memory.info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline)
+    info = memory.info
+    grid = sample_grid(n_frames, info.frame_count)
+    if frames is None:
         wanted = grid_positions(n_frames, grid)
         missing = memory.missing(grid, wanted)
         if missing:

@@ -106,3 +106,24 @@ def test_short_clip_and_damaged_clip_through_memory(face_video: Path, truncated_
     for n in (5, 10):
         _same(prepare_clip(truncated_video, n, memory=damaged), prepare_clip(truncated_video, n))
     assert damaged.n_frames == 0  # samples of a damaged file are not on the grid: nothing kept
+
+
+def test_prefetch_decodes_the_larger_count_once_and_changes_no_result(
+        long_video: Path, truncated_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh = {n: prepare_clip(long_video, n) for n in (20, 100, 60, 10)}
+    memory = ClipMemory()
+    _same(prepare_clip(long_video, 20, memory=memory, prefetch=100), fresh[20])
+    assert memory.n_frames == 100 and memory.covers(100)
+    assert len(memory.faces) == 20  # faces searched only where analysed
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded again")
+
+    monkeypatch.setattr(analyze, "sample_frames", no_decoding)
+    for n in (100, 60, 10):
+        _same(prepare_clip(long_video, n, memory=memory), fresh[n])
+    monkeypatch.undo()
+    # A damaged file: nothing is kept, and the count asked for is what is analysed.
+    damaged = ClipMemory()
+    _same(prepare_clip(truncated_video, 5, memory=damaged, prefetch=100), prepare_clip(truncated_video, 5))
+    assert damaged.n_frames == 0

@@ -244,13 +244,13 @@ def test_sparse_search_matches_searching_every_frame_on_a_real_clip(face_video: 
 
 
 def test_samples_far_apart_in_time_are_each_searched() -> None:
-    answer = lambda i: [_face(100 + 2 * i)]  # noqa: E731
-    sparse = _CountingDetector(answer)  # 20 samples of a 10 s clip: 0.5 s apart
-    detect_subject(_frames(9), sparse, FaceOptions(detect_stride=4, interp_max_s=0.4), times=[0.5 * i for i in range(9)])
-    assert sorted(sparse.searched) == list(range(9))
-    dense = _CountingDetector(answer)  # 100 samples of a 10 s clip: 0.1 s apart
-    detect_subject(_frames(9), dense, FaceOptions(detect_stride=4, interp_max_s=0.4), times=[0.1 * i for i in range(9)])
-    assert sorted(dense.searched) == [0, 4, 8]
-    middle = _CountingDetector(answer)  # 0.2 s apart: every second one
-    detect_subject(_frames(9), middle, FaceOptions(detect_stride=4, interp_max_s=0.4), times=[0.2 * i for i in range(9)])
-    assert sorted(middle.searched) == [0, 2, 4, 6, 8]
+    opts = FaceOptions(detect_stride=4, interp_max_s=0.4)
+
+    def searched(step_s: float) -> list[int]:
+        det = _CountingDetector(lambda i: [_face(100 + 2 * i)])
+        detect_subject(_frames(9), det, opts, times=[step_s * i for i in range(9)])
+        return sorted(det.searched)
+
+    assert searched(0.5) == list(range(9))  # 20 samples of a 10 s clip: each searched
+    assert searched(0.1) == [0, 4, 8]  # 100 samples of a 10 s clip: every 4th
+    assert searched(0.2) == [0, 2, 4, 6, 8]  # every 2nd: never more than 0.4 s apart

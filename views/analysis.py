@@ -31,7 +31,7 @@ from dfcore.clip_memory import ClipMemory
 from dfcore.deadline import Deadline
 from dfcore.detector import Detector
 from dfcore.explain import ExplainOptions
-from views.common import temp_copy, uploaded_file
+from views.common import MAX_FRAMES, temp_copy, uploaded_file
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +150,8 @@ def _named_for_the_user(source: ClipSource) -> Iterator[None]:
         raise
 
 
-def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: Deadline) -> PreparedClip:
+def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: Deadline,
+              prefetch: int | None = None) -> PreparedClip:
     # Keyed by the content hash and the settings, never by the (temporary) path.
     clip_memory = _memory()["clips"].get_or_make((source.digest,), ClipMemory)
 
@@ -160,7 +161,8 @@ def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: D
                 # Every frame is kept: no decoding, so no (temporary) file is needed.
                 return prepare_clip(source.name, n_frames, progress=progress, deadline=deadline, memory=clip_memory)
             with source.local_path() as path:
-                return prepare_clip(path, n_frames, progress=progress, deadline=deadline, memory=clip_memory)
+                return prepare_clip(path, n_frames, progress=progress, deadline=deadline, memory=clip_memory,
+                                    prefetch=prefetch)
     return _memory()["prepared"].get_or_make((source.digest, n_frames), make)
 
 
@@ -208,7 +210,9 @@ def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = 
 
     deadline = _deadline(source)
     try:
-        clip = _prepared(source, n_frames, progress, deadline)
+        # The first look at a clip decodes the frames of the slider's top count as well (most of
+        # the decoding is shared): moving the slider afterwards decodes nothing.
+        clip = _prepared(source, n_frames, progress, deadline, prefetch=MAX_FRAMES)
         return _scored(clip, source.digest, layer, detector, progress, deadline)
     finally:
         slot.empty()
