@@ -3,9 +3,8 @@
 ``python -m dfcore bench`` runs this after the per-stage table: it generates a
 60 s 3840x2160 (4K) clip and a 10 s one, encoded as phone cameras do (H.264,
 a keyframe every second, B-frames), and analyses each at a few frame counts,
-every analysis in a fresh ``python -m dfcore analyze`` process, so that its
-peak resident memory (the process's own ``ru_maxrss``, model and libraries
-included) is measured on its own.
+every analysis in a fresh process, so that its peak resident memory (model
+and libraries included) is measured on its own.
 
 The footage is the shipped samples' virtual camera over the public-domain
 astronaut photo, with fresh sensor noise in every frame so that the bitstream
@@ -16,10 +15,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass
 from fractions import Fraction
@@ -113,29 +110,61 @@ def _camera(photo: np.ndarray, s: float, size: tuple[int, int]) -> np.ndarray:
 
 def analyse_in_process(path: Path, n_frames: int, label: str, threads: int | None = None,
                        weights: str | None = None) -> LongRun:
-    """One ``python -m dfcore analyze --explain --json`` run in a fresh process, timed and measured.
+    """One analysis (Grad-CAM included) in a fresh ``python -m dfcore.bench_long`` process, timed and measured.
+
+    The child reports its own peak resident memory (``VmHWM``): a forked
+    child's ``ru_maxrss`` would still count the parent's memory from before
+    its ``exec`` (the bench holds the seed model by then).
 
     Raises:
         RuntimeError: the analysis failed (its stderr is in the message).
     """
-    cmd = [sys.executable, "-m", "dfcore", "analyze", str(path), "--frames", str(n_frames), "--explain", "--json"]
+    cmd = [sys.executable, "-m", "dfcore.bench_long", str(path), str(n_frames)]
     if threads:
         cmd += ["--threads", str(threads)]
     if weights:
         cmd += ["--weights", weights]
     t = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err)
-        # wait4, not wait: it returns this child's own resource usage, peak RSS included.
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        elapsed = time.perf_counter() - t
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(), err.read().decode(errors="replace")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    elapsed = time.perf_counter() - t
     if proc.returncode != 0:
-        raise RuntimeError(f"analysis of {path} at {n_frames} frames failed: {stderr.strip()[-500:]}")
-    result = json.loads(stdout)
-    stages = {k: float(v) for k, v in result["timings_s"].items() if k != "total"}
-    # ru_maxrss is in KiB on Linux.
-    return LongRun(label, n_frames, float(result["timings_s"]["total"]), stages, elapsed, usage.ru_maxrss / 1024.0)
+        raise RuntimeError(f"analysis of {path} at {n_frames} frames failed: {proc.stderr.strip()[-500:]}")
+    report = json.loads(proc.stdout)
+    stages = {k: float(v) for k, v in report["timings_s"].items() if k != "total"}
+    return LongRun(label, n_frames, float(report["timings_s"]["total"]), stages, elapsed, report["peak_rss_mb"])
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB, since its ``exec`` (Linux ``VmHWM``; else ``ru_maxrss``)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The child of :func:`analyse_in_process`: load the detector, analyse once, print timings and peak memory."""
+    import argparse
+
+    from .analyze import analyze_video
+    from .detector import load_detector
+
+    parser = argparse.ArgumentParser(prog="python -m dfcore.bench_long")
+    parser.add_argument("video")
+    parser.add_argument("frames", type=int)
+    parser.add_argument("--threads", type=int)
+    parser.add_argument("--weights")
+    args = parser.parse_args(argv)
+    detector = load_detector(args.weights, threads=args.threads)
+    result = analyze_video(args.video, args.frames, detector=detector, explain=True)
+    print(json.dumps({"timings_s": result.timings_s, "peak_rss_mb": peak_rss_mb()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

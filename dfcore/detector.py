@@ -17,6 +17,7 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import NoWeightsInstalledError
 from .metrics import sigmoid
+from .model import features_after, inference_backbone, stage_output
 from .preprocessing import to_tensor
 
 # The project's committed weights; DFCORE_WEIGHTS points elsewhere (e.g. a retrained file).
@@ -62,6 +63,7 @@ class Detector:
         # backward pass (activations only) must not write .grad on a shared model.
         for p in self.model.parameters():
             p.requires_grad_(False)
+        self._fast_backbone = inference_backbone(self.model.backbone)  # scoring only; see model.py
         self.preprocess = checkpoint.preprocess
         self.threshold = checkpoint.threshold
 
@@ -85,12 +87,13 @@ class Detector:
         with torch.no_grad():
             for i in range(0, len(crops), BATCH):
                 x = to_tensor(crops[i : i + BATCH], self.preprocess).to(self.device)
+                x = x.contiguous(memory_format=torch.channels_last)
                 if keep_stage is None:
-                    out.append(self.model.features(x))
+                    out.append(self._fast_backbone(x))
                 else:
-                    maps = self.model.stage_output(x, keep_stage)
+                    maps = stage_output(self._fast_backbone, x, keep_stage)
                     kept.append(maps.cpu())
-                    out.append(self.model.features_after(maps, keep_stage))
+                    out.append(features_after(self._fast_backbone, maps, keep_stage))
         feats = torch.cat(out) if out else torch.empty(0)
         return feats, (torch.cat(kept) if kept else None)
 

@@ -166,3 +166,25 @@ def test_features_split_at_a_stage_are_the_features(stage: str) -> None:
         torch.testing.assert_close(model.features_after(maps, stage), model.features(x))
     with pytest.raises(ValueError, match="unknown backbone stage"):
         model.stage_output(x, "stem")
+
+
+def test_inference_backbone_gives_the_same_features() -> None:
+    from dfcore.model import inference_backbone
+
+    torch.manual_seed(0)
+    model = create_model("resnext_compact_lstm")
+    with pytest.raises(ValueError, match="eval-mode"):
+        inference_backbone(model.backbone)
+    model.eval()
+    # Non-trivial BatchNorm statistics, as a trained model has (fresh ones are the identity).
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    fast = inference_backbone(model.backbone)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())  # folded away
+    x = torch.randn(4, 3, 112, 112)
+    with torch.no_grad():
+        torch.testing.assert_close(fast(x.contiguous(memory_format=torch.channels_last)), model.features(x),
+                                   atol=1e-4, rtol=1e-4)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # the original is untouched
