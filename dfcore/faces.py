@@ -1,9 +1,11 @@
 """Finding the subject's face in each sampled frame and following it.
 
 MediaPipe's face detector (the models ship inside the 0.10.21 wheel) runs on
-every sampled frame; detections are linked into tracks across frames, and the
-subject is the track with the largest, most persistent face. Frames where the
-subject is not found are kept and marked (box ``None``), never dropped.
+the sampled frames (every one where samples are far apart in time; every 4th,
+with the box interpolated in between, where the face holds still: see
+:func:`detect_subject`); detections are linked into tracks across frames, and
+the subject is the track with the largest, most persistent face. Frames where
+the subject is not found are kept and marked (box ``None``), never dropped.
 """
 
 from __future__ import annotations

@@ -3,8 +3,10 @@
 Decoding uses PyAV (FFmpeg) rather than ``cv2.VideoCapture`` because it exposes
 real presentation timestamps: sampling is by *time*, so variable-frame-rate
 files and files whose frame-count header lies are sampled correctly, and long
-clips are read by seeking instead of decoding every frame. Only the sampled
-frames are ever held in memory. Still images (jpg/png) are one-frame clips.
+clips are read by seeking instead of decoding every frame; in between, only
+the packets the samples need reach the decoder (see :mod:`dfcore.packet_decode`).
+Only the sampled frames are ever held in memory. Still images (jpg/png) are
+one-frame clips.
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """How pages get an analysis: decoded and tracked once per file, scored and explained once per setting.
 
 Each file (by its sha256) has a :class:`dfcore.ClipMemory`: the frames decoded and
-the faces found so far, on the sampling grid every frame count shares. A new
-frame count decodes and searches only the frames the memory lacks (none when
-the slider moves down, or back to a count used before). Scoring and Grad-CAM
-(``score_clip``) are cached by the file, the frame count, the layer and the
-model. So moving the opacity slider recomputes nothing, a new Grad-CAM layer
-re-runs only Grad-CAM, and a new frame count costs the new frames only.
+the faces found so far, on the sampling grid every frame count shares. The first
+analysis of a file also decodes the samples of the slider's top count (most of
+the decoding is shared), so a new frame count afterwards decodes nothing and
+searches only the frames not searched yet. Scoring and Grad-CAM (``score_clip``)
+are cached by the file, the frame count, the layer and the model. So moving the
+opacity slider recomputes nothing, and a new Grad-CAM layer or frame count
+re-runs only the model and Grad-CAM (and the face search of frames not seen yet).
 """
 
 from __future__ import annotations

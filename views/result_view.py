@@ -22,7 +22,8 @@ from dfcore.report import annotated_frame, cam_overlay, html_report, most_suspic
 GALLERY_SIZE = 6
 LAYER_NOTES = {"layer4": "coarse", "layer3": "middle", "layer2": "fine"}
 LAYER_HELP = ("Which ResNeXt stage Grad-CAM reads: layer4 (deepest) gives coarse, most semantic regions; "
-              "layer3 finer regions; layer2 fine texture, noisier. Changing it re-runs only Grad-CAM.")
+              "layer3 finer regions; layer2 fine texture, noisier. Changing it re-runs only the model and Grad-CAM "
+              "on the frames already decoded.")
 
 
 class ResultView:
