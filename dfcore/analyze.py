@@ -171,12 +171,14 @@ def prepare_clip(
     Raises:
         InputNotFoundError, UnsupportedFormatError, VideoDecodeError: bad input.
         AnalysisTimeoutError: the deadline passed.
-        ValueError: n_frames outside 1-300, or max_side outside 1-1920.
+        ValueError: n_frames or prefetch outside 1-300, or max_side outside 1-1920.
     """
     if not MIN_FRAMES <= n_frames <= MAX_FRAMES:
         raise ValueError(f"n_frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n_frames}")
     if not 1 <= max_side <= MAX_SIDE_LIMIT:
         raise ValueError(f"max_side must be between 1 and {MAX_SIDE_LIMIT}, got {max_side}")
+    if prefetch is not None and not MIN_FRAMES <= prefetch <= MAX_FRAMES:
+        raise ValueError(f"prefetch must be between {MIN_FRAMES} and {MAX_FRAMES}, got {prefetch}")
     report = progress or _no_progress
     private = memory is None
     memory = ClipMemory() if memory is None else memory  # a private one: everything is decoded

@@ -127,3 +127,8 @@ def test_prefetch_decodes_the_larger_count_once_and_changes_no_result(
     damaged = ClipMemory()
     _same(prepare_clip(truncated_video, 5, memory=damaged, prefetch=100), prepare_clip(truncated_video, 5))
     assert damaged.n_frames == 0
+
+
+def test_prefetch_out_of_range(face_video: Path) -> None:
+    with pytest.raises(ValueError, match="prefetch must be between 1 and 300"):
+        prepare_clip(face_video, 10, memory=ClipMemory(), prefetch=1000)
