@@ -15,8 +15,8 @@ import bisect
 import math
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from collections.abc import Collection
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -370,7 +370,13 @@ def _decode_targets(
         except DECODE_ERRORS as e:
             # FFmpeg's errors on damaged data; the others from absurd timestamps in a damaged header.
             error = _ffmpeg_reason(e)
-        frames = [f.result() for f in decoder.frames]
+        frames: list[SampledFrame] = []
+        for future in decoder.frames:
+            try:
+                frames.append(future.result())
+            except DECODE_ERRORS as e:  # a picture that would not convert: damage, as if it had not decoded
+                error = error or _ffmpeg_reason(e)
+                break
     return _DecodeRun(frames, decoder.last_time, error, decoder.decoded)
 
 
