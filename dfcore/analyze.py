@@ -17,14 +17,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .clip_memory import ClipMemory
+from .clip_memory import ClipMemory, prefetch_pays
 from .deadline import Deadline
 from .deadline import check as check_deadline
 from .detector import Detector, load_detector
 from .explain import ExplainOptions, gradcam_maps
 from .faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
 from .preprocessing import Box, crop_face
-from .video_io import DEFAULT_MAX_SIDE, SampledFrame, VideoInfo, grid_positions, sample_frames, sample_grid
+from .video_io import (
+    DEFAULT_MAX_SIDE,
+    SampledFrame,
+    VideoInfo,
+    grid_positions,
+    probe_video,
+    sample_frames,
+    sample_grid,
+)
 
 MIN_FRAMES, MAX_FRAMES = 1, 300  # hard caps on frames per analysis; the dashboard's slider spans 10-100
 # Hard cap on the longer side of the frames analysed: with MAX_FRAMES it bounds the memory
@@ -162,8 +170,10 @@ def prepare_clip(
         prefetch: with ``memory``, on the first sight of the file decode the
             samples of this many frames (a superset of those of ``n_frames``,
             on the shared grid) into the memory, so that a later call at up
-            to that many frames decodes nothing. Faces are searched only in
-            the frames analysed now. The result is the same as without it.
+            to that many frames decodes nothing; skipped on clips too long or
+            large for that to be cheap (:func:`dfcore.clip_memory.prefetch_pays`).
+            Faces are searched only in the frames analysed now. The result is
+            the same as without it.
 
     Returns:
         A :class:`PreparedClip` for :func:`score_clip`.
@@ -197,6 +207,8 @@ def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: 
         # First sight of the file, or a damaged one (its samples are spread over the part that
         # decodes, not over a fixed grid): decode everything asked for (and what to prefetch).
         report("decoding", 0.0)
+        if decode_first > n_frames and not prefetch_pays(probe_video(path)):
+            decode_first = n_frames
         info, first = sample_frames(path, decode_first, max_side=max_side, deadline=deadline)
         memory.info = info
         if not info.damage:

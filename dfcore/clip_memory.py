@@ -21,6 +21,17 @@ from .faces import Detection
 from .video_io import SampledFrame, VideoInfo, grid_positions, sample_grid
 
 GridKey = tuple[int, int]  # (grid size, position on it)
+# Prefetching the samples of 100 frames while analysing 20 is cheap when most of the
+# decoding is shared, i.e. on short, small clips; measured on 2 cores, the first
+# analysis at 20 frames took +0.09 s on a 10 s 720p clip, +0.6 s on 20 s of 1080p and
+# +0.8 s on 10 s of 4K (60 s of 4K: +7.7 s). Beyond this many pixels x seconds of video
+# (about 25 s of 1080p) the first verdict comes first, and a slider move decodes then.
+PREFETCH_MAX_PIXEL_SECONDS = 50e6
+
+
+def prefetch_pays(info: VideoInfo) -> bool:
+    """Whether decoding extra samples along with the first analysis costs little (see PREFETCH_MAX_PIXEL_SECONDS)."""
+    return info.kind == "video" and info.width * info.height * info.duration_s <= PREFETCH_MAX_PIXEL_SECONDS
 
 
 @dataclass
@@ -71,4 +82,4 @@ class ClipMemory:
         return len(self.frames)
 
 
-__all__ = ["ClipMemory"]
+__all__ = ["ClipMemory", "PREFETCH_MAX_PIXEL_SECONDS", "prefetch_pays"]

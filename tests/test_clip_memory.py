@@ -132,3 +132,15 @@ def test_prefetch_decodes_the_larger_count_once_and_changes_no_result(
 def test_prefetch_out_of_range(face_video: Path) -> None:
     with pytest.raises(ValueError, match="prefetch must be between 1 and 300"):
         prepare_clip(face_video, 10, memory=ClipMemory(), prefetch=1000)
+
+
+def test_no_prefetch_on_clips_too_long_or_large_for_it(long_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dfcore.clip_memory as clip_memory
+
+    info = analyze.probe_video(long_video)  # 320x240, 6 s: 0.46 M pixel-seconds
+    assert clip_memory.prefetch_pays(info)
+    monkeypatch.setattr(clip_memory, "PREFETCH_MAX_PIXEL_SECONDS", 1e5)
+    assert not clip_memory.prefetch_pays(info)
+    memory = ClipMemory()
+    prepare_clip(long_video, 20, memory=memory, prefetch=100)
+    assert memory.n_frames == 20  # only what was analysed

@@ -2,9 +2,10 @@
 
 Each file (by its sha256) has a :class:`dfcore.ClipMemory`: the frames decoded and
 the faces found so far, on the sampling grid every frame count shares. The first
-analysis of a file also decodes the samples of the slider's top count (most of
-the decoding is shared), so a new frame count afterwards decodes nothing and
-searches only the frames not searched yet. Scoring and Grad-CAM (``score_clip``)
+analysis of a short, small file also decodes the samples of the slider's top
+count (most of the decoding is shared; see ``dfcore.clip_memory.prefetch_pays``),
+so a new frame count afterwards decodes nothing and searches only the frames not
+searched yet; on a long or large file a new count decodes the frames it lacks. Scoring and Grad-CAM (``score_clip``)
 are cached by the file, the frame count, the layer and the model. So moving the
 opacity slider recomputes nothing, and a new Grad-CAM layer or frame count
 re-runs only the model and Grad-CAM (and the face search of frames not seen yet).
@@ -211,8 +212,8 @@ def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = 
 
     deadline = _deadline(source)
     try:
-        # The first look at a clip decodes the frames of the slider's top count as well (most of
-        # the decoding is shared): moving the slider afterwards decodes nothing.
+        # The first look at a short, small clip decodes the frames of the slider's top count as well
+        # (most of the decoding is shared): moving the slider afterwards decodes nothing.
         clip = _prepared(source, n_frames, progress, deadline, prefetch=MAX_FRAMES)
         return _scored(clip, source.digest, layer, detector, progress, deadline)
     finally:
