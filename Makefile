@@ -36,7 +36,7 @@ evaluate: $(RUNTIME)  ## reproduce the model card's metrics on the validation sp
 samples: $(RUNTIME)  ## regenerate sample_videos/ from the packaged public-domain photo
 	$(PY) -m dfcore samples --out sample_videos
 
-bench: $(RUNTIME)  ## per-stage timings at 10-100 frames vs the seed design, the slider, 4K clips; the speed targets (~3 min on 2 cores, +4 min the first time to make the 4K clips)
+bench: $(RUNTIME)  ## per-stage timings at 10-100 frames vs the seed design, the slider, 4K clips; the speed targets (~3 min on 2 cores, +6 min the first time to make the 4K clips)
 	$(PY) -m dfcore bench
 
 clean-venv:

@@ -272,6 +272,7 @@ def score_clip(
     timings["crop"] = time.perf_counter() - t_start
 
     face_idx = [i for i, c in enumerate(crops) if c is not None]
+    face_crops = np.stack([crops[i] for i in face_idx]) if face_idx else None
     frame_probs: list[float | None] = [None] * len(frames)
     clip_prob: float | None = None
     opts = (explain if isinstance(explain, ExplainOptions) else ExplainOptions()) if explain else None
@@ -279,9 +280,9 @@ def score_clip(
     check_deadline(deadline, "scoring")
     t = time.perf_counter()
     scores = None
-    if face_idx:
+    if face_crops is not None:
         # With Grad-CAM to follow, keep the activations it reads: it then never runs the CNN again.
-        scores = detector.score(np.stack([crops[i] for i in face_idx]), keep_stage=opts.layer if opts else None)
+        scores = detector.score(face_crops, keep_stage=opts.layer if opts else None)
         clip_prob = scores.clip_probability
         for j, i in enumerate(face_idx):
             frame_probs[i] = float(scores.frame_probabilities[j])
@@ -295,8 +296,7 @@ def score_clip(
         check_deadline(deadline, "explaining")
         t = time.perf_counter()
         towards_fake = opts.target == "fake" or verdict == FAKE
-        maps = gradcam_maps(detector, np.stack([crops[i] for i in face_idx]), towards_fake, opts.layer,
-                            stage_maps=scores.stage_maps)
+        maps = gradcam_maps(detector, face_crops, towards_fake, opts.layer, stage_maps=scores.stage_maps)
         cams = [None] * len(frames)
         for j, i in enumerate(face_idx):
             cams[i] = maps[j]

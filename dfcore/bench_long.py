@@ -6,15 +6,14 @@ a keyframe every second, B-frames), and analyses each at a few frame counts,
 every analysis in a fresh process, so that its peak resident memory (model
 and libraries included) is measured on its own.
 
-The footage is the shipped samples' virtual camera over the public-domain
-astronaut photo, with fresh sensor noise in every frame so that the bitstream
+The footage is the shipped samples' virtual camera (:func:`dfcore.samples.camera_frame`)
+over the public-domain astronaut photo, with fresh sensor noise in every frame so that the bitstream
 is as costly to decode as real footage (noise does not compress).
 """
 
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import time
@@ -26,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from .samples import astronaut_photo
+from .samples import SampleOptions, astronaut_photo, camera_frame
 
 LONG_SIZE = (3840, 2160)  # 4K UHD
 LONG_FPS = 30.0
@@ -38,7 +37,8 @@ LONG_CRF = 18  # x264 quality (lower: more bits)
 
 @dataclass(frozen=True)
 class LongRun:
-    clip: str  # e.g. "60 s 3840x2160"
+    clip: str  # what the table shows, e.g. "60 s 4K, 15 Mbit/s"
+    duration_s: float  # the clip's length, seconds
     n_frames: int  # frames analysed
     analysis_s: float  # the analysis's own total (decode + faces + crop + model + Grad-CAM)
     stages_s: dict[str, float]  # the analysis's per-stage seconds
@@ -46,7 +46,7 @@ class LongRun:
     peak_rss_mb: float  # the process's peak resident memory, MB
 
     def to_dict(self) -> dict:
-        return {"clip": self.clip, "n_frames": self.n_frames, "analysis_s": round(self.analysis_s, 3),
+        return {"clip": self.clip, "duration_s": self.duration_s, "n_frames": self.n_frames, "analysis_s": round(self.analysis_s, 3),
                 "stages_s": {k: round(v, 3) for k, v in self.stages_s.items()},
                 "process_s": round(self.process_s, 3), "peak_rss_mb": round(self.peak_rss_mb, 1)}
 
@@ -63,7 +63,7 @@ def make_long_clip(work_dir: Path, duration_s: float, size: tuple[int, int] = LO
         gop: frames between keyframes.
 
     Returns:
-        The clip's path. About 0.1-0.2 s per 4K frame to make on 2 cores.
+        The clip's path. About 0.2 s per 4K frame to make on 2 cores.
     """
     w, h = size
     path = Path(work_dir) / f"long_{w}x{h}_{fps:g}fps_{duration_s:g}s_gop{gop}.mp4"
@@ -73,6 +73,8 @@ def make_long_clip(work_dir: Path, duration_s: float, size: tuple[int, int] = LO
     partial = path.with_suffix(".partial.mp4")
     n = max(1, int(round(duration_s * fps)))
     photo = astronaut_photo()
+    # The shipped samples' virtual camera; its Gaussian noise costs ~0.3 s a 4K frame, so noise is added below.
+    camera = SampleOptions(duration_s=duration_s, fps=fps, size=size, noise=0.0)
     rng = np.random.default_rng(0)
     # One noise field larger than the frame; each frame takes a different window of it, so
     # consecutive frames never share their noise (which the encoder would otherwise exploit).
@@ -84,7 +86,7 @@ def make_long_clip(work_dir: Path, duration_s: float, size: tuple[int, int] = LO
             stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
             stream.options = {"crf": str(LONG_CRF), "preset": "veryfast", "g": str(gop), "keyint_min": str(gop), "bf": "2"}
             for i in range(n):
-                frame = _camera(photo, i / max(1, n - 1), size)
+                frame = camera_frame(photo, i, camera)
                 dy, dx = (i * 37) % pad, (i * 53) % pad
                 frame = cv2.subtract(cv2.add(frame, noise[dy : dy + h, dx : dx + w]), NOISE_SIGMA)
                 video_frame = av.VideoFrame.from_ndarray(frame, format="rgb24")
@@ -97,18 +99,7 @@ def make_long_clip(work_dir: Path, duration_s: float, size: tuple[int, int] = LO
     return path
 
 
-def _camera(photo: np.ndarray, s: float, size: tuple[int, int]) -> np.ndarray:
-    """A slow, eased drift and zoom over the face (progress s in 0..1)."""
-    w, h = size
-    ph, pw = photo.shape[:2]
-    ease = 0.5 - 0.5 * math.cos(math.pi * s)
-    zoom = (w / pw) * (1.2 + 0.2 * ease)
-    cx, cy = pw * (0.45 + 0.07 * ease), ph * (0.33 + 0.05 * ease)
-    matrix = np.array([[zoom, 0.0, w / 2 - zoom * cx], [0.0, zoom, h / 2 - zoom * cy]], np.float32)
-    return cv2.warpAffine(photo, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
-
-
-def analyse_in_process(path: Path, n_frames: int, label: str, threads: int | None = None,
+def analyse_in_process(path: Path, n_frames: int, label: str, duration_s: float, threads: int | None = None,
                        weights: str | None = None) -> LongRun:
     """One analysis (Grad-CAM included) in a fresh ``python -m dfcore.bench_long`` process, timed and measured.
 
@@ -131,7 +122,8 @@ def analyse_in_process(path: Path, n_frames: int, label: str, threads: int | Non
         raise RuntimeError(f"analysis of {path} at {n_frames} frames failed: {proc.stderr.strip()[-500:]}")
     report = json.loads(proc.stdout)
     stages = {k: float(v) for k, v in report["timings_s"].items() if k != "total"}
-    return LongRun(label, n_frames, float(report["timings_s"]["total"]), stages, elapsed, report["peak_rss_mb"])
+    return LongRun(label, duration_s, n_frames, float(report["timings_s"]["total"]), stages, elapsed,
+                   report["peak_rss_mb"])
 
 
 def peak_rss_mb() -> float:

@@ -91,7 +91,7 @@ def generate_samples(out_dir: str | os.PathLike, options: SampleOptions | None =
         for name, manipulate in ((SELFBLEND_CLIP, self_blended), (WARP_CLIP, warped)):
             frames = _manipulated_frames(_camera_frames(photo, opts), detector, manipulate, opts.fps, out / name)
             paths.append(write_h264(frames, out / name, opts.fps, opts.crf))
-    paths.append(_write_jpeg(_camera_frame(photo, _n_frames(opts) // 2, opts), out / REAL_STILL, opts.jpeg_quality))
+    paths.append(_write_jpeg(camera_frame(photo, _n_frames(opts) // 2, opts), out / REAL_STILL, opts.jpeg_quality))
     return paths
 
 
@@ -110,10 +110,10 @@ def _n_frames(opts: SampleOptions) -> int:
 def _camera_frames(photo: np.ndarray, opts: SampleOptions) -> Iterator[np.ndarray]:
     """The "real" footage, one frame at a time."""
     for i in range(_n_frames(opts)):
-        yield _camera_frame(photo, i, opts)
+        yield camera_frame(photo, i, opts)
 
 
-def _camera_frame(photo: np.ndarray, index: int, opts: SampleOptions) -> np.ndarray:
+def camera_frame(photo: np.ndarray, index: int, opts: SampleOptions) -> np.ndarray:
     """Frame ``index`` of a virtual camera drifting over the photo, with sensor noise.
 
     The motion is eased (zero speed at both ends) and slow -- a handheld
@@ -173,4 +173,5 @@ def _write_jpeg(image_rgb: np.ndarray, path: Path, quality: int) -> Path:
     return path
 
 
-__all__ = ["REAL_CLIP", "SELFBLEND_CLIP", "WARP_CLIP", "REAL_STILL", "SampleOptions", "astronaut_photo", "generate_samples"]
+__all__ = ["REAL_CLIP", "SELFBLEND_CLIP", "WARP_CLIP", "REAL_STILL", "SampleOptions", "astronaut_photo", "camera_frame",
+           "generate_samples"]

@@ -107,8 +107,8 @@ def test_run_bench_on_a_tiny_clip(face_video: Path, detector: Detector, tmp_path
 def test_targets_are_computed_from_the_measurements() -> None:
     result = _result((20, 100), ours_total=0.25, seed_total=3.0)  # 12x
     result.slider = {100: {"first": 0.7, "again": 0.05}, 60: {"first": 0.3, "again": 0.04}}
-    result.long = [LongRun("10 s 4K, 17 Mbit/s", 100, 2.0, {}, 5.0, 900.0),
-                   LongRun("60 s 4K, 17 Mbit/s", 100, 4.0, {}, 7.0, 2100.0)]
+    result.long = [LongRun("10 s 4K, 17 Mbit/s", 10.0, 100, 2.0, {}, 5.0, 900.0),
+                   LongRun("60 s 4K, 17 Mbit/s", 60.0, 100, 4.0, {}, 7.0, 2100.0)]
     result.options = replace(result.options, long_frame_counts=(100,))
     by_name = {t.name: t for t in check_targets(result)}
     speed = by_name["full analysis at 100 frames vs the seed design"]
@@ -164,9 +164,9 @@ def test_long_clip_has_the_asked_length_size_and_keyframes(tmp_path: Path) -> No
 def test_analysis_in_a_fresh_process_reports_time_and_peak_memory(face_video: Path, checkpoint: Path) -> None:
     from dfcore.bench_long import analyse_in_process
 
-    run = analyse_in_process(face_video, 10, "tiny", threads=1, weights=str(checkpoint))
+    run = analyse_in_process(face_video, 10, "tiny", 2.0, threads=1, weights=str(checkpoint))
     assert run.n_frames == 10 and run.analysis_s > 0 and "explain" in run.stages_s
     assert run.process_s > run.analysis_s
     assert 100 < run.peak_rss_mb < 4000  # torch and MediaPipe loaded: hundreds of MB, not KB or GB
     with pytest.raises(RuntimeError, match="failed"):
-        analyse_in_process(face_video.with_suffix(".missing.mp4"), 10, "missing", weights=str(checkpoint))
+        analyse_in_process(face_video.with_suffix(".missing.mp4"), 10, "missing", 2.0, weights=str(checkpoint))
