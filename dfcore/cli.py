@@ -1,4 +1,4 @@
-"""``python -m dfcore``: analyze, evaluate, train, card, samples, bench.
+"""``python -m dfcore``: analyze, evaluate, train, card, models, samples, bench, serve, batch.
 
 Errors the user can act on (bad file, no weights, bad dataset) end the
 command with exit status 2 and one line on stderr naming the file and the
@@ -44,6 +44,16 @@ def _frame_list(value: str) -> list[int]:
     return [_frames(v) for v in value.split(",") if v.strip()]
 
 
+def _non_negative(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
+    return n
+
+
 def _runs(value: str) -> int:
     try:
         n = int(value)
@@ -76,18 +86,24 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, help="evaluate only the first N items (quick checks)")
     _common(e)
 
-    t = sub.add_parser("train", help="train the default detector (see `make train`)")
+    t = sub.add_parser("train", help="train the shipped detectors: teacher, leave-one-method-out check, student")
     t.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and dfdc_faces/")
-    t.add_argument("--steps", type=int, help="optimiser steps (default: the TrainConfig's)")
-    t.add_argument("--out", help="checkpoint to write (default weights/deepfake_lens_compact.pt)")
+    t.add_argument("--runs", help="comma-separated runs of the recipe, in order (default: all, as make train)")
+    t.add_argument("--step-scale", type=float, help="multiply every step count (quick checks: 0.01)")
+    t.add_argument("--weights-dir", help="where checkpoints are written (default weights)")
     t.add_argument("--work-dir", help="resumable state and logs (default runs/train)")
-    t.add_argument("--threads", type=int, help="torch CPU threads")
+    t.add_argument("--extract-only", help="comma-separated splits: only extract their faces into the cache")
 
-    c = sub.add_parser("card", help="evaluate the weights on their validation split and write the model card")
+    c = sub.add_parser("card", help="evaluate the models on their test split; write their cards and the model list")
     c.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and dfdc_faces/")
-    c.add_argument("--out", default="weights", help="folder for model_card.json and MODEL_CARD.md")
+    c.add_argument("--weights-dir", default="weights", help="folder of the checkpoints and their cards")
     c.add_argument("--frames", type=_frame_list, default=[10, 20, 40, 60, 80, 100], help="comma-separated counts")
-    _common(c)
+    c.add_argument("--model", metavar="NAME", action="append",
+                   help="card only this model (repeatable); default: every shipped model")
+    c.add_argument("--threads", type=int, help="torch CPU threads")
+
+    m = sub.add_parser("models", help="list the installed models, the default first")
+    m.add_argument("--json", action="store_true", help="print each model's card as JSON instead")
 
     s = sub.add_parser("samples", help="generate the synthetic sample clips")
     s.add_argument("--out", default="sample_videos", help="output folder (default sample_videos)")
@@ -102,11 +118,37 @@ def _parser() -> argparse.ArgumentParser:
     b.add_argument("--json", metavar="OUT", help="also write the timings as JSON here")
     b.add_argument("--work-dir", default="runs/bench", help="generated clip and seed checkpoint (default runs/bench)")
     _common(b)
+
+    bt = sub.add_parser("batch", help="analyse many videos into a resumable JSON-lines file (local workers or Ray)")
+    bt.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="video/image files, folders (searched recursively), quoted globs, or a .csv with a path column")
+    bt.add_argument("--out", required=True, help="JSON-lines output; run again with the same file to resume")
+    bt.add_argument("--frames", type=_frames, default=20, help="frames sampled over each clip (default 20)")
+    bt.add_argument("--workers", type=_non_negative,
+                    help="worker processes (0: in this process), or Ray actors; default: one per CPU core")
+    bt.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                    help="run on Ray: alone, a Ray instance on this machine; with an address "
+                         "(auto, HOST:6379, ray://HOST:10001), that cluster (needs `make ray`)")
+    bt.add_argument("--summary", metavar="CSV", help="also write the results as a CSV table here")
+    bt.add_argument("--retry-failed", action="store_true", help="run again the videos the output holds as failed")
+    bt.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _common(bt)
+
+    v = sub.add_parser("serve", help="serve the HTTP API (POST /v1/analyze; docs at /docs)")
+    v.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    v.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    v.add_argument("--workers", type=_runs, help="analyses run at the same time (default 2)")
+    v.add_argument("--queue", type=_non_negative, help="requests waiting beyond those; more get 503 (default 4)")
+    v.add_argument("--max-upload-mb", type=_runs, help="upload limit in MB (default 200)")
+    v.add_argument("--threads", type=int, help="torch CPU threads")
+    v.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     return p
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--weights", help="checkpoint .pt (with SHA256SUMS beside it); default: the installed weights")
+    p.add_argument("--model", metavar="NAME",
+                   help="an installed model (see `python -m dfcore models`); default: the default model")
+    p.add_argument("--weights", help="checkpoint .pt (with SHA256SUMS beside it); overrides --model")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
 
@@ -115,7 +157,7 @@ def _analyze(args: argparse.Namespace) -> int:
     from .analyze import analyze_video
     from .detector import load_detector
 
-    det = load_detector(args.weights, device=args.device, threads=args.threads)
+    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
     r = analyze_video(args.video, args.frames, detector=det, explain=args.explain, time_limit_s=args.time_limit)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2))
@@ -137,7 +179,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     items = read_csv(args.csv) if args.csv else read_dataset(args.dataset)
     if args.limit:
         items = items[: args.limit]
-    det = load_detector(args.weights, device=args.device, threads=args.threads)
+    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
     step = max(1, len(items) // 20)
     report = evaluate(items, args.frames, det,
                       progress=lambda i, n, p: print(f"  {i}/{n}", file=sys.stderr) if i % step == 0 else None)
@@ -151,23 +193,56 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .train import TrainConfig, train
+    from .train import RECIPE, DataConfig, TrainConfig, prepare_data, train
 
-    cfg = TrainConfig(data_root=args.data)
-    overrides = {"steps": args.steps, "out": args.out, "work_dir": args.work_dir, "threads": args.threads}
+    cfg = TrainConfig(data=DataConfig(data_root=args.data))
+    if args.runs:
+        runs = tuple(r.strip() for r in args.runs.split(",") if r.strip())
+        unknown = [r for r in runs if r not in RECIPE]
+        if unknown:
+            print(f"error: unknown run(s) {unknown}; the recipe has {list(RECIPE)}", file=sys.stderr)
+            return EXIT_INPUT_ERROR
+        cfg = replace(cfg, runs=runs)
+    overrides = {"step_scale": args.step_scale, "weights_dir": args.weights_dir, "work_dir": args.work_dir}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if args.extract_only:
+        prepare_data(cfg.data, Path(cfg.work_dir), only=tuple(args.extract_only.split(",")))
+        return 0
     train(cfg)
     return 0
 
 
 def _card(args: argparse.Namespace) -> int:
-    from .card import build_card
+    from .card import build_cards
 
     if args.threads:
         import torch
 
         torch.set_num_threads(args.threads)
-    build_card(args.weights, args.data, args.out, tuple(args.frames))
+    build_cards(args.data, args.weights_dir, args.model, tuple(args.frames))
+    return 0
+
+
+def _models(args: argparse.Namespace) -> int:
+    from .model_registry import describe_models, list_models
+
+    if args.json:
+        print(json.dumps(describe_models(), indent=2, ensure_ascii=False))
+    else:
+        for m in list_models():
+            print(m.name)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .api import ApiOptions, api_key_from_env, serve
+    from .upload import MB
+
+    limit = args.max_upload_mb * MB if args.max_upload_mb else None
+    given = {"workers": args.workers, "queue": args.queue, "max_upload_bytes": limit, "device": args.device,
+             "threads": args.threads}
+    serve(args.host, args.port,
+          ApiOptions(api_key=api_key_from_env(), **{k: v for k, v in given.items() if v is not None}))
     return 0
 
 
@@ -183,7 +258,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .bench import BenchOptions, format_table, run_bench
     from .detector import load_detector
 
-    det = load_detector(args.weights, device=args.device, threads=args.threads)
+    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
     opts = BenchOptions(frame_counts=tuple(args.frames), runs=args.runs, seed_runs=args.runs,
                         explain=not args.no_explain, threads=args.threads, work_dir=Path(args.work_dir),
                         long_clips=not args.no_4k)
@@ -195,8 +270,33 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"analyze": _analyze, "evaluate": _evaluate, "train": _train, "card": _card, "samples": _samples,
-            "bench": _bench}
+def _batch(args: argparse.Namespace) -> int:
+    from .batch import BatchOptions, run_batch
+
+    inputs, address = list(args.inputs), args.ray
+    if address is not None and Path(address).exists():
+        # `--ray clips/ ...`: argparse took the first input for the (optional) address.
+        inputs.insert(0, address)
+        address = "local"
+    if address is not None and args.workers == 0:
+        print("error: --ray needs at least 1 worker (actor); leave out --workers or give 1 or more", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    opts = BatchOptions(n_frames=args.frames, model=args.model, weights=args.weights, device=args.device,
+                        workers=args.workers, threads=args.threads, ray=address is not None, ray_address=address,
+                        retry_failed=args.retry_failed, progress=not args.no_progress)
+    try:
+        summary = run_batch(inputs, args.out, opts, summary_csv=args.summary)
+    except KeyboardInterrupt:
+        print(f"interrupted: the lines in {args.out} are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    for note in summary.notes:
+        print(f"note: {note}", file=sys.stderr)
+    print(summary.line())
+    return 1 if summary.failed else 0
+
+
+COMMANDS = {"analyze": _analyze, "evaluate": _evaluate, "train": _train, "card": _card, "samples": _samples, "models": _models,
+            "bench": _bench, "serve": _serve, "batch": _batch}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -17,17 +17,20 @@ import torch
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import NoWeightsInstalledError
 from .metrics import sigmoid
+from .model_registry import resolve_model
 from .model import features_after, inference_backbone, stage_output
 from .preprocessing import to_tensor
 
-# The project's committed weights; DFCORE_WEIGHTS points elsewhere (e.g. a retrained file).
-WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"
-DEFAULT_WEIGHTS_NAME = "deepfake_lens_compact.pt"
 BATCH = 50  # crops per CNN call: large enough to amortise overhead, small enough for memory
 
 
 def default_weights_path() -> Path:
-    return Path(os.environ.get("DFCORE_WEIGHTS") or WEIGHTS_DIR / DEFAULT_WEIGHTS_NAME)
+    """The default model's checkpoint (``$DFCORE_WEIGHTS`` when set).
+
+    Raises:
+        NoWeightsInstalledError: no model is installed.
+    """
+    return resolve_model(None).path
 
 
 def pick_device(device: str | None = None) -> torch.device:
@@ -129,30 +132,34 @@ class Detector:
 
 
 def load_detector(weights: str | os.PathLike | None = None, device: str | None = None,
-                  threads: int | None = None) -> Detector:
-    """Load the detector from a checksummed checkpoint.
+                  threads: int | None = None, model: str | None = None) -> Detector:
+    """Load a detector from a checksummed checkpoint.
 
     Args:
-        weights: a ``.pt`` checkpoint with a ``SHA256SUMS`` entry beside it;
-            None uses the project's committed weights (or ``$DFCORE_WEIGHTS``).
+        weights: a ``.pt`` checkpoint with a ``SHA256SUMS`` entry beside it; it
+            takes precedence over ``model``.
         device: "cpu" or "cuda"; None picks CUDA when present.
         threads: CPU threads for torch (process-wide); None leaves torch's default.
+        model: an installed model's name (``python -m dfcore models``); None: the
+            default model (or ``$DFCORE_WEIGHTS``).
 
     Returns:
         A ready :class:`Detector`.
 
     Raises:
         NoWeightsInstalledError: no weights given and none installed.
+        UnknownModelError: no installed model has that name.
         WeightsError: the file is tampered with, foreign, or does not match this code.
     """
     if threads:
         torch.set_num_threads(int(threads))
-    path = Path(weights) if weights else default_weights_path()
-    if weights is None and not path.is_file():
+    if weights:
+        return Detector(load_checkpoint(Path(weights)), device=device)
+    entry = resolve_model(model)
+    if not entry.path.is_file():
         raise NoWeightsInstalledError(
-            path, "no trained weights are installed",
+            entry.path, "no trained weights are installed",
             "Train them with `make train`, or pass a checkpoint with --weights. "
             "dfcore never presents an untrained model as a detector.",
         )
-    return Detector(load_checkpoint(path), device=device)
-
+    return Detector(load_checkpoint(entry.path), device=device)

@@ -49,9 +49,37 @@ class NoWeightsInstalledError(WeightsError):
     """No trained detector is installed; dfcore never passes untrained weights off as one."""
 
 
+class UnknownModelError(DfcoreError):
+    """No installed model has the name asked for."""
+
+
+class TrainingDependencyError(DfcoreError):
+    """A package only training needs (e.g. the ImageNet weights) is not installed."""
+
+
 class DatasetError(DfcoreError):
     """A dataset folder or CSV does not have the expected layout."""
 
 
 class AnalysisTimeoutError(DfcoreError):
     """An analysis ran past its time limit."""
+
+
+class UploadError(DfcoreError):
+    """An upload to the HTTP API was refused: no file in it, a malformed body, or a bad option."""
+
+
+class UploadTooLargeError(UploadError):
+    """An upload is larger than the limit; it was refused while still arriving, never buffered whole."""
+
+
+class ServerBusyError(DfcoreError):
+    """Every analysis slot and every queue place is taken; the client should retry later."""
+
+
+class OptionalDependencyError(DfcoreError):
+    """An option needs an optional extra (e.g. Ray for ``batch --ray``) that is not installed."""
+
+
+class OutputInUseError(DfcoreError):
+    """Another run is writing the same output file (e.g. two ``batch`` runs given one ``--out``)."""

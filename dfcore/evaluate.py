@@ -84,6 +84,9 @@ def summarize_by_frames(videos: Sequence[VideoScores], frame_counts: Sequence[in
             "auc": m.get("auc"), "accuracy": m.get("accuracy"), "eer": m.get("eer"), "log_loss": m.get("log_loss"),
             "ece": expected_calibration_error(y, p) if len(scored) else None,
             "frame_auc": summarize(fy, fp, threshold)["auc"] if len(fp) else None,
+            # The two rates at the shipped threshold: reals called FAKE (the costly error) and fakes caught.
+            "real_called_fake": float(np.mean(p[y == 0] >= threshold)) if (y == 0).any() else None,
+            "fakes_caught": float(np.mean(p[y == 1] >= threshold)) if (y == 1).any() else None,
             "seconds_per_video": float(np.mean(secs)) if secs else None,
             "n_videos": len(videos), "n_scored": len(scored),
             "n_no_face": sum(1 for v in videos if v.error is None and v.scores.get(k) is None),

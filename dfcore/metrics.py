@@ -293,6 +293,33 @@ def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3) -> tuple[f
     return 1.0 / slope, float(w[1])
 
 
+def threshold_at_fpr(real_scores: ArrayLike, max_fpr: float) -> float:
+    """The lowest threshold at which at most ``max_fpr`` of the real items score at or above it.
+
+    A clip is FAKE when its score >= the threshold, so with n real scores at most
+    floor(max_fpr * n) of them may reach it: the threshold sits just above the
+    (floor(max_fpr * n) + 1)-th highest real score. With few reals this is the
+    highest one, so the rate on new reals can be higher: report it where it was measured.
+
+    Args:
+        real_scores: scores of real items only.
+        max_fpr: the share of reals that may be called fake, in [0, 1).
+
+    Returns:
+        The threshold.
+
+    Raises:
+        ValueError: no scores, or ``max_fpr`` outside [0, 1).
+    """
+    s = np.sort(np.asarray(real_scores, dtype=float).ravel())[::-1]
+    if s.size == 0 or not np.all(np.isfinite(s)):
+        raise ValueError("need at least one finite real score")
+    if not 0.0 <= max_fpr < 1.0:
+        raise ValueError(f"max_fpr must be in [0, 1), got {max_fpr}")
+    allowed = int(math.floor(max_fpr * s.size + 1e-9))
+    return float(np.nextafter(s[allowed], np.inf))
+
+
 def summarize(labels: ArrayLike, scores: ArrayLike, threshold: float = 0.5) -> dict:
     """All the headline metrics at once, as full-precision floats (round only to display).
 

@@ -7,9 +7,12 @@ The per-frame head reads the CNN features directly, so each frame's score is
 that frame's own evidence (what the confidence chart shows); the clip score is
 the LSTM's reading of the whole sequence. Both are logits of the "fake" class.
 
-Two backbones, from torchvision's ResNeXt bottleneck blocks:
-- ``resnext_compact``: a narrow ResNeXt sized to train on 2 CPU cores (the default);
-- ``resnext50_32x4d``: torchvision's ResNeXt-50, for parity with the classic design.
+Three backbones, each exposing ``stem`` and ``layer1``..``layer4``:
+- ``resnext_compact``: a narrow ResNeXt from torchvision's bottleneck blocks, sized
+  for 2 CPU cores (the shipped ResNeXt-LSTM is a widened one, distilled from the teacher);
+- ``resnext50_32x4d``: torchvision's ResNeXt-50, for parity with the classic design;
+- ``efficientnet_lite0``: timm's EfficientNet-Lite0 (``dfcore.backbones``), the
+  ImageNet-initialised teacher.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from torchvision.models.resnet import Bottleneck
 
 @dataclass(frozen=True)
 class ModelConfig:
-    backbone: str = "resnext_compact"  # "resnext_compact" or "resnext50_32x4d"
+    backbone: str = "resnext_compact"  # "resnext_compact", "resnext50_32x4d" or "efficientnet_lite0"
     stem_width: int = 32  # channels after the compact stem (compact only)
     stage_planes: tuple[int, ...] = (16, 32, 64, 128)  # bottleneck planes per stage; outputs are 4x (compact only)
     stage_blocks: tuple[int, ...] = (1, 2, 2, 1)  # bottleneck blocks per stage (compact only)
@@ -146,8 +149,11 @@ def inference_backbone(backbone: nn.Module) -> nn.Module:
     if backbone.training:
         raise ValueError("fold BatchNorm only into an eval-mode backbone")
     fast = copy.deepcopy(backbone)
-    for name in ("stem", *STAGES):
-        setattr(fast, name, fuse(getattr(fast, name)))
+    # A backbone that torch.fx cannot trace (timm's TF-style "same" padding branches on the input
+    # size) says so with traceable = False and keeps its BatchNorm; channels-last is most of the gain.
+    if getattr(backbone, "traceable", True):
+        for name in ("stem", *STAGES):
+            setattr(fast, name, fuse(getattr(fast, name)))
     return fast.to(memory_format=torch.channels_last)
 
 
@@ -159,8 +165,13 @@ class ResNeXtLSTM(nn.Module):
             self.backbone: nn.Module = CompactResNeXt(cfg)
         elif cfg.backbone == "resnext50_32x4d":
             self.backbone = TorchvisionResNeXt50()
+        elif cfg.backbone == "efficientnet_lite0":
+            from .backbones import EfficientNetLite0  # imported here: it needs timm
+
+            self.backbone = EfficientNetLite0()
         else:
-            raise ValueError(f"unknown backbone {cfg.backbone!r}; choose resnext_compact or resnext50_32x4d")
+            raise ValueError(f"unknown backbone {cfg.backbone!r}; "
+                             "choose resnext_compact, resnext50_32x4d or efficientnet_lite0")
         feat = self.backbone.out_features
         self.dropout = nn.Dropout(cfg.dropout)
         self.frame_head = nn.Linear(feat, 1)
@@ -226,6 +237,10 @@ class ResNeXtLSTM(nn.Module):
 # The model factory: names -> configs, as in timm's create_model.
 MODEL_CONFIGS: dict[str, ModelConfig] = {
     "resnext_compact_lstm": ModelConfig(),
+    # The shipped ResNeXt-LSTM: the compact design widened 2x (3.9 M parameters), distilled from the teacher.
+    "resnext_wide_lstm": ModelConfig(stage_planes=(32, 64, 128, 256)),
+    # The teacher: ImageNet-initialised EfficientNet-Lite0 features (1280) into the same heads.
+    "lite0_lstm": ModelConfig(backbone="efficientnet_lite0"),
     # The classic seed design: ResNeXt-50 32x4d features into a wide LSTM.
     "resnext50_lstm": ModelConfig(backbone="resnext50_32x4d", lstm_hidden=2048, bidirectional=False, dropout=0.4),
 }

