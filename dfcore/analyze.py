@@ -4,7 +4,8 @@
     -> crop (shared preprocessing) -> ResNeXt-LSTM scores -> Grad-CAM (optional)
 
 Each stage is timed; the result object carries everything a page, the CLI or
-a report needs, and ``to_dict()`` is the CLI's JSON schema.
+a report needs (the input file's and the model's identity included, so a saved
+report can be matched to its video later), and ``to_dict()`` is the CLI's JSON schema.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .clip_memory import ClipMemory, prefetch_pays
 from .deadline import Deadline
 from .deadline import check as check_deadline
@@ -24,6 +27,7 @@ from .detector import Detector, load_detector
 from .explain import ExplainOptions, gradcam_maps
 from .faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
 from .preprocessing import Box, crop_face
+from .provenance import DECISION_RULE, InputFile, describe_input, model_version, utc_now
 from .video_io import (
     DEFAULT_MAX_SIDE,
     SampledFrame,
@@ -70,6 +74,11 @@ class AnalysisResult:
     crops: list[np.ndarray | None] = field(default_factory=list, repr=False)  # face crop per frame (RGB)
     cams: list[np.ndarray | None] | None = field(default=None, repr=False)  # Grad-CAM per crop, [0, 1]
     cam_layer: str | None = None  # the layer the maps were read from
+    input_file: InputFile | None = None  # the analysed file's name, size and sha256; None: not recorded
+    analysed_at: str = ""  # when the verdict was made: UTC, ISO 8601 (dfcore.provenance.utc_now)
+    model_file: str = ""  # the checkpoint's file name
+    model_version: dict = field(default_factory=dict)  # dfcore.provenance.model_version of the checkpoint
+    threshold_rule: str | None = None  # how the model's threshold was chosen, as its checkpoint records it
 
     @property
     def n_faces(self) -> int:
@@ -88,6 +97,9 @@ class AnalysisResult:
         """The CLI's JSON schema; face boxes in the video's own pixel coordinates."""
         s = self.image_scale
         return {
+            "input": self.input_file.to_dict() if self.input_file else None,
+            "analysed_at": self.analysed_at or None,
+            "dfcore_version": __version__,
             "verdict": self.verdict,
             "fake_probability": self.fake_probability,
             "threshold": self.threshold,
@@ -104,7 +116,9 @@ class AnalysisResult:
                 for f in self.frames
             ],
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
-            "model": {"name": self.model_name, "sha256": self.model_sha256},
+            "model": {"name": self.model_name, "sha256": self.model_sha256, "file": self.model_file or None,
+                      "version": dict(self.model_version)},
+            "decision": {"threshold": self.threshold, "rule": DECISION_RULE, "threshold_rule": self.threshold_rule},
             "video": {
                 "width": self.video.width, "height": self.video.height, "fps": round(self.video.fps, 3),
                 "frame_count": self.video.frame_count, "duration_s": round(self.video.duration_s, 3),
@@ -247,6 +261,7 @@ def score_clip(
     explain: bool | ExplainOptions = False,
     progress: Progress | None = None,
     deadline: Deadline | None = None,
+    input_file: InputFile | None = None,
 ) -> AnalysisResult:
     """Crop the tracked face, score the sequence and (optionally) explain it.
 
@@ -257,6 +272,8 @@ def score_clip(
         progress: called as ``progress(stage, fraction)`` while working.
         deadline: the analysis's time limit, checked before each stage (a
             model or Grad-CAM call cannot be stopped part-way).
+        input_file: the clip's file identity, recorded in the result
+            (:func:`dfcore.provenance.describe_input`, computed once by the caller).
 
     Returns:
         An :class:`AnalysisResult`; a clip without any face gives verdict NO_FACE.
@@ -312,6 +329,9 @@ def score_clip(
         video=clip.info, timings_s=timings, model_name=detector.name, model_sha256=detector.sha256,
         notes=_notes(clip.info, frames, clip.n_frames_requested, track),
         images=[f.image for f in frames], crops=crops, cams=cams, cam_layer=layer,
+        input_file=input_file, analysed_at=utc_now(), model_file=Path(detector.checkpoint.path).name,
+        model_version=model_version(detector.checkpoint),
+        threshold_rule=detector.checkpoint.info.get("threshold_rule"),
     )
 
 
@@ -328,7 +348,9 @@ def analyze_video(
 ) -> AnalysisResult:
     """Analyse one clip (or image) and return the verdict with its evidence.
 
-    The same as :func:`prepare_clip` followed by :func:`score_clip`.
+    The same as :func:`prepare_clip` followed by :func:`score_clip`; the file
+    is hashed once first, for the result's ``input_file`` (not timed, and not
+    counted against ``time_limit_s``).
 
     Args:
         path: a video (mp4, m4v, avi, mov, mkv, webm) or image (jpg, png).
@@ -352,10 +374,11 @@ def analyze_video(
         ValueError: n_frames outside 1-300, max_side outside 1-1920, or a negative time limit.
     """
     det = detector or load_detector()
+    input_file = describe_input(path)
     deadline = Deadline.start(path, time_limit_s)
     clip = prepare_clip(path, n_frames, progress=progress, face_options=face_options, max_side=max_side,
                         deadline=deadline)
-    return score_clip(clip, det, explain=explain, progress=progress, deadline=deadline)
+    return score_clip(clip, det, explain=explain, progress=progress, deadline=deadline, input_file=input_file)
 
 
 def _crop_all(frames: list[SampledFrame], boxes: list[Box | None], detector: Detector) -> list[np.ndarray | None]:

@@ -6,6 +6,8 @@ the one in a downloaded report are the same figure, made by one function.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
@@ -15,6 +17,7 @@ FAKE_COLOUR = "#d64545"
 REAL_COLOUR = "#2e8b57"
 NEUTRAL_COLOUR = "#8a8a8a"
 MEASURED_COLOUR = "#ff7f0e"
+MODEL_COLOURS = ("#1f77b4", "#9467bd", "#17becf", "#8c564b")  # one per model on the speed/accuracy chart
 
 
 def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.Figure:
@@ -64,7 +67,7 @@ def card_curve(card: dict, metric: str, dataset: str = "ffpp_c23_val") -> tuple[
     """One measured metric against the number of frames, from the model card's ``metrics`` section.
 
     Args:
-        card: the model card (``weights/model_card.json``).
+        card: a model card (``weights/NAME.card.json``).
         metric: a key of the card's per-frame-count rows, e.g. "auc", "accuracy", "seconds_per_video".
         dataset: the card's metrics section to read.
 
@@ -76,40 +79,46 @@ def card_curve(card: dict, metric: str, dataset: str = "ffpp_c23_val") -> tuple[
     return counts, [by_frames[str(k)].get(metric) for k in counts]
 
 
-def speed_accuracy_figure(card: dict, current_frames: int | None = None,
-                          measured: dict[int, float] | None = None) -> go.Figure:
-    """The model card's accuracy and speed against frames analysed, side by side.
+def speed_accuracy_figure(cards: Mapping[str, dict], current_frames: int | None = None,
+                          measured: dict[int, float] | None = None,
+                          measured_label: str = "this clip, this machine") -> go.Figure:
+    """Each model card's AUC and seconds per video against frames analysed, side by side, one trace per model.
 
     Args:
-        card: the model card.
+        cards: model name -> its card, in the order to draw them (a model without a card is left out).
         current_frames: the frame count in use, marked on both panels.
         measured: seconds per analysis timed on this machine, by frame count, drawn
-            next to the card's measured seconds per video.
+            next to the cards' measured seconds per video.
+        measured_label: the legend name of the ``measured`` trace.
 
     Returns:
         A two-panel figure.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "Accuracy on the validation split (FF++ c23, per video)", "Seconds per video"))
-    for metric, name, dash in (("auc", "AUC", "solid"), ("accuracy", "accuracy", "dot")):
-        x, y = card_curve(card, metric)
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, line={"dash": dash},
-                                 hovertemplate=f"{name}: %{{y:.3f}} at %{{x}} frames<extra></extra>"), row=1, col=1)
-    x, y = card_curve(card, "seconds_per_video")
-    where = card.get("evaluation", {}).get("machine", "the evaluation machine")
-    fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=f"card ({where})",
-                             hovertemplate="%{y:.2f} s at %{x} frames<extra>model card</extra>"), row=1, col=2)
+        "AUC on the validation split (FF++ c23, per video)", "Seconds per video"))
+    for i, (name, card) in enumerate(cards.items()):
+        colour = MODEL_COLOURS[i % len(MODEL_COLOURS)]
+        where = card.get("evaluation", {}).get("machine", "the evaluation machine")
+        x, y = card_curve(card, "auc")
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name,
+                                 line={"color": colour},
+                                 hovertemplate=f"{name}: AUC %{{y:.3f}} at %{{x}} frames<extra></extra>"), row=1, col=1)
+        x, y = card_curve(card, "seconds_per_video")
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name, showlegend=False,
+                                 line={"color": colour},
+                                 hovertemplate=f"{name}: %{{y:.2f}} s at %{{x}} frames<extra>{where}</extra>"),
+                      row=1, col=2)
     if measured:
         mx = sorted(measured)
         fig.add_trace(go.Scatter(x=mx, y=[measured[k] for k in mx], mode="lines+markers",
-                                 name="this clip, this machine", line={"color": MEASURED_COLOUR},
+                                 name=measured_label, line={"color": MEASURED_COLOUR, "dash": "dot"},
                                  hovertemplate="%{y:.2f} s at %{x} frames<extra>measured now</extra>"), row=1, col=2)
     if current_frames is not None:
         for col in (1, 2):
             fig.add_vline(x=current_frames, line_dash="dash", line_color=NEUTRAL_COLOUR, row=1, col=col,
                           annotation_text=f"{current_frames} frames", annotation_position="top right")
     fig.update_xaxes(title_text="frames analysed")
-    fig.update_yaxes(title_text="AUC / accuracy", range=[0, 1.02], row=1, col=1)
+    fig.update_yaxes(title_text="AUC", range=[0, 1.02], row=1, col=1)
     fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=2)
     fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "yanchor": "top", "y": -0.2, "x": 0})

@@ -8,8 +8,8 @@ the dashboard and the CLI call these and show or save what they return.
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import html
+import json
 import os
 from pathlib import Path
 
@@ -21,6 +21,7 @@ from .analyze import FAKE, NO_FACE, REAL, AnalysisResult
 from .explain import overlay
 from .figures import FAKE_COLOUR, NEUTRAL_COLOUR, REAL_COLOUR, timeline_figure
 from .preprocessing import Box
+from .provenance import DECISION_RULE, base_name, utc_now
 from .video_writer import write_h264
 
 VERDICT_LABELS = {REAL: "REAL", FAKE: "FAKE", NO_FACE: "NO FACE"}
@@ -29,10 +30,27 @@ VERDICT_LABELS = {REAL: "REAL", FAKE: "FAKE", NO_FACE: "NO FACE"}
 MIN_PREVIEW_FPS = 1.0
 MAX_PREVIEW_FPS = 30.0
 REPORT_FRAME_SIDE = 480  # full frames in the report are shrunk to this longer side: a report stays a few MB
+REPORT_SUFFIX = "deepfake-lens"  # saved results are named CLIP.VERDICT.deepfake-lens.json / .html
+RESULT_JSON_ID = "deepfake-lens-result"  # the id of the report's embedded copy of the JSON result
 
 
 def verdict_label(result: AnalysisResult) -> str:
     return VERDICT_LABELS[result.verdict]
+
+
+def report_filename(name: str, verdict: str, extension: str) -> str:
+    """The file name a saved result gets: the clip's own name, the verdict, then the suffix.
+
+    ``report_filename("clip.mp4", "FAKE", "json") == "clip.mp4.FAKE.deepfake-lens.json"``: the
+    clip's name is kept whole (folders and control characters dropped) so the file can be matched to it.
+
+    Args:
+        name: the clip's file name as the user knows it.
+        verdict: ``AnalysisResult.verdict`` ("REAL", "FAKE" or "NO_FACE").
+        extension: "json" or "html".
+    """
+    base = "".join(c for c in base_name(name) if c.isprintable()).strip() or "clip"
+    return f"{base}.{verdict}.{REPORT_SUFFIX}.{extension}"
 
 
 def frame_colour(result: AnalysisResult, position: int) -> str:
@@ -114,8 +132,11 @@ def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: f
 
     Holds the verdict, the per-frame timeline (Plotly, its JavaScript inline),
     the most suspicious frames with their face boxes and Grad-CAM overlays as
-    embedded PNGs, the notes, the video's and the model's identity and the
-    dfcore version.
+    embedded PNGs, the notes, and what matches it to its video and model later:
+    the file's name, size and sha256, the analysis time (UTC), the model's file,
+    sha256 and version, the dfcore version, the frames analysed, the threshold
+    and the decision rule. The JSON result (``result.to_dict()``) is embedded
+    too, in ``<script type="application/json" id="deepfake-lens-result">``.
 
     Args:
         result: an analysis (with Grad-CAM maps for the overlays; without, the frames are shown plain).
@@ -133,17 +154,24 @@ def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: f
     chart = timeline_figure(result).to_html(full_html=False, include_plotlyjs=True,
                                             config={"displaylogo": False, "responsive": True})
     v = result.video
+    source = result.input_file
+    rule = DECISION_RULE + (f". Threshold: {result.threshold_rule}" if result.threshold_rule else "")
     facts = [
         ("File", name),
+        ("File size", f"{source.size_bytes:,} bytes" if source else "–"),
+        ("File sha256", source.sha256 if source else "–"),
+        ("Analysed at (UTC)", result.analysed_at or "–"),
         ("Fake probability", prob),
         ("Threshold", f"{result.threshold:.3f} (FAKE at or above)"),
+        ("Decision rule", rule),
         ("Frames with a face", f"{result.n_faces} of {len(result.frames)} analysed ({result.n_frames_requested} requested)"),
         ("Video", f"{v.width}×{v.height}, {v.fps:.2f} fps, {v.duration_s:.2f} s, {v.codec} ({v.kind})"),
-        ("Model", f"{result.model_name}, sha256 {result.model_sha256}"),
+        ("Model", f"{result.model_name} ({result.model_file or 'file not recorded'}), sha256 {result.model_sha256}"),
+        ("Model version", ", ".join(f"{k}: {val}" for k, val in result.model_version.items()) or "–"),
         ("Grad-CAM layer", result.cam_layer or "–"),
         ("dfcore", __version__),
-        ("Analysis time", f"{result.timings_s.get('total', 0.0):.2f} s"),
-        ("Report made", dt.datetime.now().astimezone().isoformat(timespec="seconds")),
+        ("Analysis took", f"{result.timings_s.get('total', 0.0):.2f} s"),
+        ("Report made (UTC)", utc_now()),
     ]
     rows = "\n".join(f"<tr><th>{e(k)}</th><td>{e(str(val))}</td></tr>" for k, val in facts)
     notes = "".join(f"<li>{e(n)}</li>" for n in result.notes)
@@ -160,6 +188,8 @@ def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: f
         cards.append(f'<figure>{"".join(images)}<figcaption>frame {f.index} · t = {f.time_s:.2f} s · '
                      f'p(fake) = {f.fake_probability:.3f}</figcaption></figure>')
     frames_html = "\n".join(cards) or "<p>No frame had a face, so there is nothing to explain.</p>"
+    # "<" escaped, so no name in the data can close the script element.
+    embedded = json.dumps(result.to_dict(), ensure_ascii=False).replace("<", "\\u003c")
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -189,6 +219,7 @@ figcaption {{ font-size: .9rem; color: #444; }}
 <p>Each: the frame with the tracked face box, the face crop the model saw, and its Grad-CAM overlay
 (red: regions that pushed the score towards the verdict).</p>
 <div class="frames">{frames_html}</div>
+<script type="application/json" id="{RESULT_JSON_ID}">{embedded}</script>
 <p class="disclaimer">A detector's output is evidence, not proof. Use it together with provenance checks and
 human judgement. Generated by Deepfake Lens (dfcore {e(__version__)}).</p>
 </body></html>
@@ -201,6 +232,6 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 
 __all__ = [
-    "VERDICT_LABELS", "verdict_label", "frame_colour", "draw_box", "annotated_frame", "cam_overlay",
+    "VERDICT_LABELS", "verdict_label", "report_filename", "frame_colour", "draw_box", "annotated_frame", "cam_overlay",
     "most_suspicious", "preview_fps", "write_preview", "png_data_uri", "html_report",
 ]

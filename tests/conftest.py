@@ -31,6 +31,10 @@ from dfcore.preprocessing import PreprocessConfig  # noqa: E402
 from dfcore.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP, SampleOptions, generate_samples  # noqa: E402
 from dfcore.video_writer import write_h264  # noqa: E402
 
+# The dashboard's fixtures (ui_fixtures.py), one set for every test module: a session fixture that
+# modules import themselves is made once per module (and two Playwright instances cannot run at once).
+pytest_plugins = ["ui_fixtures"]
+
 SAMPLE_OPTIONS = SampleOptions(duration_s=2.0, fps=15, size=(320, 240))
 SAMPLE_FRAMES = 30  # 2.0 s x 15 fps
 MODEL_NAME = "resnext_compact_lstm"

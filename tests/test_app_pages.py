@@ -15,11 +15,12 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from ui_fixtures import REPO, SAMPLES, untrained_weights, weights_with_card  # noqa: F401 - fixtures by name
+from dfcore.model_registry import card_path_for
+from ui_fixtures import REPO, SAMPLES
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine
 VERDICTS = ("REAL", "FAKE", "NO FACE")
-PAGES = ["views/analyze.py", "views/webcam.py", "views/batch.py", "views/speed.py", "views/model.py"]
+PAGES = ["pages/analyze.py", "pages/webcam.py", "pages/batch.py", "pages/speed.py", "pages/model.py"]
 SAMPLE_CLIP = SAMPLES / "synthetic_fake_warp_astronaut.mp4"
 SAMPLE_STILL = SAMPLES / "synthetic_real_astronaut.jpg"
 
@@ -49,13 +50,13 @@ def verdict_text(at: AppTest) -> str:
 
 
 @pytest.fixture
-def with_weights(monkeypatch, untrained_weights: Path) -> Path:  # noqa: F811
+def with_weights(monkeypatch, untrained_weights: Path) -> Path:
     monkeypatch.setenv("DFCORE_WEIGHTS", str(untrained_weights))
     return untrained_weights
 
 
 @pytest.fixture
-def with_card(monkeypatch, weights_with_card: Path) -> Path:  # noqa: F811
+def with_card(monkeypatch, weights_with_card: Path) -> Path:
     monkeypatch.setenv("DFCORE_WEIGHTS", str(weights_with_card))
     return weights_with_card
 
@@ -67,7 +68,7 @@ def with_card(monkeypatch, weights_with_card: Path) -> Path:  # noqa: F811
 def test_every_page_without_weights_shows_a_readable_error(monkeypatch, tmp_path, page):
     monkeypatch.setenv("DFCORE_WEIGHTS", str(tmp_path / "weights" / "deepfake_lens_compact.pt"))
     at = open_page(new_app(), page)
-    if page == "views/speed.py":  # the Speed page needs only the card until a clip is timed
+    if page == "pages/speed.py":  # the Speed page needs only the card until a clip is timed
         assert any("No model card yet" in i.value for i in at.info)
         return
     errors = [e.value for e in at.error]
@@ -79,12 +80,12 @@ def test_every_page_without_weights_shows_a_readable_error(monkeypatch, tmp_path
 
 
 def test_analyze_sample_shows_verdict_chart_explorer_gallery_and_downloads(with_weights):
-    at = open_page(new_app(), "views/analyze.py")
+    at = open_page(new_app(), "pages/analyze.py")
     assert at.radio(key="analyze_source_kind").value == "Sample video"
     frames = at.slider(key="n_frames_analyze")
     assert (frames.min, frames.max, frames.value) == (10, 100, 20)
     at.selectbox(key="analyze_sample").select(SAMPLE_CLIP)
-    at.button[0].click().run()
+    at.button(key="analyze_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
 
@@ -107,7 +108,7 @@ def test_analyze_sample_shows_verdict_chart_explorer_gallery_and_downloads(with_
 
 def test_settings_reuse_the_decoded_clip(with_weights, monkeypatch):
     """Opacity recomputes nothing, a new layer re-runs only Grad-CAM, a frame count seen before is free."""
-    import views.analysis as analysis
+    import ui.analysis as analysis
 
     calls = {"prepare": 0, "score": 0}
     real_prepare, real_score = analysis.prepare_clip, analysis.score_clip
@@ -123,8 +124,8 @@ def test_settings_reuse_the_decoded_clip(with_weights, monkeypatch):
     monkeypatch.setattr(analysis, "prepare_clip", counting_prepare)
     monkeypatch.setattr(analysis, "score_clip", counting_score)
 
-    at = open_page(new_app(), "views/analyze.py")
-    at.button[0].click().run()
+    at = open_page(new_app(), "pages/analyze.py")
+    at.button(key="analyze_run").click().run()
     assert calls == {"prepare": 1, "score": 1}
 
     at.slider(key="analyze_opacity").set_value(0.8).run()
@@ -142,13 +143,13 @@ def test_settings_reuse_the_decoded_clip(with_weights, monkeypatch):
 
 
 def test_analyze_upload_of_an_image(with_weights):
-    at = open_page(new_app(), "views/analyze.py")
+    at = open_page(new_app(), "pages/analyze.py")
     at.radio(key="analyze_source_kind").set_value("Upload").run()
     uploader = at.file_uploader(key="analyze_upload")
     assert set(uploader.allowed_type) >= {".mp4", ".avi", ".mov", ".mkv", ".webm", ".jpg", ".png"}
     uploader.upload("my photo (1).jpg", SAMPLE_STILL.read_bytes(), "image/jpeg")
     at.run()
-    at.button[0].click().run()
+    at.button(key="analyze_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(v in verdict_text(at) for v in VERDICTS)
     assert at.metric[2].value == "1 / 1"
@@ -157,21 +158,40 @@ def test_analyze_upload_of_an_image(with_weights):
 
 
 def test_analyze_broken_upload_shows_the_dfcore_error(with_weights):
-    at = open_page(new_app(), "views/analyze.py")
+    at = open_page(new_app(), "pages/analyze.py")
     at.radio(key="analyze_source_kind").set_value("Upload").run()
     at.file_uploader(key="analyze_upload").upload("broken.mp4", b"\x00not a video" * 100, "video/mp4")
     at.run()
-    at.button[0].click().run()
+    at.button(key="analyze_run").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "broken.mp4" in errors[0] and "Traceback" not in errors[0], errors
+
+
+def test_analyze_page_keyboard_shortcuts_and_their_help(with_weights):
+    at = open_page(new_app(), "pages/analyze.py")
+    assert {b.key: b.proto.shortcut for b in at.button} == {
+        "analyze_choose_file": "u", "analyze_run": "enter", "analyze_view_results": "v", "theme_toggle": "t"}
+    table = next(m.value for m in at.markdown if m.value.startswith("| Key |"))
+    for key in ("`U`", "`Enter`", "`V`", "`D`", "`J`", "`T`", "Ctrl+U", "Ctrl+R", "Ctrl+T"):
+        assert key in table, key
+    assert at.button(key="analyze_view_results").disabled, "no results to view yet"
+
+    at.button(key="analyze_run").click().run()
+    assert not at.button(key="analyze_view_results").disabled
+    assert {d.proto.label: d.proto.shortcut for d in at.get("download_button")} == {
+        "Download JSON": "j", "Download HTML report": "d"}
+
+    at.button(key="analyze_choose_file").click().run()  # U: the uploader (the browser then opens its chooser)
+    assert at.radio(key="analyze_source_kind").value == "Upload"
+    assert at.file_uploader(key="analyze_upload") is not None
 
 
 # --------------------------------------------------------------------------- Webcam
 
 
 def test_webcam_page_has_recorder_snapshot_and_settings(with_weights):
-    at = open_page(new_app(), "views/webcam.py")
+    at = open_page(new_app(), "pages/webcam.py")
     assert [t.label for t in at.tabs] == ["Record a clip", "Snapshot"]
     seconds = at.slider(key="webcam_seconds")
     assert (seconds.min, seconds.max) == (3, 10)
@@ -184,15 +204,15 @@ def test_webcam_page_has_recorder_snapshot_and_settings(with_weights):
 
 
 def test_batch_two_files_table_csv_and_full_analysis(with_weights):
-    at = open_page(new_app(), "views/batch.py")
-    assert at.button[0].disabled
+    at = open_page(new_app(), "pages/batch.py")
+    assert at.button(key="batch_run").disabled
     at.file_uploader(key="batch_uploads").set_value([
         ("clip.mp4", SAMPLE_CLIP.read_bytes(), "video/mp4"),
         ("still.jpg", SAMPLE_STILL.read_bytes(), "image/jpeg"),
         ("broken.avi", b"garbage" * 50, "video/x-msvideo"),
     ])
     at.run()
-    at.button[0].click().run()
+    at.button(key="batch_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
 
     table = at.dataframe[0].value
@@ -212,12 +232,12 @@ def test_batch_two_files_table_csv_and_full_analysis(with_weights):
 
 
 def test_speed_page_draws_the_card_curves_and_times_the_loaded_clip(with_card):
-    at = open_page(new_app(), "views/analyze.py")
-    at.button[0].click().run()  # loads a sample clip
-    at.switch_page("views/speed.py").run()
+    at = open_page(new_app(), "pages/analyze.py")
+    at.button(key="analyze_run").click().run()  # loads a sample clip
+    at.switch_page("pages/speed.py").run()
     assert not at.exception and not any("No model card" in i.value for i in at.info)
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-    card = json.loads((with_card.parent / "model_card.json").read_text())
+    card = json.loads(card_path_for(with_card).read_text())
     auc = [card["metrics"]["ffpp_c23_val"]["by_frames"][k]["auc"] for k in ("10", "20", "40", "60", "80", "100")]
     assert chart["data"][0]["y"] == auc, "the curve is the card's numbers, not typed in"
     assert at.slider(key="n_frames_speed").value == 20
@@ -227,18 +247,18 @@ def test_speed_page_draws_the_card_curves_and_times_the_loaded_clip(with_card):
     timed = at.dataframe[-1].value
     assert list(timed["frames"]) == [10, 20, 40, 60, 80, 100] and (timed["seconds"] > 0).all()
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
-    assert chart["data"][-1]["name"] == "this clip, this machine"
+    assert chart["data"][-1]["name"] == f"this clip, this machine ({with_card.stem})"
 
 
 def test_speed_page_without_card_says_what_to_run(with_weights):
-    at = open_page(new_app(), "views/speed.py")
+    at = open_page(new_app(), "pages/speed.py")
     assert any("make evaluate" in i.value for i in at.info)
     assert any("No clip loaded" in i.value for i in at.info)
     assert not at.get("plotly_chart")
 
 
 def test_model_page_renders_the_card(with_card):
-    at = open_page(new_app(), "views/model.py")
+    at = open_page(new_app(), "pages/model.py")
     assert not at.error and not at.warning
     headings = [s.value for s in at.subheader]
     assert headings == ["Architecture", "Decision", "Training data and its terms", "Metrics", "Limitations"]
@@ -250,12 +270,12 @@ def test_model_page_renders_the_card(with_card):
 
 
 def test_model_page_without_card_or_with_a_broken_one(with_weights):
-    at = open_page(new_app(), "views/model.py")
+    at = open_page(new_app(), "pages/model.py")
     assert any("No model card yet" in i.value and "make evaluate" in i.value for i in at.info)
-    card = with_weights.parent / "model_card.json"
+    card = card_path_for(with_weights)
     card.write_text("{ not json")
     try:
-        at = open_page(new_app(), "views/model.py")
+        at = open_page(new_app(), "pages/model.py")
         assert any("could not be read" in e.value and "make evaluate" in e.value for e in at.error)
     finally:
         card.unlink()

@@ -19,6 +19,7 @@ import pytest
 from dfcore import load_detector
 from dfcore.analyze import AnalysisResult, FrameResult, analyze_video
 from dfcore.figures import card_curve, speed_accuracy_figure, timeline_figure
+from dfcore.model_registry import card_path_for
 from dfcore.report import (
     annotated_frame,
     cam_overlay,
@@ -29,11 +30,11 @@ from dfcore.report import (
 )
 from dfcore.video_io import VideoInfo, probe_video
 from dfcore.video_writer import remux
-from ui_fixtures import SAMPLES, untrained_weights, weights_with_card  # noqa: F401 - fixtures by name
+from ui_fixtures import SAMPLES
 
 
 @pytest.fixture(scope="module")
-def result(untrained_weights: Path) -> AnalysisResult:  # noqa: F811
+def result(untrained_weights: Path) -> AnalysisResult:
     det = load_detector(untrained_weights, device="cpu")
     return analyze_video(SAMPLES / "synthetic_fake_warp_astronaut.mp4", 10, detector=det, explain=True)
 
@@ -105,16 +106,24 @@ def test_report_without_faces_says_so(result):
     assert "NO FACE" in html and "nothing to explain" in html
 
 
-def test_speed_figure_reads_the_card_and_marks_the_setting(weights_with_card):  # noqa: F811
-    card = json.loads((weights_with_card.parent / "model_card.json").read_text())
+def test_speed_figure_reads_the_cards_and_marks_the_setting(weights_with_card):
+    card = json.loads(card_path_for(weights_with_card).read_text())
     counts, auc = card_curve(card, "auc")
     assert counts == [10, 20, 40, 60, 80, 100]
     assert auc == [card["metrics"]["ffpp_c23_val"]["by_frames"][str(k)]["auc"] for k in counts]
-    fig = speed_accuracy_figure(card, 40, {10: 0.2, 20: 0.3})
-    assert [d.name for d in fig.data][:2] == ["AUC", "accuracy"] and fig.data[-1].name == "this clip, this machine"
+    other = json.loads(json.dumps(card))
+    for row in other["metrics"]["ffpp_c23_val"]["by_frames"].values():
+        row["seconds_per_video"] /= 2
+    fig = speed_accuracy_figure({"a": card, "b": other}, 40, {10: 0.2, 20: 0.3}, "measured")
+    # One AUC trace (left) and one seconds trace (right) per model, then the measured one.
+    assert [(d.name, d.xaxis) for d in fig.data] == [("a", "x"), ("a", "x2"), ("b", "x"), ("b", "x2"),
+                                                     ("measured", "x2")]
+    assert list(fig.data[0].y) == auc and list(fig.data[2].y) == auc
+    assert list(fig.data[3].y) == [s / 2 for s in card_curve(card, "seconds_per_video")[1]]
+    assert fig.data[0].line.color == fig.data[1].line.color != fig.data[2].line.color
     assert list(fig.data[-1].y) == [0.2, 0.3]
     assert sum(1 for s in fig.layout.shapes if s.x0 == 40) == 2, "the frame count is marked on both panels"
-    assert len(speed_accuracy_figure({}, 20).data) == 3, "an empty card draws empty curves, invents nothing"
+    assert len(speed_accuracy_figure({}, 20).data) == 0, "no card: no curves, nothing invented"
 
 
 def live_webm(path: Path, seconds: float = 2.0, fps: int = 20) -> Path:
@@ -139,7 +148,7 @@ def test_remux_gives_a_browser_recording_its_duration(tmp_path):
 
 
 def test_decode_recording(tmp_path):
-    from views.webcam_recorder import RecordingError, decode_recording
+    from ui.webcam_recorder import RecordingError, decode_recording
 
     data = live_webm(tmp_path / "rec.webm").read_bytes()
     rec = decode_recording({"b64": base64.b64encode(data).decode(), "mime": "video/webm;codecs=vp8"})

@@ -14,11 +14,10 @@ import tomllib
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from ui_fixtures import REPO, SAMPLES, untrained_weights  # noqa: F401 - fixtures by name
-from views.common import safe_name, temp_copy
+from ui.common import safe_name, temp_copy
+from ui_fixtures import REPO, SAMPLES, started_app
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine
 SAMPLE_CLIP = SAMPLES / "synthetic_fake_warp_astronaut.mp4"
@@ -26,25 +25,20 @@ VERDICTS = ("REAL", "FAKE", "NO FACE")
 
 
 @pytest.fixture
-def with_weights(monkeypatch, untrained_weights: Path) -> Path:  # noqa: F811
+def with_weights(monkeypatch, untrained_weights: Path) -> Path:
     monkeypatch.setenv("DFCORE_WEIGHTS", str(untrained_weights))
     return untrained_weights
 
 
 def new_app() -> AppTest:
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return started_app(TIMEOUT)
 
 
 def upload_and_analyse(at: AppTest, name: str, data: bytes, mime: str = "video/mp4") -> AppTest:
     at.radio(key="analyze_source_kind").set_value("Upload").run()
     at.file_uploader(key="analyze_upload").upload(name, data, mime)
     at.run()
-    at.button[0].click().run()
+    at.button(key="analyze_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -57,7 +51,7 @@ def assert_still_usable(at: AppTest) -> None:
     """After a failure the same session analyses a sample as usual."""
     at.radio(key="analyze_source_kind").set_value("Sample video").run()
     at.selectbox(key="analyze_sample").select(SAMPLE_CLIP)
-    at.button[0].click().run()
+    at.button(key="analyze_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(v in verdict_text(at) for v in VERDICTS), verdict_text(at)
 
@@ -108,11 +102,11 @@ def test_unicode_and_path_names_upload(with_weights):
 
 
 def test_time_limit_shows_an_error(with_weights, monkeypatch):
-    import views.analysis as analysis
+    import ui.analysis as analysis
 
     monkeypatch.setattr(analysis, "TIME_LIMIT_S", 0.0)
     at = new_app()
-    at.button[0].click().run()
+    at.button(key="analyze_run").click().run()
     assert not at.exception
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "time limit of 0 s" in errors[0] and "fewer frames" in errors[0], errors
@@ -122,7 +116,7 @@ def test_time_limit_shows_an_error(with_weights, monkeypatch):
 
 @pytest.mark.parametrize(("name", "data"), [("good clip.mp4", SAMPLE_CLIP.read_bytes()), ("bad.mp4", b"\x00" * 999)])
 def test_upload_folder_is_private_and_deleted(with_weights, monkeypatch, name: str, data: bytes):
-    import views.analysis as analysis
+    import ui.analysis as analysis
 
     seen: list[tuple[Path, int, bool]] = []
     real_prepare = analysis.prepare_clip

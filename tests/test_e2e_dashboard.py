@@ -15,29 +15,20 @@ import json
 import time
 from pathlib import Path
 
-import pytest
-
-from ui_fixtures import (  # noqa: F401 - fixtures (playwright_instance, streamlit_app, ...) are used by name
-    CHROMIUM,
+from ui_fixtures import (
+    BROWSER_TEST,
     SAMPLES,
     copy_sample,
-    failure_screenshots,
     launch_chromium,
-    playwright_instance,
     sample_frames_rgb,
     screenshot,
-    streamlit_app,
-    weights_with_card,
     write_y4m,
 )
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium; CI has it)"),
-]
+pytestmark = BROWSER_TEST
 
 VERDICTS = ("REAL", "FAKE", "NO FACE")
+ANALYZE_BUTTON = ".st-key-analyze_run button"  # its accessible name ends with its shortcut ("Analyze Enter")
 LOAD_S = 120_000  # ms: the first page run imports torch and loads the model on a busy 2-core machine
 ANALYSIS_S = 180_000  # ms
 
@@ -74,22 +65,15 @@ def wait_for_playing_video(page) -> None:
         timeout=LOAD_S)
 
 
-@pytest.fixture(scope="module")
-def browser(playwright_instance):  # noqa: F811
-    b = launch_chromium(playwright_instance)
-    yield b
-    b.close()
-
-
-def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser, streamlit_app, tmp_path,  # noqa: F811
-                                                                        failure_screenshots):  # noqa: F811
+def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser, streamlit_app, tmp_path,
+                                                                        failure_screenshots):
     clip = copy_sample("synthetic_fake_warp_astronaut.mp4", tmp_path)
     page = open_app(browser, streamlit_app)
     failure_screenshots.append(page)
     page.get_by_text("Upload", exact=True).click()
     page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(clip))
     page.locator("[data-testid=stFileChip]").first.wait_for(timeout=LOAD_S)
-    page.get_by_role("button", name="Analyze", exact=True).click()
+    page.locator(ANALYZE_BUTTON).click()
 
     wait_for_result(page, "analyze")
     wait_for_playing_video(page)
@@ -100,6 +84,8 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     data = json.loads(Path(dl.value.path()).read_text())
     assert data["verdict"] in ("REAL", "FAKE", "NO_FACE") and data["n_frames"] == 20
     assert data["model"]["sha256"] and len(data["frames"]) == 20
+    assert data["input"]["name"] == clip.name and data["input"]["size_bytes"] == clip.stat().st_size
+    assert dl.value.suggested_filename == f"{clip.name}.{data['verdict']}.deepfake-lens.json"
 
     with page.expect_download(timeout=ANALYSIS_S) as dl:
         page.get_by_role("button", name="Download HTML report").click()
@@ -131,10 +117,10 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     page.close()
 
 
-def test_dark_theme_from_the_settings_menu(browser, streamlit_app, failure_screenshots):  # noqa: F811
+def test_dark_theme_from_the_settings_menu(browser, streamlit_app, failure_screenshots):
     page = open_app(browser, streamlit_app)
     failure_screenshots.append(page)
-    page.get_by_role("button", name="Analyze", exact=True).click()
+    page.locator(ANALYZE_BUTTON).click()
     wait_for_result(page, "analyze")
     app_background = "getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"
     light = page.evaluate(app_background)
@@ -148,15 +134,15 @@ def test_dark_theme_from_the_settings_menu(browser, streamlit_app, failure_scree
     page.close()
 
 
-def test_webcam_records_and_analyses_a_clip(playwright_instance, streamlit_app, tmp_path,  # noqa: F811
-                                            failure_screenshots):  # noqa: F811
+def test_webcam_records_and_analyses_a_clip(playwright_instance, streamlit_app, tmp_path,
+                                            failure_screenshots):
     # Chromium's fake camera plays this clip: frames of the synthetic (public-domain) face sample.
     y4m = write_y4m(sample_frames_rgb(SAMPLES / "synthetic_real_astronaut.mp4", 50), tmp_path / "camera.y4m", fps=25)
-    browser = launch_chromium(playwright_instance, [
+    camera_browser = launch_chromium(playwright_instance, [
         "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
         f"--use-file-for-fake-video-capture={y4m}"])
     try:
-        page = open_app(browser, streamlit_app, "/webcam")
+        page = open_app(camera_browser, streamlit_app, "/webcam")
         failure_screenshots.append(page)
         record = page.get_by_role("button", name="Record 5 s")
         record.wait_for(timeout=LOAD_S)
@@ -179,10 +165,10 @@ def test_webcam_records_and_analyses_a_clip(playwright_instance, streamlit_app, 
         screenshot(page, "webcam_snapshot")
         page.close()
     finally:
-        browser.close()
+        camera_browser.close()
 
 
-def test_batch_two_files_table_csv_and_open_row(browser, streamlit_app, tmp_path, failure_screenshots):  # noqa: F811
+def test_batch_two_files_table_csv_and_open_row(browser, streamlit_app, tmp_path, failure_screenshots):
     files = [copy_sample(n, tmp_path) for n in ("synthetic_real_astronaut.mp4", "synthetic_real_astronaut.jpg")]
     page = open_app(browser, streamlit_app, "/batch")
     failure_screenshots.append(page)
@@ -202,10 +188,10 @@ def test_batch_two_files_table_csv_and_open_row(browser, streamlit_app, tmp_path
     page.close()
 
 
-def test_speed_and_model_pages_render_the_card(browser, streamlit_app, failure_screenshots):  # noqa: F811
+def test_speed_and_model_pages_render_the_card(browser, streamlit_app, failure_screenshots):
     page = open_app(browser, streamlit_app)
     failure_screenshots.append(page)
-    page.get_by_role("button", name="Analyze", exact=True).click()
+    page.locator(ANALYZE_BUTTON).click()
     wait_for_result(page, "analyze")
     # Through the sidebar, not a new page load: the session (and its loaded clip) must carry over.
     page.get_by_role("link", name="Speed vs accuracy").click()
@@ -230,17 +216,18 @@ FIRST_VERDICT_TARGET_S = 10.0
 FIRST_VERDICT_LIMIT_S = 30.0
 
 
-def test_first_verdict_soon_after_the_server_is_up(browser, tmp_path) -> None:  # noqa: F811
+def test_first_verdict_soon_after_the_server_is_up(browser, tmp_path) -> None:
     """A fresh server with the committed weights: seconds from its health check to the first verdict."""
+    from dfcore.model_registry import WEIGHTS_DIR, list_models
     from ui_fixtures import REPO, start_streamlit, stop_streamlit
 
-    weights = REPO / "weights" / "deepfake_lens_compact.pt"
+    weights = list_models(WEIGHTS_DIR)[0].path  # the committed default model
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     proc, url = start_streamlit(weights, tmp_path / "streamlit.log")
     try:
         t0 = time.monotonic()
         page.goto(url + "/")
-        page.get_by_role("button", name="Analyze", exact=True).click(timeout=LOAD_S)
+        page.locator(ANALYZE_BUTTON).click(timeout=LOAD_S)
         verdict = page.locator(".st-key-analyze_verdict")
         verdict.wait_for(timeout=ANALYSIS_S)
         seconds = time.monotonic() - t0

@@ -516,7 +516,8 @@ def test_cli_time_limit_rejects_bad_values(face_video: Path, capsys: pytest.Capt
 
 def test_no_unpickling_or_eval_of_inputs() -> None:
     """Every torch.load is weights_only=True; nothing in dfcore or the pages unpickles, evals or execs."""
-    sources = sorted((REPO / "dfcore").glob("*.py")) + sorted((REPO / "views").glob("*.py")) + [REPO / "app.py"]
+    sources = [*sorted((REPO / "dfcore").glob("*.py")), *sorted((REPO / "pages").glob("*.py")),
+               *sorted((REPO / "ui").glob("*.py")), REPO / "app.py"]
     for path in sources:
         text = path.read_text(encoding="utf-8")
         for call in re.finditer(r"torch\.load\(([^)]*)\)", text):

@@ -4,9 +4,10 @@ The checkpoint made here is a *randomly initialised, untrained* model: it
 tests plumbing only (pages render, files flow, widgets react). Its verdicts
 mean nothing and no test reads them as evidence of detection quality.
 
-The model card made here has the schema ``dfcore.card`` writes (it is built by
-that module's own ``_card``), but its metrics are computed from invented
-per-video scores: it exercises the Model and Speed pages, it is not a
+The model card made here (``<stem>.card.json`` beside the checkpoint, where
+``dfcore.model_registry`` looks for it) has the schema ``dfcore.card`` writes (it
+is built by that module's own ``_card``), but its metrics are computed from
+invented per-video scores: it exercises the Model and Speed pages, it is not a
 measurement of anything.
 """
 
@@ -22,10 +23,14 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 import torch
+
+if TYPE_CHECKING:
+    from streamlit.testing.v1 import AppTest
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "sample_videos"
@@ -37,23 +42,27 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic
 MODEL_NAME = "resnext_compact_lstm"
 WEIGHTS_NAME = "deepfake_lens_compact.pt"
 
-def make_untrained_checkpoint(folder: Path) -> Path:
-    """An UNTRAINED resnext_compact_lstm checkpoint (+ SHA256SUMS) in ``folder``: plumbing only."""
+def make_untrained_checkpoint(folder: Path, name: str = WEIGHTS_NAME, seed: int = 0) -> Path:
+    """An UNTRAINED resnext_compact_lstm checkpoint ``name`` (+ SHA256SUMS) in ``folder``: plumbing only.
+
+    A different ``seed`` gives different weights (another sha256), as a second installed model would have.
+    """
     from dfcore import PreprocessConfig, create_model, save_checkpoint
 
     folder.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = create_model(MODEL_NAME).eval()
-    path = folder / WEIGHTS_NAME
+    path = folder / name
     save_checkpoint(path, model, MODEL_NAME, PreprocessConfig())
     return path
 
 
-def write_card_fixture(weights: Path) -> Path:
-    """A model_card.json beside ``weights`` in dfcore.card's schema, from invented scores (not measurements)."""
+def write_card_fixture(weights: Path, secs_per_frame: float = 0.05) -> Path:
+    """``<stem>.card.json`` beside ``weights`` in dfcore.card's schema, from invented scores (not measurements)."""
     from dfcore import load_detector
     from dfcore.card import _card, render_markdown
     from dfcore.evaluate import DEFAULT_FRAME_COUNTS, VideoScores, summarize_by_frames
+    from dfcore.model_registry import CARD_MD_SUFFIX, card_path_for
     from dfcore.train import TrainConfig
 
     det = load_detector(weights, device="cpu")
@@ -73,13 +82,13 @@ def write_card_fixture(weights: Path) -> Path:
             videos.append(VideoScores(f"invented_{v}.mp4", label, scores, frames, seconds))
         return {"by_frames": summarize_by_frames(videos, counts, det.threshold)}
 
-    ffpp = invented_report(DEFAULT_FRAME_COUNTS, 40, 0.05)
+    ffpp = invented_report(DEFAULT_FRAME_COUNTS, 40, secs_per_frame)
     dfdc = invented_report((1,), 30, 0.0)
     card = _card(det, TrainConfig(), ffpp, dfdc, {"ffpp_val": "invented.csv"})
     card["name"] += " (TEST FIXTURE: untrained weights, invented metrics)"
-    path = weights.parent / "model_card.json"
+    path = card_path_for(weights)
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    (weights.parent / "MODEL_CARD.md").write_text(render_markdown(card))
+    weights.with_name(weights.stem + CARD_MD_SUFFIX).write_text(render_markdown(card))
     return path
 
 
@@ -95,6 +104,40 @@ def weights_with_card(tmp_path_factory: pytest.TempPathFactory) -> Path:
     weights = make_untrained_checkpoint(tmp_path_factory.mktemp("ui_weights_card"))
     write_card_fixture(weights)
     return weights
+
+
+# Two fixture models' names: invented for the tests, never the names of real models.
+TWO_MODELS = ("fixture_first", "fixture_second")
+
+
+@pytest.fixture(scope="session")
+def two_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A weights folder with two UNTRAINED models (different weights), each with a card (invented metrics),
+    and their models.json, the first the default."""
+    from dfcore.model_registry import write_index
+
+    folder = tmp_path_factory.mktemp("ui_two_models")
+    for seed, name in enumerate(TWO_MODELS):
+        write_card_fixture(make_untrained_checkpoint(folder, f"{name}.pt", seed=seed), 0.05 / (seed + 1))
+    write_index(folder, list(TWO_MODELS), "test fixture: the first is the default")
+    return folder
+
+
+# --------------------------------------------------------------------------- AppTest
+
+
+def started_app(timeout: float) -> AppTest:
+    """The dashboard in AppTest after its first run, from empty caches (they live in the process, shared
+    by every AppTest; the detector cache is keyed by the weights file anyway, the clip caches by content)."""
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
 
 
 # --------------------------------------------------------------------------- browser
@@ -158,8 +201,26 @@ def launch_chromium(playwright, extra_args: list[str] | None = None):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS + (extra_args or []))
 
 
-@pytest.fixture(scope="session")
+# A browser test module's marks: ``pytestmark = BROWSER_TEST``.
+BROWSER_TEST = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is missing (apt-get install -y chromium; CI has it)"),
+]
+
+
+@pytest.fixture(scope="module")
+def browser(playwright_instance):
+    """One Chromium per test module; closed after failure_screenshots has captured a failing test's pages."""
+    b = launch_chromium(playwright_instance)
+    yield b
+    b.close()
+
+
+@pytest.fixture(scope="module")
 def playwright_instance():
+    """Playwright for one test module. Not for the session: while it runs, its event loop is the
+    thread's, and a later test's ``asyncio.run()`` would fail."""
     if not CHROMIUM.exists():
         pytest.skip(f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (CI does)")
     from playwright.sync_api import sync_playwright

@@ -17,7 +17,16 @@ import dfcore
 from dfcore.analyze import FAKE, REAL, AnalysisResult
 from dfcore.explain import LAYERS
 from dfcore.figures import timeline_figure
-from dfcore.report import annotated_frame, cam_overlay, html_report, most_suspicious, verdict_label, write_preview
+from dfcore.report import (
+    annotated_frame,
+    cam_overlay,
+    html_report,
+    most_suspicious,
+    report_filename,
+    verdict_label,
+    write_preview,
+)
+from ui.keyboard import JSON_RESULT, REPORT
 
 GALLERY_SIZE = 6
 LAYER_NOTES = {"layer4": "coarse", "layer3": "middle", "layer2": "fine"}
@@ -27,10 +36,21 @@ LAYER_HELP = ("Which ResNeXt stage Grad-CAM reads: layer4 (deepest) gives coarse
 
 
 class ResultView:
-    """Show one analysis; its widgets' keys derive from ``key`` (unique per place the view appears)."""
+    """Show one analysis; its widgets' keys derive from ``key`` (unique per place the view appears).
 
-    def __init__(self, key: str) -> None:
+    Args:
+        key: unique per place the view appears.
+        shortcuts: give the downloads their keyboard shortcuts (one view per page may: a key triggers one button).
+    """
+
+    def __init__(self, key: str, shortcuts: bool = False) -> None:
         self.key = key
+        self.shortcuts = shortcuts
+
+    @property
+    def verdict_key(self) -> str:
+        """The key of the verdict's container (its CSS class is ``st-key-<key>``)."""
+        return f"{self.key}_verdict"
 
     @property
     def layer(self) -> str:
@@ -70,14 +90,15 @@ class ResultView:
 
     def _verdict(self, result: AnalysisResult, name: str) -> None:
         colour = {FAKE: "red", REAL: "green"}.get(result.verdict, "gray")
-        with st.container(border=True, key=f"{self.key}_verdict"):
+        with st.container(border=True, key=self.verdict_key):
             c0, c1, c2, c3 = st.columns([1.3, 1, 1, 1])
             c0.markdown(f"## :{colour}[{verdict_label(result)}]")
             c0.caption(name)
             c1.metric("Fake probability", "–" if result.fake_probability is None else f"{result.fake_probability:.1%}")
             c2.metric("Threshold", f"{result.threshold:.3f}", help="The clip is FAKE at or above this probability.")
             c3.metric("Frames with a face", f"{result.n_faces} / {len(result.frames)}")
-            st.caption(f"Model {result.model_name} · sha256 {result.model_sha256[:12]}… · dfcore {dfcore.__version__}"
+            st.caption(f"Model {result.model_file or result.model_name} ({result.model_name}) · sha256 "
+                       f"{result.model_sha256[:12]}… · dfcore {dfcore.__version__} · analysed {result.analysed_at}"
                        f" · {result.timings_s.get('total', 0.0):.2f} s")
             for note in result.notes:
                 st.info(note)
@@ -147,15 +168,19 @@ class ResultView:
                       caption=f"#{f.index} · {f.time_s:.2f} s · p = {f.fake_probability:.2f}")
 
     def _downloads(self, result: AnalysisResult, name: str, opacity: float) -> None:
-        stem = Path(name).stem or "clip"
         c1, c2, c3 = st.columns([1, 1, 2])
-        c1.download_button("Download JSON", json.dumps(result.to_dict(), indent=2), f"{stem}.deepfake-lens.json",
-                           mime="application/json", key=f"{self.key}_json", on_click="ignore",
-                           help="The same schema as `python -m dfcore analyze --json`.")
+        c1.download_button("Download JSON", json.dumps(result.to_dict(), indent=2),
+                           report_filename(name, result.verdict, "json"), mime="application/json",
+                           key=f"{self.key}_json", on_click="ignore",
+                           shortcut=JSON_RESULT.keys if self.shortcuts else None,
+                           help="The same schema as `python -m dfcore analyze --json`: the file's name, size and "
+                                "sha256, the model's, the time of the analysis (UTC) and every frame's score.")
         # Built only when asked for: the report inlines plotly.js (~4 MB) and PNGs of the top frames.
         c2.download_button("Download HTML report", lambda: html_report(result, name, opacity=opacity),
-                           f"{stem}.deepfake-lens.html", mime="text/html", key=f"{self.key}_html",
-                           on_click="ignore", help="One self-contained file: opens offline in any browser.")
+                           report_filename(name, result.verdict, "html"), mime="text/html", key=f"{self.key}_html",
+                           on_click="ignore", shortcut=REPORT.keys if self.shortcuts else None,
+                           help="One self-contained file: opens offline in any browser, and names the file "
+                                "(sha256), the model and the time of the analysis.")
         with c3.expander("Timings and video details"):
             st.json({"timings_s": {k: round(v, 3) for k, v in result.timings_s.items()},
                      "video": result.to_dict()["video"]})

@@ -18,7 +18,7 @@ import streamlit as st
 
 import dfcore
 from dfcore.video_writer import remux
-from views.common import temp_copy
+from ui.common import temp_copy
 
 MIN_SECONDS, MAX_SECONDS = 3, 10
 

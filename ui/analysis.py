@@ -13,7 +13,6 @@ re-runs only the model and Grad-CAM (and the face search of frames not seen yet)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 import time
@@ -30,10 +29,11 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 import dfcore
 from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, score_clip
 from dfcore.clip_memory import ClipMemory
-from dfcore.deadline import Deadline
+from dfcore.deadline import SERVER_TIME_LIMIT_S, Deadline
 from dfcore.detector import Detector
 from dfcore.explain import ExplainOptions
-from views.common import MAX_FRAMES, temp_copy, uploaded_file
+from dfcore.provenance import InputFile, describe_bytes, describe_input
+from ui.common import MAX_FRAMES, temp_copy, uploaded_file
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +42,8 @@ log = logging.getLogger(__name__)
 CLIP_MEMORIES = 3
 PREPARED_ENTRIES = 8
 SCORED_ENTRIES = 12
-# Seconds one analysis (decode, faces, model, Grad-CAM) may take before it stops with a
-# message: a pathological file must not hold a server thread for ever. 100 frames of a
-# 720p clip take well under a minute on a laptop CPU.
-TIME_LIMIT_S = 120.0
+# Seconds one analysis may take (the same limit as the HTTP API's); a module global so tests can lower it.
+TIME_LIMIT_S = SERVER_TIME_LIMIT_S
 LOADED_CLIP_KEY = "loaded_clip"  # the ClipSource last analysed on the Analyze or Webcam page
 T = TypeVar("T")
 
@@ -55,30 +53,37 @@ class ClipSource:
     """A clip to analyse: a file on disk (a sample), an upload, or bytes in memory (a recording).
 
     Uploads and recordings are written to a private temporary file only while
-    they are decoded (see :func:`views.common.temp_copy`).
+    they are decoded (see :func:`ui.common.temp_copy`).
     """
 
-    name: str  # what the user calls it: the upload's or sample's file name
-    digest: str  # sha256 of the file's bytes: the cache key
+    input_file: InputFile  # name (what the user calls it), size and sha256; the digest is the cache key
     path: Path | None = None  # a file on disk
     upload: UploadedFile | None = None  # an upload, read only when it is decoded
     data: bytes | None = None  # bytes in memory
 
+    @property
+    def name(self) -> str:
+        return self.input_file.name
+
+    @property
+    def digest(self) -> str:
+        return self.input_file.sha256
+
     @classmethod
     def from_path(cls, path: Path) -> ClipSource:
-        return cls(path.name, _file_digest(str(path), path.stat().st_mtime_ns), path=path)
+        return cls(_described(str(path), path.stat().st_mtime_ns), path=path)
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes) -> ClipSource:
-        return cls(name, hashlib.sha256(data).hexdigest(), data=data)
+        return cls(describe_bytes(name, data), data=data)
 
     @classmethod
     def from_upload(cls, upload: UploadedFile) -> ClipSource:
         # Hash each upload once, not on every rerun of the page (a 200 MB file takes ~0.5 s).
-        digests = st.session_state.setdefault("_upload_digests", {})
-        if upload.file_id not in digests:
-            digests[upload.file_id] = hashlib.sha256(upload.getbuffer()).hexdigest()
-        return cls(upload.name, digests[upload.file_id], upload=upload)
+        described = st.session_state.setdefault("_upload_files", {})
+        if upload.file_id not in described:
+            described[upload.file_id] = describe_bytes(upload.name, upload.getbuffer())
+        return cls(described[upload.file_id], upload=upload)
 
     @contextmanager
     def local_path(self) -> Iterator[Path]:
@@ -93,12 +98,8 @@ class ClipSource:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _file_digest(path: str, mtime_ns: int) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+def _described(path: str, mtime_ns: int) -> InputFile:
+    return describe_input(path)
 
 
 class _LRU:
@@ -168,11 +169,13 @@ def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: D
     return _memory()["prepared"].get_or_make((source.digest, n_frames), make)
 
 
-def _scored(clip: PreparedClip, digest: str, layer: str, detector: Detector, progress: Progress,
+def _scored(clip: PreparedClip, source: ClipSource, layer: str, detector: Detector, progress: Progress,
             deadline: Deadline) -> AnalysisResult:
+    # Keyed by the file's name too: the result records the name, and a copy under another name is another file.
     return _memory()["scored"].get_or_make(
-        (digest, clip.n_frames_requested, layer, detector.sha256),
-        lambda: score_clip(clip, detector, explain=ExplainOptions(layer=layer), progress=progress, deadline=deadline))
+        (source.input_file, clip.n_frames_requested, layer, detector.sha256),
+        lambda: score_clip(clip, detector, explain=ExplainOptions(layer=layer), progress=progress, deadline=deadline,
+                           input_file=source.input_file))
 
 
 def time_frame_counts(source: ClipSource, counts: list[int], detector: Detector,
@@ -215,7 +218,7 @@ def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = 
         # The first look at a short, small clip decodes the frames of the slider's top count as well
         # (most of the decoding is shared): moving the slider afterwards decodes nothing.
         clip = _prepared(source, n_frames, progress, deadline, prefetch=MAX_FRAMES)
-        return _scored(clip, source.digest, layer, detector, progress, deadline)
+        return _scored(clip, source, layer, detector, progress, deadline)
     finally:
         slot.empty()
 
@@ -225,7 +228,7 @@ def score_only(source: ClipSource, n_frames: int, detector: Detector,
     """The verdict without Grad-CAM (quick, for batches); decoding is cached as for :func:`analyse`."""
     deadline = _deadline(source)
     clip = _prepared(source, n_frames, progress or _ignore, deadline)
-    return score_clip(clip, detector, progress=progress, deadline=deadline)
+    return score_clip(clip, detector, progress=progress, deadline=deadline, input_file=source.input_file)
 
 
 def _ignore(stage: str, fraction: float) -> None:

@@ -9,13 +9,17 @@ import streamlit as st
 
 import dfcore
 from dfcore.report import verdict_label
-from views.analysis import ClipSource, analyse, run_readably, score_only
-from views.common import frames_slider, require_detector, supported_types, upload_limit_mb
-from views.result_view import ResultView
+from ui.analysis import ClipSource, analyse, run_readably, score_only
+from ui.common import frames_slider, supported_types, upload_limit_mb
+from ui.keyboard import ANALYZE
+from ui.models import require_detector
+from ui.navigation import run_by_router
+from ui.result_view import ResultView
 
 log = logging.getLogger(__name__)
 ROWS_KEY = "batch_rows"  # the last batch's table rows, kept while the user explores them
 
+run_by_router()
 st.title("Batch")
 st.caption("Analyse several files at once. Verdicts only at first (no Grad-CAM, so it is quick); open any row for "
            "its full analysis.")
@@ -53,7 +57,8 @@ def analyse_batch(files: list, n: int) -> list[dict]:
     return rows
 
 
-if st.button(f"Analyze {len(uploads)} file(s)", type="primary", disabled=not uploads):
+if st.button(f"Analyze {len(uploads)} file(s)", key="batch_run", type="primary", disabled=not uploads,
+             shortcut=ANALYZE.keys):
     st.session_state[ROWS_KEY] = analyse_batch(uploads, n_frames)
 
 rows = st.session_state.get(ROWS_KEY)

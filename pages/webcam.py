@@ -6,13 +6,16 @@ import datetime as dt
 
 import streamlit as st
 
-from views.analysis import LOADED_CLIP_KEY, ClipSource, analyse, run_readably
-from views.common import frames_slider, require_detector
-from views.result_view import ResultView
-from views.webcam_recorder import MAX_SECONDS, MIN_SECONDS, RecordingError, record_clip
+from ui.analysis import LOADED_CLIP_KEY, ClipSource, analyse, run_readably
+from ui.common import frames_slider
+from ui.models import require_detector
+from ui.navigation import run_by_router
+from ui.result_view import ResultView
+from ui.webcam_recorder import MAX_SECONDS, MIN_SECONDS, RecordingError, record_clip
 
 CLIP_KEY = "webcam_clip"  # the last recording, as a ClipSource, kept while the user explores its analysis
 
+run_by_router()
 st.title("Webcam")
 st.caption("Record a few seconds of yourself, or take a snapshot, and see what the detector makes of it. The clip "
            "stays in this session's memory and is written to disk only while it is decoded.")

@@ -1,0 +1,123 @@
+"""Keyboard shortcuts: the key of each action, the help that lists them, and the browser's half of three of them.
+
+The seed's web UI had shortcuts to upload a file, start the analysis, view the
+results, download the report and toggle dark mode. Here each is a Streamlit
+button's ``shortcut=``: single keys, as Streamlit's own R (rerun) and C (clear
+caches), because the seed's Ctrl+U, Ctrl+R and Ctrl+T belong to the browser
+(view source, reload, new tab) and never reach a page. Streamlit ignores
+single keys while the user types in a text field, so they never eat a letter.
+
+A button runs Python on the server, but opening the file chooser, scrolling to
+the verdict and switching the theme happen in the browser: for those the button
+asks for a browser action (:func:`request_browser_action`), and the router
+passes it, once, to a few lines of JavaScript mounted at the end of every run
+(:func:`browser_actions`, a custom component v2 in the page itself, no iframe)
+that click or scroll what the user would have.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+import streamlit as st
+
+
+@dataclass(frozen=True)
+class Shortcut:
+    keys: str  # as ``st.button(shortcut=...)`` takes it
+    action: str  # what it does, for the help
+    instead_of: str = ""  # the seed's key, where the browser keeps that one for itself
+
+    @property
+    def note(self) -> str:
+        return f"instead of {self.instead_of}, which the browser keeps" if self.instead_of else ""
+
+
+UPLOAD = Shortcut("U", "Upload a file: switch to the uploader and open the file chooser", "Ctrl+U")
+ANALYZE = Shortcut("Enter", "Start the analysis (Analyze and Batch pages)")
+RESULTS = Shortcut("V", "View the results: scroll to the verdict", "Ctrl+R")
+REPORT = Shortcut("D", "Download the HTML report")
+JSON_RESULT = Shortcut("J", "Download the JSON result")
+THEME = Shortcut("T", "Toggle dark mode (any page)", "Ctrl+T")
+SHORTCUTS = (UPLOAD, ANALYZE, RESULTS, REPORT, JSON_RESULT, THEME)
+
+_PENDING_KEY = "_browser_action"  # the action asked for in this run, until the router mounts it
+
+# Streamlit calls this whenever ``data`` changes and again when the component re-renders (a theme
+# change re-renders every component), so each action carries an id and runs once.
+_JS = """
+export default function ({ data }) {
+  if (!data || !data.action) return;
+  const done = (window.__dflensActionsDone = window.__dflensActionsDone || new Set());
+  if (done.has(data.id)) return;
+  done.add(data.id);
+  const find = (selector) => new Promise((resolve) => {
+    const look = (left) => {
+      const el = document.querySelector(selector);
+      if (el || left <= 0) resolve(el); else setTimeout(() => look(left - 1), 50);
+    };
+    look(40);
+  });
+  const isDark = () => {
+    const bg = getComputedStyle(document.querySelector('[data-testid="stApp"]')).backgroundColor;
+    const [r, g, b] = (bg.match(/\\d+/g) || [255, 255, 255]).map(Number);
+    return 0.299 * r + 0.587 * g + 0.114 * b < 128;
+  };
+  (async () => {
+    if (data.action === "scroll") {
+      const el = await find(data.target);
+      if (el) el.scrollIntoView({ behavior: "instant", block: "start" });
+    } else if (data.action === "click") {
+      // The key press that started this is still a user activation, so a file input opens its chooser;
+      // focus is left where it was, so the next shortcut (Enter) is not taken as typing into it.
+      const el = await find(data.target);
+      if (el) { el.click(); el.blur(); }
+    } else if (data.action === "theme") {
+      // Streamlit's own settings menu switches the theme (and remembers the choice for the next visit).
+      const menu = await find('[data-testid="stMainMenuButton"]');
+      if (!menu) return;
+      const target = `[data-testid="stMainMenuItem-theme-${isDark() ? "Light" : "Dark"}"]`;
+      menu.click();
+      const item = await find(target);
+      if (item) item.click();
+      // The menu stays open after a theme is picked: close it as a user would.
+      await new Promise((r) => setTimeout(r, 100));
+      if (document.querySelector(target)) menu.click();
+    }
+  })();
+}
+"""
+
+
+def request_browser_action(action: str, target: str = "") -> None:
+    """Ask for a browser action at the end of this run: ``"scroll"`` to or ``"click"`` the element ``target``
+    (a CSS selector), or ``"theme"`` to switch between the light and the dark theme."""
+    # A new id per key press: pressing a key twice acts twice.
+    st.session_state[_PENDING_KEY] = {"action": action, "target": target, "id": secrets.token_hex(8)}
+
+
+def browser_actions() -> None:
+    """Mount the browser-action component, with the action asked for in this run, if any.
+
+    Called by the router after the page, so an action's target is drawn by then. Mounted on every
+    run, even without an action: the browser loads its script once, before the first key press.
+    """
+    # Registered on every run, as Streamlit's examples do (see ui/webcam_recorder.py).
+    component = st.components.v2.component("dflens_browser_actions", js=_JS)
+    component(key="browser_actions", data=st.session_state.pop(_PENDING_KEY, None) or {})
+
+
+def theme_switch() -> None:
+    """The sidebar's dark-mode toggle (shortcut T), on every page."""
+    if st.sidebar.button("Toggle dark mode", key="theme_toggle", icon=":material/dark_mode:", type="tertiary",
+                         shortcut=THEME.keys, help="Switch between the light and the dark theme."):
+        request_browser_action("theme")
+
+
+def shortcuts_help() -> None:
+    """A small "Keyboard shortcuts" popover listing every shortcut."""
+    with st.popover("Keyboard shortcuts", icon=":material/keyboard:"):
+        rows = [f"| `{s.keys}` | {s.action} | {s.note} |" for s in SHORTCUTS]
+        st.markdown("\n".join(["| Key | Action | |", "|---|---|---|", *rows]))
+        st.caption("Keys work when the cursor is not in a text field.")

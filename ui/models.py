@@ -1,0 +1,108 @@
+"""The installed models in the dashboard: the sidebar's model selector, each model's cached detector, its card.
+
+The selector is drawn by the router (app.py), so it is on every page and its
+choice is one session-wide setting; the pages read it through
+:func:`selected_model` and :func:`require_detector`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+import dfcore
+from dfcore.detector import Detector
+from dfcore.model_registry import ModelEntry, list_models, read_card, resolve_model
+
+MODEL_KEY = "model"  # session-wide: the name of the installed model every page analyses with
+TRAIN_HINT = "Train the detector with `make train`, then build its model card with `make evaluate`."
+
+
+def installed_models() -> list[ModelEntry]:
+    """The installed models, the default first (just ``$DFCORE_WEIGHTS`` when it is set).
+
+    Raises:
+        WeightsError: ``weights/models.json`` is not a valid model list.
+    """
+    return list_models()
+
+
+def label(entry: ModelEntry) -> str:
+    return f"{entry.name} (default)" if entry.default else entry.name
+
+
+def model_selector() -> None:
+    """The sidebar's model selector; the default model until the user picks another."""
+    try:
+        models = installed_models()
+    except dfcore.DfcoreError as e:
+        st.sidebar.error(e.message)
+        return
+    if not models:
+        return  # the pages say that no model is installed, and what to do
+    by_name = {m.name: m for m in models}
+    if st.session_state.get(MODEL_KEY) not in by_name:  # first visit, or the chosen model was removed
+        st.session_state[MODEL_KEY] = models[0].name
+    st.sidebar.selectbox("Model", list(by_name), key=MODEL_KEY, format_func=lambda n: label(by_name[n]),
+                         disabled=len(models) == 1,
+                         help="The installed model every page analyses with. The Model page shows each one's "
+                              "card; the Speed vs accuracy page compares them.")
+
+
+def selected_model() -> ModelEntry:
+    """The model chosen in the sidebar (the default before any choice).
+
+    Raises:
+        NoWeightsInstalledError: no model is installed.
+        WeightsError: ``weights/models.json`` is not a valid model list.
+    """
+    name = st.session_state.get(MODEL_KEY)
+    try:
+        return resolve_model(name)
+    except dfcore.DfcoreError:
+        if name is None:
+            raise
+        return resolve_model(None)  # the chosen model is gone (e.g. DFCORE_WEIGHTS changed): the default
+
+
+def get_detector() -> Detector:
+    """The selected model's detector, loaded once per checkpoint file and shared by all sessions.
+
+    Raises:
+        NoWeightsInstalledError, WeightsError: no usable weights (show ``e.message``).
+    """
+    entry = selected_model()
+    try:
+        mtime = entry.path.stat().st_mtime_ns
+    except OSError:
+        mtime = 0
+    return _load_detector(entry.name, str(entry.path), mtime)
+
+
+# Keyed by the checkpoint's path and modification time: each model is loaded once, and weights
+# that land (or are retrained) while the app runs are picked up without a restart. Failures are not cached.
+@st.cache_resource(show_spinner="Loading the detector…", max_entries=4)
+def _load_detector(name: str, path: str, mtime_ns: int) -> Detector:
+    return dfcore.load_detector(model=name)
+
+
+def require_detector() -> Detector:
+    """The selected model's detector, or a readable error and the end of this page's run."""
+    try:
+        return get_detector()
+    except dfcore.DfcoreError as e:
+        st.error(e.message)
+        st.info(TRAIN_HINT + " To use another checkpoint, start the app with `DFCORE_WEIGHTS=/path/to/file.pt`.")
+        st.stop()
+
+
+def card_or_message(entry: ModelEntry) -> dict | None:
+    """The model's card, or None after telling the user plainly why there is none."""
+    try:
+        card = read_card(entry)
+    except dfcore.DfcoreError as e:
+        st.error(e.message)
+        return None
+    if card is None:
+        st.info(f"No model card yet for {entry.name}: `{entry.card_path}` does not exist. The card's numbers are "
+                f"measured, never typed in. {TRAIN_HINT}")
+    return card
