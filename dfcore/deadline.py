@@ -15,6 +15,11 @@ from dataclasses import dataclass, field
 
 from .errors import AnalysisTimeoutError
 
+# Seconds one analysis (decode, faces, model, Grad-CAM) may take in a server (the dashboard, the
+# HTTP API) before it stops with a message: a pathological file must not hold a server thread
+# for ever. 100 frames of a 720p clip take well under a minute on a laptop CPU.
+SERVER_TIME_LIMIT_S = 120.0
+
 
 @dataclass
 class Deadline:

@@ -82,13 +82,22 @@ def check_input_path(path: str | os.PathLike) -> Path:
         raise InputNotFoundError(p, "file not found", "Check the path.")
     if not p.is_file():
         raise InputNotFoundError(p, "is not a regular file", "Pass a video or image file.")
-    ext = p.suffix.lower()
-    if ext not in SUPPORTED_EXTENSIONS:
-        kinds = ", ".join(sorted(e.lstrip(".") for e in SUPPORTED_EXTENSIONS))
-        raise UnsupportedFormatError(p, f"unsupported file type '{ext or '(none)'}'", f"Supported: {kinds}.")
+    check_file_type(p)
     if p.stat().st_size == 0:
         raise VideoDecodeError(p, "the file is empty (0 bytes)", "Upload the file again.")
     return p
+
+
+def check_file_type(name: str | os.PathLike) -> None:
+    """Refuse a file name whose extension dfcore does not read (before any byte of it is read).
+
+    Raises:
+        UnsupportedFormatError: the extension is not in :data:`SUPPORTED_EXTENSIONS`.
+    """
+    ext = Path(name).suffix.lower()
+    if ext not in SUPPORTED_EXTENSIONS:
+        kinds = ", ".join(sorted(e.lstrip(".") for e in SUPPORTED_EXTENSIONS))
+        raise UnsupportedFormatError(name, f"unsupported file type '{ext or '(none)'}'", f"Supported: {kinds}.")
 
 
 def is_image(path: str | os.PathLike) -> bool:
@@ -451,5 +460,5 @@ def _downscale(img: np.ndarray, max_side: int) -> np.ndarray:
 
 __all__ = [
     "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "SUPPORTED_EXTENSIONS", "DEFAULT_MAX_SIDE",
-    "VideoInfo", "SampledFrame", "check_input_path", "is_image", "probe_video", "sample_frames",
+    "VideoInfo", "SampledFrame", "check_input_path", "check_file_type", "is_image", "probe_video", "sample_frames",
 ]
