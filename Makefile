@@ -6,10 +6,11 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime-installed
 DEV := $(VENV)/.dev-installed
 TRAIN_DEPS := $(VENV)/.train-installed
+RAY_DEPS := $(VENV)/.ray-installed
 PORT ?= 8501
 API_PORT ?= 8000
 
-.PHONY: run serve test test-fast train-deps train evaluate samples bench clean-venv
+.PHONY: run serve test test-fast train-deps train evaluate samples bench ray bench-batch clean-venv
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,7 +21,11 @@ $(TRAIN_DEPS): requirements-train.txt $(RUNTIME)
 	$(PY) -m pip install --quiet -r requirements-train.txt
 	touch $@
 
-$(DEV): requirements-dev.txt requirements-train.txt $(RUNTIME)
+$(RAY_DEPS): requirements-ray.txt $(RUNTIME)
+	$(PY) -m pip install --quiet -r requirements-ray.txt
+	touch $@
+
+$(DEV): requirements-dev.txt requirements-train.txt requirements-ray.txt $(RUNTIME)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -49,6 +54,11 @@ samples: $(RUNTIME)  ## regenerate sample_videos/ from the packaged public-domai
 
 bench: $(RUNTIME)  ## per-stage timings at 10-100 frames vs the seed design, the slider, 4K clips; the speed targets (~3 min on 2 cores, +6 min the first time to make the 4K clips)
 	$(PY) -m dfcore bench
+
+ray: $(RAY_DEPS)  ## the Ray extra, for `python -m dfcore batch --ray` (see README: Batch at scale)
+
+bench-batch: $(RAY_DEPS)  ## videos per minute of `dfcore batch`: sequential, 1 and 2 local workers, Ray with 2 actors, on 20 generated clips (~4 min the first time to make them)
+	$(PY) -m dfcore.bench_batch --clips 20 --frames 20
 
 clean-venv:
 	rm -rf $(VENV)

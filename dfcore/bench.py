@@ -15,7 +15,9 @@ Two pipelines are timed on the same clip (by default a generated 10 s, 1280x720,
   measured, never its verdicts.
 
 Each figure is the median of ``runs`` timed runs after ``warmup`` untimed ones.
-The report ends with the line ``speedup_vs_seed_at_100_frames: X``.
+Every other installed model (``others``) is timed the same way at each frame
+count, so the table shows what choosing a model costs. The report ends with the
+line ``speedup_vs_seed_at_100_frames: X`` for the model benchmarked in full.
 """
 
 from __future__ import annotations
@@ -80,6 +82,10 @@ class BenchResult:
     # there from slider_from ("first") and when it comes back to a count used before ("again")
     slider: dict[int, dict[str, float]] = field(default_factory=dict)
     long: list[LongRun] = field(default_factory=list)  # the 4K clips, one fresh process per analysis
+    model: str = ""  # the installed model benchmarked in full ("" when a --weights file was given)
+    is_default: bool = False  # it is the default model (the 4x target applies to the default)
+    # other installed model -> frame count -> median seconds per stage and "total" (same clip, same runs)
+    others: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
 
     def speedup(self, n: int) -> float | None:
         """Seed total / ours total at ``n`` frames; None when either was not timed."""
@@ -105,6 +111,9 @@ class BenchResult:
             "slider_from": self.options.slider_from,
             "slider_s": {str(n): _rounded(v) for n, v in self.slider.items()},
             "long": [r.to_dict() for r in self.long],
+            "model": self.model,
+            "is_default": self.is_default,
+            "others_s": {m: {str(n): _rounded(v) for n, v in t.items()} for m, t in self.others.items()},
             "targets": [t.to_dict() for t in check_targets(self)],
             "notes": list(self.notes),
         }
@@ -312,7 +321,8 @@ def time_seed(path: Path, n_frames: int, checkpoint: Path, runs: int, warmup: in
 
 
 def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None = None,
-              log: Log | None = None, weights: str | None = None) -> BenchResult:
+              log: Log | None = None, weights: str | None = None, others: dict[str, Detector] | None = None,
+              model: str = "", is_default: bool = False) -> BenchResult:
     """Time ours and the seed design at every frame count.
 
     Args:
@@ -321,6 +331,9 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
         opts: frame counts, runs and so on.
         weights: the checkpoint the 4K clips' fresh processes load (None: the installed one).
         log: progress lines (default: stderr).
+        others: more installed models to time at each frame count, by name (not the slider or 4K parts).
+        model: the name of ``detector``'s installed model, for the report.
+        is_default: ``detector`` is the default model.
 
     Returns:
         The :class:`BenchResult`.
@@ -356,6 +369,12 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
             say(f"frames slider {opts.slider_from} -> {n} ({opts.warmup} warm-up + {opts.runs} runs)")
             slider[n] = time_slider(path, n, detector, opts)
     long = time_long_clips(opts, weights, say) if opts.long_clips else []
+    timed_others: dict[str, dict[int, dict[str, float]]] = {}
+    for name, other in (others or {}).items():
+        timed_others[name] = {}
+        for n in opts.frame_counts:
+            say(f"model {name} at {n} frames ({opts.warmup} warm-up + {opts.runs} runs)")
+            timed_others[name][n] = time_ours(path, n, other, opts)
 
     first = analyze_video(path, max(opts.frame_counts), detector=detector)
     info = first.video
@@ -371,7 +390,7 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
         f"torch threads: {torch.get_num_threads()}; medians of {opts.runs} (ours) / {opts.seed_runs} (seed) runs "
         f"after {opts.warmup} warm-up",
     ]
-    return BenchResult(str(path), desc, opts, ours, seed, notes, slider, long)
+    return BenchResult(str(path), desc, opts, ours, seed, notes, slider, long, model, is_default, timed_others)
 
 
 @dataclass(frozen=True)
@@ -397,6 +416,8 @@ class Target:
                 "unit": self.unit}
 
 
+# The detector issue's target for the default model (the 10x above is the speed issue's, for the pipeline).
+DEFAULT_MODEL_SPEEDUP = 4.0
 # 6x the clip's length may cost at most this much more at the same frame count.
 LENGTH_GROWTH_LIMIT = 1.5
 
@@ -407,6 +428,9 @@ def check_targets(result: BenchResult) -> list[Target]:
     x = result.speedup(SPEEDUP_AT)
     if x is not None:
         out.append(Target(f"full analysis at {SPEEDUP_AT} frames vs the seed design", x, 10.0, True, "x"))
+        if result.is_default:
+            out.append(Target(f"the default model ({result.model}), full analysis at {SPEEDUP_AT} frames vs the "
+                              "seed design", x, DEFAULT_MODEL_SPEEDUP, True, "x"))
     if result.slider:
         worst = max(result.slider, key=lambda n: result.slider[n]["first"])
         out.append(Target(f"frames slider {result.options.slider_from} -> {worst}, the slowest move, to the new verdict",
@@ -443,6 +467,17 @@ def format_table(result: BenchResult) -> str:
         lines.append(f"{n:>6} | " + " ".join(_cell(o.get(k)) for k in OUR_STAGES)
                      + f" {_cell(o.get('total'))} {_cell(o.get('total_no_explain'))} | {_cell(s.get('total'))} | "
                      + (f"{x:>6.1f}x" if x is not None else f"{'-':>7}"))
+    if result.others:
+        lines += ["", f"other installed models (median s, Grad-CAM {'included' if opts.explain else 'excluded'}; "
+                      f"benchmarked in full above: {result.model or 'the given weights'})",
+                  f"{'model':<16} {'frames':>6} | " + " ".join(f"{s:>7}" for s in OUR_STAGES)
+                  + f" {'total':>7} | {'speedup':>7}"]
+        for name, timed in result.others.items():
+            for n, o in timed.items():
+                s = result.seed.get(n, {}).get("total")
+                x = f"{s / o['total']:>6.1f}x" if s and o.get("total") else f"{'-':>7}"
+                lines.append(f"{name:<16} {n:>6} | " + " ".join(_cell(o.get(k)) for k in OUR_STAGES)
+                             + f" {_cell(o.get('total'))} | {x}")
     lines += ["", "seed design (median s per stage)"]
     seed_head = f"{'frames':>6} | " + " ".join(f"{s:>7}" for s in SEED_STAGES) + f" {'total':>7}"
     lines += [seed_head, "-" * len(seed_head)]

@@ -30,19 +30,25 @@ CALIBRATION_FRAMES = (10, 20, 40, 60, 80, 100)  # the slider's counts: one calib
 
 
 def logits_from(probabilities: Sequence[float]) -> np.ndarray:
-    """Invert an uncalibrated checkpoint's sigmoid (clipped so that saturated scores stay finite)."""
+    """Invert an uncalibrated checkpoint's sigmoid (clipped so that saturated scores stay finite).
+
+    The model's logits are float32, and this inversion is off by ~1e-16: rounding to float32
+    recovers each logit exactly (up to |logit| ~ 23), so the threshold is set on the very
+    probabilities the calibrated detector will compute, not on ones an ulp away.
+    """
     p = np.clip(np.asarray(probabilities, dtype=float), 1e-12, 1 - 1e-12)
-    return np.log(p) - np.log1p(-p)
+    return (np.log(p) - np.log1p(-p)).astype(np.float32).astype(float)
 
 
 def calibrate_checkpoint(path: str | os.PathLike, items: Sequence[LabelledItem],
-                         frame_counts: Sequence[int] = CALIBRATION_FRAMES) -> dict:
+                         frame_counts: Sequence[int] = CALIBRATION_FRAMES, refit: bool = False) -> dict:
     """Fit the clip and frame calibration and the threshold of an uncalibrated checkpoint; rewrite it.
 
     Args:
         path: a checkpoint saved with temperature 1, bias 0 and frame temperature 1.
         items: the calibration split (real and fake clips, identity-disjoint from training and test).
         frame_counts: the frame counts to analyse each clip at.
+        refit: calibrate a calibrated checkpoint afresh (its old calibration is set aside first).
 
     Returns:
         The calibration record stored in the checkpoint's info.
@@ -51,6 +57,8 @@ def calibrate_checkpoint(path: str | os.PathLike, items: Sequence[LabelledItem],
         ValueError: the checkpoint is already calibrated, or the split lacks a class.
     """
     ck = load_checkpoint(path)
+    if refit:
+        ck.temperature, ck.bias, ck.frame_temperature, ck.threshold = 1.0, 0.0, 1.0, 0.5
     if (ck.temperature, ck.bias, ck.frame_temperature) != (1.0, 0.0, 1.0):
         raise ValueError(f"{path}: already calibrated; calibrate the uncalibrated checkpoint train_run writes")
     detector = Detector(ck, device="cpu")
@@ -67,6 +75,9 @@ def calibrate_checkpoint(path: str | os.PathLike, items: Sequence[LabelledItem],
             frame_y.extend([v.label == "fake"] * len(v.frame_scores[k]))
     clip_l, frame_l = logits_from(clip_l), logits_from(frame_l)
     clip_y, frame_y = np.array(clip_y, dtype=int), np.array(frame_y, dtype=int)
+    if len(set(clip_y.tolist())) < 2:
+        raise ValueError(f"{path}: the calibration split needs real and fake clips with a face; scored "
+                         f"{int((clip_y == 0).sum())} real and {int((clip_y == 1).sum())} fake")
     temperature, bias = fit_platt(clip_l, clip_y)
     frame_temperature = fit_temperature(frame_l, frame_y)
     p = sigmoid(clip_l / temperature + bias)

@@ -93,6 +93,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--weights-dir", help="where checkpoints are written (default weights)")
     t.add_argument("--work-dir", help="resumable state and logs (default runs/train)")
     t.add_argument("--extract-only", help="comma-separated splits: only extract their faces into the cache")
+    t.add_argument("--recalibrate", action="store_true",
+                   help="only calibrate the shipped checkpoints afresh on the calibration split (no training)")
 
     c = sub.add_parser("card", help="evaluate the models on their test split; write their cards and the model list")
     c.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and dfdc_faces/")
@@ -129,6 +131,8 @@ def _parser() -> argparse.ArgumentParser:
     bt.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
                     help="run on Ray: alone, a Ray instance on this machine; with an address "
                          "(auto, HOST:6379, ray://HOST:10001), that cluster (needs `make ray`)")
+    bt.add_argument("--time-limit", type=_seconds, metavar="SECONDS",
+                    help="give a video an error line if it takes longer than this; default: no limit")
     bt.add_argument("--summary", metavar="CSV", help="also write the results as a CSV table here")
     bt.add_argument("--retry-failed", action="store_true", help="run again the videos the output holds as failed")
     bt.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -193,7 +197,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .train import RECIPE, DataConfig, TrainConfig, prepare_data, train
+    from .train import RECIPE, DataConfig, TrainConfig, prepare_data, recalibrate, train
 
     cfg = TrainConfig(data=DataConfig(data_root=args.data))
     if args.runs:
@@ -207,6 +211,9 @@ def _train(args: argparse.Namespace) -> int:
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     if args.extract_only:
         prepare_data(cfg.data, Path(cfg.work_dir), only=tuple(args.extract_only.split(",")))
+        return 0
+    if args.recalibrate:
+        recalibrate(cfg)
         return 0
     train(cfg)
     return 0
@@ -257,12 +264,19 @@ def _samples(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .bench import BenchOptions, format_table, run_bench
     from .detector import load_detector
+    from .model_registry import list_models, resolve_model
 
     det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
+    entry = None if args.weights else resolve_model(args.model)
+    # Without --model or --weights every installed model is timed: the default in full, the others per frame count.
+    others = {} if args.weights or args.model else {
+        m.name: load_detector(m.path, device=args.device) for m in list_models() if not m.default}
     opts = BenchOptions(frame_counts=tuple(args.frames), runs=args.runs, seed_runs=args.runs,
                         explain=not args.no_explain, threads=args.threads, work_dir=Path(args.work_dir),
                         long_clips=not args.no_4k)
-    result = run_bench(Path(args.video) if args.video else None, det, opts, weights=args.weights)
+    result = run_bench(Path(args.video) if args.video else None, det, opts,
+                       weights=args.weights or (str(entry.path) if entry else None), others=others,
+                       model=entry.name if entry else "", is_default=bool(entry and entry.default))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(result.to_dict(), indent=2))
@@ -283,7 +297,8 @@ def _batch(args: argparse.Namespace) -> int:
         return EXIT_INPUT_ERROR
     opts = BatchOptions(n_frames=args.frames, model=args.model, weights=args.weights, device=args.device,
                         workers=args.workers, threads=args.threads, ray=address is not None, ray_address=address,
-                        retry_failed=args.retry_failed, progress=not args.no_progress)
+                        time_limit_s=args.time_limit, retry_failed=args.retry_failed,
+                        progress=not args.no_progress)
     try:
         summary = run_batch(inputs, args.out, opts, summary_csv=args.summary)
     except KeyboardInterrupt:

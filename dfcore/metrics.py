@@ -282,15 +282,29 @@ def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3) -> tuple[f
         ValueError: as for :func:`roc_auc` (with logits as the scores).
     """
     y, z = _check(labels, logits)
-    x = np.stack([z, np.ones_like(z)], axis=1)
-    w = np.array([1.0, 0.0])
+    # Fit on standardised logits, with a step that never raises the loss: from a start where the
+    # logits are large (|z| ~ 10) every probability is ~0 or ~1, the Hessian vanishes, and a plain
+    # Newton step overshoots without bound.
+    mu, sd = float(z.mean()), float(z.std()) or 1.0
+    x = np.stack([(z - mu) / sd, np.ones_like(z)], axis=1)
+
+    def loss(w: np.ndarray) -> float:
+        u = x @ w
+        return float(np.mean(np.logaddexp(0.0, u) - y * u) + 0.5 * l2 * (w @ w))
+
+    w = np.zeros(2)
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50, 50)))
         grad = x.T @ (p - y) / len(y) + l2 * w
         hess = (x * (p * (1 - p))[:, None]).T @ x / len(y) + l2 * np.eye(2)
-        w = w - np.linalg.solve(hess, grad)
-    slope = float(np.clip(w[0], 1 / TEMPERATURE_RANGE[1], 1 / TEMPERATURE_RANGE[0]))
-    return 1.0 / slope, float(w[1])
+        step, t, before = np.linalg.solve(hess, grad), 1.0, loss(w)
+        while loss(w - t * step) > before and t > 1e-6:
+            t /= 2
+        w = w - t * step
+    # Back to raw logits: w0 * (z - mu) / sd + w1 = (w0 / sd) * z + (w1 - w0 * mu / sd); a clipped
+    # slope keeps the fitted probability at the mean logit.
+    slope = float(np.clip(w[0] / sd, 1 / TEMPERATURE_RANGE[1], 1 / TEMPERATURE_RANGE[0]))
+    return 1.0 / slope, float(w[1] - slope * mu)
 
 
 def threshold_at_fpr(real_scores: ArrayLike, max_fpr: float) -> float:

@@ -40,6 +40,11 @@ class ModelConfig:
     lstm_layers: int = 1  # stacked LSTM layers
     bidirectional: bool = True  # read the sequence both ways; the clip head sees both
     dropout: float = 0.3  # dropout on CNN features before both heads (training only)
+    # The clip logit is the LSTM head's reading *added to* the mean per-frame logit. The LSTM is
+    # trained on clips whose frames the CNN has already learnt, where the frame evidence is
+    # cleaner than on new clips; alone it learnt a prior instead of the evidence (every new
+    # clip scored alike). As a correction to the frame evidence it can only refine it.
+    clip_from_frames: bool = False
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -218,13 +223,17 @@ class ResNeXtLSTM(nn.Module):
         if lengths is None:
             seq, _ = self.lstm(feats)
             pooled = seq.mean(dim=1)
+            frame_mean = frame_logits.mean(dim=1)
         else:
             packed = pack_padded_sequence(feats, lengths.cpu(), batch_first=True, enforce_sorted=False)
             seq, _ = pad_packed_sequence(self.lstm(packed)[0], batch_first=True, total_length=t)
             mask = (torch.arange(t, device=feats.device)[None, :] < lengths.to(feats.device)[:, None]).float()
             # Mean over valid steps only: the score must not depend on padding.
             pooled = (seq * mask.unsqueeze(-1)).sum(1) / mask.sum(1, keepdim=True).clamp_min(1.0)
+            frame_mean = (frame_logits * mask).sum(1) / mask.sum(1).clamp_min(1.0)
         clip_logits = self.clip_head(pooled).squeeze(-1)
+        if self.config.clip_from_frames:
+            clip_logits = clip_logits + frame_mean
         return clip_logits, frame_logits
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -238,9 +247,9 @@ class ResNeXtLSTM(nn.Module):
 MODEL_CONFIGS: dict[str, ModelConfig] = {
     "resnext_compact_lstm": ModelConfig(),
     # The shipped ResNeXt-LSTM: the compact design widened 2x (3.9 M parameters), distilled from the teacher.
-    "resnext_wide_lstm": ModelConfig(stage_planes=(32, 64, 128, 256)),
+    "resnext_wide_lstm": ModelConfig(stage_planes=(32, 64, 128, 256), clip_from_frames=True),
     # The teacher: ImageNet-initialised EfficientNet-Lite0 features (1280) into the same heads.
-    "lite0_lstm": ModelConfig(backbone="efficientnet_lite0"),
+    "lite0_lstm": ModelConfig(backbone="efficientnet_lite0", clip_from_frames=True),
     # The classic seed design: ResNeXt-50 32x4d features into a wide LSTM.
     "resnext50_lstm": ModelConfig(backbone="resnext50_32x4d", lstm_hidden=2048, bidirectional=False, dropout=0.4),
 }

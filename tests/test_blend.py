@@ -215,3 +215,84 @@ def test_warp_without_keypoints_and_at_the_edge(photo, face) -> None:
     assert edge.shape == photo.shape
     gone = warp_face_region(photo, (w + 100, h + 100, 40, 40), None, T_OPEN)
     np.testing.assert_array_equal(gone, photo)
+
+
+# --------------------------------------------------------------------------- Face Mesh landmarks as the mask
+
+
+def _outline_params(seed: int = 0, **changes) -> BlendParams:
+    """A full-strength "keypoints" (face-outline) mask with no growth, wobble or blur to speak of."""
+    base = sample_blend_params(np.random.default_rng(seed), FULL)
+    fields = {"mask_shape": "keypoints", "mask_grow": 1.0, "mask_elastic": 0.0, "mask_blur": 0.01, "blend_ratio": 1.0}
+    return dataclasses.replace(base, **{**fields, **changes})
+
+
+def _signed_distance(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Per pixel: distance to the points' convex hull, positive inside, negative outside."""
+    hull = cv2.convexHull(points.astype(np.float32))
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return np.array([cv2.pointPolygonTest(hull, (float(x), float(y)), True)
+                     for x, y in zip(xx.ravel(), yy.ravel())]).reshape(shape)
+
+
+@pytest.fixture(scope="module")
+def mesh_points(photo) -> np.ndarray:
+    from dfcore.face_mesh import FaceMesh
+
+    with FaceMesh() as mesh:
+        pts = mesh.landmarks(photo)
+    assert pts is not None, "Face Mesh should find the astronaut"
+    return pts
+
+
+def test_landmark_mask_follows_the_mesh_hull(photo, face, mesh_points) -> None:
+    params = _outline_params()
+    out, mask = apply_blend(photo, face.box, face.keypoints, params, landmarks=mesh_points)
+    d = _signed_distance(mesh_points, photo.shape[:2])
+    blur = params.mask_blur * max(face.box[2], face.box[3])
+    margin = 3 * blur + 2
+    cx, cy = np.round(mesh_points.mean(axis=0)).astype(int)
+    assert mask[cy, cx] > 0.99  # the hull's centre is fully blended
+    assert mask[d > margin].min() > 0.95  # well inside the hull: ~1
+    assert mask[d < -margin].max() < 0.05  # well outside it: ~0
+    diff = np.abs(out.astype(int) - photo).max(axis=2)
+    assert (diff[mask == 0] == 0).all()
+
+
+def test_landmarks_not_the_keypoints_decide_the_outline(photo, face) -> None:
+    # Landmarks covering only the upper-left quarter of the face box: the mask follows them,
+    # not the box or the keypoints, so the box centre (outside that hull) is left alone.
+    x, y, w, h = face.box
+    t = np.linspace(0, 2 * np.pi, 468, endpoint=False)
+    marks = np.stack([x + w * (0.25 + 0.15 * np.cos(t)), y + h * (0.25 + 0.15 * np.sin(t))], 1).astype(np.float32)
+    params = _outline_params()
+    _, with_marks = apply_blend(photo, face.box, face.keypoints, params, landmarks=marks)
+    assert with_marks[int(y + h * 0.25), int(x + w * 0.25)] > 0.99
+    assert with_marks[y + h // 2 + 5, x + w // 2 + 5] < 0.05
+    _, without = apply_blend(photo, face.box, face.keypoints, params)
+    assert without[y + h // 2 + 5, x + w // 2 + 5] > 0.99  # the keypoint hull covers the whole face
+    # Growth, wobble and the blend ratio still apply to the landmark outline.
+    _, grown = apply_blend(photo, face.box, face.keypoints, _outline_params(mask_grow=1.3), landmarks=marks)
+    assert grown.sum() > 1.3 * with_marks.sum()
+    _, half = apply_blend(photo, face.box, face.keypoints, _outline_params(blend_ratio=0.5), landmarks=marks)
+    assert half.max() == pytest.approx(0.5, abs=0.01)
+
+
+def test_without_landmarks_the_blend_is_unchanged(photo, face, mesh_points) -> None:
+    for seed in range(6):
+        params = sample_blend_params(np.random.default_rng(seed))
+        for kps in (face.keypoints, None):
+            out, mask = apply_blend(photo, face.box, kps, params)
+            out_none, mask_none = apply_blend(photo, face.box, kps, params, landmarks=None)
+            np.testing.assert_array_equal(out, out_none)
+            np.testing.assert_array_equal(mask, mask_none)
+            # The ellipse mask never reads the landmarks.
+            ellipse = dataclasses.replace(params, mask_shape="ellipse")
+            a = apply_blend(photo, face.box, kps, ellipse)
+            b = apply_blend(photo, face.box, kps, ellipse, landmarks=mesh_points)
+            np.testing.assert_array_equal(a[0], b[0])
+            np.testing.assert_array_equal(a[1], b[1])
+    # self_blend (no landmarks) is still sample-then-apply without them.
+    out, mask = self_blend(photo, face.box, face.keypoints, np.random.default_rng(4))
+    params = sample_blend_params(np.random.default_rng(4))
+    np.testing.assert_array_equal(mask, apply_blend(photo, face.box, face.keypoints, params)[1])

@@ -1,4 +1,4 @@
-"""dfcore.card: the model card built from (hand-made) evaluation results and rendered to Markdown.
+"""dfcore.card: the model card built from (hand-made) evaluation results, rendered to Markdown, and the default rule.
 
 The detector is an in-memory, randomly initialised tiny model: only its metadata
 (threshold, temperatures, hash, training info) reaches the card. The evaluation
@@ -10,25 +10,48 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
 
-from dfcore.card import DATA_TERMS, LIMITATIONS, _card, render_markdown
+from dfcore.card import (
+    DATA_TERMS,
+    DEFAULT_RULE_FRAMES,
+    LIMITATIONS,
+    LOO_METHOD,
+    STUDENT,
+    TEACHER,
+    _card,
+    choose_default,
+    data_config_of,
+    leave_one_out_items,
+    render_markdown,
+)
 from dfcore.checkpoint import Checkpoint
+from dfcore.datasets import LabelledItem
 from dfcore.detector import Detector
 from dfcore.evaluate import VideoScores, summarize_by_frames
 from dfcore.model import create_model
 from dfcore.preprocessing import PreprocessConfig
-from dfcore.train import TrainConfig, _jsonable
+from dfcore.train import DataConfig, RunConfig, jsonable
 
 THRESHOLD = 0.42
 SHA = "ab" * 32
+TINY = {"stem_width": 8, "stage_planes": (4, 8, 8, 8), "stage_blocks": (1, 1, 1, 1), "cardinality": 4,
+        "lstm_hidden": 8}
+LOO = {
+    "method": LOO_METHOD, "checkpoint": "weights/loo/held_out.pt", "sha256": "cd" * 32,
+    "recipe": "the teacher's recipe, shorter, with every FaceSwap clip left out of training",
+    "scored_on": "all 12 FaceSwap clips against the 20 real clips of the calibration and test splits",
+    "frames": 20, "auc": 0.6875, "frame_auc": 0.61, "n_scored": 32,
+}
 
 
 def _videos() -> list[VideoScores]:
-    """FF++-like: at 10 frames reals score 0.2, 0.6 and fakes 0.7, 0.4 (AUC 3/4, accuracy 1/2 at 0.42);
-    at 40 frames the ranking is perfect (0.1, 0.3 vs 0.8, 0.9). One more clip has no face at 10 frames."""
+    """FF++-like: at 10 frames reals score 0.2, 0.6 and fakes 0.7, 0.4 (AUC 3/4, accuracy 1/2 at 0.42;
+    one real of two called FAKE, one fake of two caught); at 40 frames the ranking is perfect
+    (0.1, 0.3 vs 0.8, 0.9, 0.95: no real called FAKE, every fake caught). One more clip has no face at 10 frames."""
     def v(path, label, s10, s40):
         return VideoScores(path, label, {"10": s10, "40": s40},
                            {"10": [] if s10 is None else [s10, s10], "40": [s40] * 3},
@@ -45,52 +68,93 @@ def _dfdc_videos() -> list[VideoScores]:
                               ("d.jpg", "fake", 0.9))]
 
 
-@pytest.fixture(scope="module")
-def card() -> dict:
-    torch.manual_seed(0)
-    model = create_model("resnext_compact_lstm", stem_width=8, stage_planes=(4, 8, 8, 8),
-                         stage_blocks=(1, 1, 1, 1), cardinality=4, lstm_hidden=8).eval()
-    cfg = TrainConfig()
-    info = {
+def _run_config() -> RunConfig:
+    return RunConfig(name="test_model", model_name="resnext_compact_lstm", input_size=112, mean=(0.5, 0.5, 0.5),
+                     std=(0.25, 0.25, 0.25), frame_steps=10, lr=1e-3, teacher="weights/teacher.pt")
+
+
+def _info() -> dict:
+    """What train_run and calibrate_checkpoint store in a checkpoint's info."""
+    return {
         "trained_on": {
             "datasets": ["FaceForensics++ c23 (Rossler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"],
             "terms": "research use only; the data is not redistributed with this project",
-            "split": "identity-disjoint: FF++ fakes grouped with both identities, DFDC fakes with their original",
-            "sizes": {"ffpp_train": 80, "ffpp_val": 26},
-            "synthesised": "self-blended pseudo-fakes (dfcore.blend) of real training faces, 50% of fake examples",
+            "split": "identity-disjoint train / calibration / test",
+            "sizes": {"ffpp_train": 80, "ffpp_calib": 20, "ffpp_test": 26},
+            "synthesised": "self-blended pseudo-fakes (dfcore.blend) of real training faces",
+            "pretrained": None,
+            "distilled_from": "weights/teacher.pt",
         },
-        "train_config": _jsonable(cfg),
+        "run_config": jsonable(_run_config()),
+        "data_config": jsonable(DataConfig(seed=7, test_fraction_ffpp=0.3)),
         "command": "make train  (python -m dfcore train --data ../shared/data)",
         "crop_extraction_s": 120.5,
         "training_s": 4321.0,
-        "best_step": 2250,
-        "validation_history": [{"step": 2250, "score": 0.8}],
-        "calibration": {"method": "temperature scaling on the validation split", "temperature": 1.7,
-                        "frame_temperature": 1.3},
-        "threshold_rule": "equal-error-rate threshold of the calibrated clip probability on the validation split",
+        "frame_stage_s": 4000.0,
+        "clip_stage_s": 321.0,
+        "monitoring_history": [{"step": 200, "ffpp_calib_frame_auc": 0.8, "dfdc_calib_frame_auc": 0.7}],
         "machine": "x86_64, 2 CPU cores",
+        "teacher": "weights/teacher.pt",
+        "calibration": {"method": "clip: Platt scaling", "split_clips": {"real": 20, "fake": 40},
+                        "temperature": 1.7, "bias": -0.25, "frame_temperature": 1.3, "threshold": THRESHOLD,
+                        "calibration_real_called_fake": 0.05, "calibration_fakes_caught": 0.8},
+        "threshold_rule": "at most 5% of the calibration split's real clips called FAKE",
     }
+
+
+@pytest.fixture(scope="module")
+def detector() -> Detector:
+    torch.manual_seed(0)
+    model = create_model("resnext_compact_lstm", **TINY).eval()
     ck = Checkpoint(model, "resnext_compact_lstm", PreprocessConfig(), threshold=THRESHOLD, temperature=1.7,
-                    bias=-0.25, frame_temperature=1.3, sha256=SHA, path="weights/test_model.pt", info=info)
-    det = Detector(ck, device="cpu")
+                    bias=-0.25, frame_temperature=1.3, sha256=SHA, path="weights/test_model.pt", info=_info())
+    return Detector(ck, device="cpu")
+
+
+def _reports() -> tuple[dict, dict]:
     ffpp = {"by_frames": summarize_by_frames(_videos(), (10, 40), THRESHOLD)}
     dfdc = {"by_frames": summarize_by_frames(_dfdc_videos(), (1,), THRESHOLD)}
-    return _card(det, cfg, ffpp, dfdc, {"ffpp_val": "runs/card/splits/ffpp_val.csv"})
+    return ffpp, dfdc
+
+
+@pytest.fixture(scope="module")
+def card(detector: Detector) -> dict:
+    ffpp, dfdc = _reports()
+    return _card(detector, DataConfig(), ffpp, dfdc, {"ffpp_test": "runs/card/splits/ffpp_test.csv"}, LOO)
+
+
+def _row(md: str, frames: str) -> list[str]:
+    line = next(line for line in md.splitlines() if line.startswith(f"| {frames} |"))
+    return [c.strip() for c in line.strip("|").split("|")]
 
 
 def test_card_structure_and_json(card: dict) -> None:
     json.dumps(card)  # the card is written as JSON as is
+    assert card["name"] == "test_model"
     assert card["sha256"] == SHA
     assert card["file"] == "test_model.pt"  # named after the checkpoint actually evaluated
     assert card["decision"]["threshold"] == THRESHOLD
     assert card["decision"]["temperature"] == 1.7 and card["decision"]["frame_temperature"] == 1.3
+    assert card["decision"]["bias"] == -0.25
+    assert card["decision"]["calibration_real_called_fake"] == 0.05
+    assert card["decision"]["calibration_fakes_caught"] == 0.8
+    assert card["decision"]["calibration_split_clips"] == {"real": 20, "fake": 40}
     assert card["data_terms"] == DATA_TERMS
     by10 = card["metrics"]["ffpp_c23_val"]["by_frames"]["10"]
     assert "reliability" not in by10  # kept under "calibration" instead
     assert by10["auc"] == pytest.approx(0.75) and by10["accuracy"] == pytest.approx(0.5)
+    assert by10["real_called_fake"] == pytest.approx(0.5) and by10["fakes_caught"] == pytest.approx(0.5)
     assert (by10["n_scored"], by10["n_no_face"]) == (4, 1)
+    by40 = card["metrics"]["ffpp_c23_val"]["by_frames"]["40"]
+    assert by40["real_called_fake"] == 0.0 and by40["fakes_caught"] == 1.0
+    assert card["metrics"]["leave_one_method_out"] == LOO
     assert card["calibration"]["ffpp_c23_val_40_frames"]  # the 40-frame reliability table
     assert sum(b["count"] for b in card["calibration"]["ffpp_c23_val_40_frames"]) == 5
+    tr = card["training"]
+    assert (tr["training_s"], tr["frame_stage_s"], tr["clip_stage_s"]) == (4321.0, 4000.0, 321.0)
+    assert tr["config"]["name"] == "test_model" and tr["teacher"] == "weights/teacher.pt"
+    assert tr["monitoring_history"][0]["step"] == 200
+    assert "distilled from the teacher" in card["architecture"]["summary"]
     assert card["architecture"]["parameters"] == sum(p.numel() for p in card_model_params(card))
 
 
@@ -100,20 +164,37 @@ def card_model_params(card: dict):
     return create_model("resnext_compact_lstm", **{k: v for k, v in cfg.items()}).parameters()
 
 
+def test_card_without_leave_one_out_or_calibration(detector: Detector) -> None:
+    ffpp, dfdc = _reports()
+    bare = Checkpoint(detector.checkpoint.model, "resnext_compact_lstm", PreprocessConfig(), threshold=0.5,
+                      temperature=1.0, bias=0.0, frame_temperature=1.0, sha256=SHA, path="weights/bare.pt", info={})
+    c = _card(Detector(bare, device="cpu"), DataConfig(), ffpp, dfdc, {})
+    json.dumps(c)
+    assert c["metrics"]["leave_one_method_out"] is None
+    assert c["decision"]["calibration_real_called_fake"] is None
+    assert "distilled" not in c["architecture"]["summary"]
+    md = render_markdown(c)
+    assert "- not measured: `weights/loo/` holds no leave-one-method-out checkpoint" in md
+    assert "On the calibration split" not in md  # no calibration line without calibration numbers
+
+
 def test_markdown_metrics_rows(card: dict) -> None:
     md = render_markdown(card)
     lines = md.splitlines()
-    row10 = next(line for line in lines if line.startswith("| 10 |"))
-    cells = [c.strip() for c in row10.strip("|").split("|")]
-    # frames, AUC, accuracy, EER, log-loss, ECE, frame AUC, s/video, scored, no face
+    header = next(line for line in lines if line.startswith("| frames |"))
+    assert [c.strip() for c in header.strip("|").split("|")] == [
+        "frames", "AUC", "accuracy", "real→FAKE", "fakes caught", "EER", "log-loss", "ECE", "frame AUC", "s/video",
+        "scored", "no face"]
+    cells = _row(md, "10")
     assert cells[0] == "10"
     assert cells[1] == "0.750" and cells[2] == "0.500"
-    assert cells[7] == "0.500"  # seconds per video
-    assert cells[8:] == ["4", "1"]
-    row40 = next(line for line in lines if line.startswith("| 40 |"))
-    cells40 = [c.strip() for c in row40.strip("|").split("|")]
-    assert cells40[1] == "1.000" and cells40[3] == "0.000"  # perfect ranking: AUC 1, EER 0
-    assert cells40[8:] == ["5", "0"]
+    assert cells[3] == "0.500" and cells[4] == "0.500"  # real→FAKE, fakes caught at the threshold
+    assert cells[9] == "0.500"  # seconds per video
+    assert cells[10:] == ["4", "1"]
+    cells40 = _row(md, "40")
+    assert cells40[1] == "1.000" and cells40[5] == "0.000"  # perfect ranking: AUC 1, EER 0
+    assert cells40[3] == "0.000" and cells40[4] == "1.000"
+    assert cells40[10:] == ["5", "0"]
     # DFDC row: AUC 3/4 (clip head), 4 scored, none without a face.
     dfdc_header = lines.index("| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |")
     dfdc_row = [c.strip() for c in lines[dfdc_header + 2].strip("|").split("|")]
@@ -123,19 +204,31 @@ def test_markdown_metrics_rows(card: dict) -> None:
 def test_markdown_header_terms_and_limitations(card: dict) -> None:
     md = render_markdown(card)
     assert md.startswith("# Model card: ")
+    assert "(`test_model`)" in md.splitlines()[0]
     assert SHA in md
     assert "**0.420**" in md  # the decision threshold
     assert "clip: T = 1.700, bias -0.250; frame: T = 1.300" in md
+    assert "5.0% of real clips called FAKE, 80.0% of fakes caught" in md
     assert DATA_TERMS in md
     assert "research use only" in md.lower()
     for d in card["training"]["data"]["datasets"]:
         assert f"- {d}" in md
+    assert "- Distilled from: `weights/teacher.pt`" in md
+    assert "Initialised from" not in md  # no pretrained weights recorded
     for limitation in LIMITATIONS:
         assert f"- {limitation}" in md
-    assert "4321.000 s of optimisation" in md and "best validation step 2250" in md
+    assert "in 4321.000 s (frame stage 4000.000 s, clip stage 321.000 s; + 120 s face-crop extraction)" in md
     # Reliability rows only for non-empty bins; their counts add up to the clips scored at 40 frames.
     rel_rows = [line for line in md.splitlines() if line.startswith("| 0.") and "–" in line.split("|")[1]]
     assert sum(int(r.split("|")[2]) for r in rel_rows) == 5
+
+
+def test_markdown_leave_one_out_line(card: dict) -> None:
+    md = render_markdown(card)
+    line = next(x for x in md.splitlines() if "`weights/loo/held_out.pt`" in x)
+    assert line.startswith(f"- {LOO['recipe']}")
+    assert f"scored on {LOO['scored_on']} at 20 frames" in line
+    assert "video AUC **0.688**, frame AUC 0.610" in line
 
 
 def test_markdown_has_no_none_for_present_values(card: dict) -> None:
@@ -147,8 +240,74 @@ def test_markdown_has_no_none_for_present_values(card: dict) -> None:
 def test_markdown_shows_missing_values_as_dash(card: dict) -> None:
     c = json.loads(json.dumps(card))
     c["training"]["training_s"] = None
+    c["training"]["crop_extraction_s"] = None
     c["metrics"]["ffpp_c23_val"]["by_frames"]["10"]["frame_auc"] = None
+    c["metrics"]["ffpp_c23_val"]["by_frames"]["10"]["real_called_fake"] = None
     md = render_markdown(c)
-    assert "Trained with" in md and "in – s of optimisation" in md
-    row10 = next(line for line in md.splitlines() if line.startswith("| 10 |"))
-    assert row10.split("|")[7].strip() == "–"
+    assert "Trained with" in md and "in – s (frame stage" in md
+    assert "whose time this run did not record" in md
+    cells = _row(md, "10")
+    assert cells[8] == "–" and cells[3] == "–"
+
+
+# --------------------------------------------------------------------------- the default model
+
+
+def _auc_card(auc: float | None) -> dict:
+    by = {} if auc is None else {DEFAULT_RULE_FRAMES: {"auc": auc}}
+    return {"metrics": {"ffpp_c23_val": {"by_frames": by}}}
+
+
+def test_choose_default_student_within_margin() -> None:
+    name, why = choose_default({TEACHER: _auc_card(0.90), STUDENT: _auc_card(0.885)})
+    assert name == STUDENT
+    assert "0.885" in why and "0.900" in why and "within" in why
+    # Better than the teacher: the student, of course.
+    assert choose_default({TEACHER: _auc_card(0.80), STUDENT: _auc_card(0.85)})[0] == STUDENT
+
+
+def test_choose_default_teacher_when_student_falls_short() -> None:
+    name, why = choose_default({STUDENT: _auc_card(0.87), TEACHER: _auc_card(0.90)})
+    assert name == TEACHER
+    assert "0.870" in why and "0.900" in why and "more than" in why
+
+
+@pytest.mark.parametrize("present", [STUDENT, TEACHER])
+def test_choose_default_with_one_measured_card(present: str) -> None:
+    other = TEACHER if present == STUDENT else STUDENT
+    # The other model has no card, or one without the 20-frame AUC.
+    for cards in ({present: _auc_card(0.7)}, {other: _auc_card(None), present: _auc_card(0.7)}):
+        assert choose_default(cards) == (present, "the only model with a measured card")
+
+
+def test_choose_default_with_no_measured_card() -> None:
+    assert choose_default({"some_model": {}}) == ("some_model", "the only model with a measured card")
+
+
+# --------------------------------------------------------------------------- splits the card evaluates on
+
+
+def test_data_config_of_reads_the_training_split_settings(detector: Detector) -> None:
+    cfg = data_config_of(detector, "/data/root")
+    assert cfg.data_root == "/data/root"
+    assert cfg.seed == 7 and cfg.test_fraction_ffpp == 0.3
+    assert cfg.calib_fraction_ffpp == DataConfig().calib_fraction_ffpp
+    # A checkpoint without a recorded data config: the defaults.
+    bare = Checkpoint(detector.checkpoint.model, "resnext_compact_lstm", PreprocessConfig(), 0.5, 1.0, 0.0, 1.0, SHA)
+    assert data_config_of(Detector(bare, device="cpu"), "x") == DataConfig(data_root="x")
+
+
+def test_leave_one_out_items() -> None:
+    def it(name: str, label: int, source: str) -> LabelledItem:
+        return LabelledItem(Path(f"/d/{name}.mp4"), label, (name,), source)
+
+    method = f"ffpp/{LOO_METHOD}"
+    splits = {
+        "ffpp_train": [it("r_train", 0, "ffpp/original"), it("m_train", 1, method), it("o_train", 1, "ffpp/Other")],
+        "ffpp_calib": [it("r_calib", 0, "ffpp/original"), it("m_calib", 1, method)],
+        "ffpp_test": [it("r_test", 0, "ffpp/original"), it("m_test", 1, method), it("o_test", 1, "ffpp/Other")],
+        "dfdc_test": [it("d_test", 0, "dfdc")],
+    }
+    got = [i.path.stem for i in leave_one_out_items(splits)]
+    # The method's clips from every split (training never saw them), against reals training never saw.
+    assert got == ["r_calib", "r_test", "m_train", "m_calib", "m_test"]

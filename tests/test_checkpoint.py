@@ -14,6 +14,7 @@ import pytest
 import torch
 
 import dfcore.detector as detector_mod
+import dfcore.model_registry as model_registry
 from dfcore.checkpoint import (
     FORMAT_VERSION,
     LABELS,
@@ -213,10 +214,30 @@ def test_no_weights_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_default_weights_without_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Without $DFCORE_WEIGHTS the default model comes from the weights folder (dfcore.model_registry).
     monkeypatch.delenv("DFCORE_WEIGHTS", raising=False)
-    monkeypatch.setattr(detector_mod, "WEIGHTS_DIR", tmp_path)
-    assert detector_mod.default_weights_path() == tmp_path / detector_mod.DEFAULT_WEIGHTS_NAME
+    monkeypatch.setattr(model_registry, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(NoWeightsInstalledError):  # an empty folder: no model at all
+        detector_mod.default_weights_path()
     with pytest.raises(NoWeightsInstalledError):
+        load_detector(device="cpu")
+    # Two listed checkpoints and no models.json: the first by name is the default.
+    save_checkpoint(tmp_path / "b_model.pt", _small_model(seed=1), NAME, PreprocessConfig())
+    save_checkpoint(tmp_path / "a_model.pt", _small_model(seed=2), NAME, PreprocessConfig())
+    assert sha256_file(tmp_path / "a_model.pt") != sha256_file(tmp_path / "b_model.pt")
+    assert detector_mod.default_weights_path() == tmp_path / "a_model.pt"
+    assert load_detector(device="cpu").sha256 == sha256_file(tmp_path / "a_model.pt")
+    # models.json names the default; load_detector(model=...) picks another.
+    model_registry.write_index(tmp_path, ["b_model", "a_model"], "test")
+    assert detector_mod.default_weights_path() == tmp_path / "b_model.pt"
+    assert load_detector(device="cpu", model="a_model").sha256 == sha256_file(tmp_path / "a_model.pt")
+
+
+def test_default_model_listed_but_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DFCORE_WEIGHTS", raising=False)
+    monkeypatch.setattr(model_registry, "WEIGHTS_DIR", tmp_path)
+    model_registry.write_index(tmp_path, ["gone"], "test")
+    with pytest.raises(NoWeightsInstalledError, match="gone.pt"):
         load_detector(device="cpu")
 
 

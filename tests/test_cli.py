@@ -48,7 +48,7 @@ def _check_schema(d: dict, n_frames: int) -> None:
         assert isinstance(f["index"], int) and f["time_s"] >= 0
         assert f["face_box"] is None or (len(f["face_box"]) == 4 and all(isinstance(v, int) for v in f["face_box"]))
     assert {"decode", "detect", "crop", "model", "total"} <= set(d["timings_s"])
-    assert set(d["model"]) == {"name", "sha256"}
+    assert {"name", "sha256", "file", "version"} <= set(d["model"])
 
 
 def _assert_one_error_line(stderr: str, path: Path) -> None:
@@ -205,3 +205,62 @@ def test_main_no_weights_installed(face_video: Path, monkeypatch: pytest.MonkeyP
     err = capsys.readouterr().err
     assert "no trained weights are installed" in err
     _assert_one_error_line(err, Path("/nonexistent/x.pt"))
+
+
+# --------------------------------------------------------------------------- train and card arguments (nothing trained)
+
+
+def test_train_arguments_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import dfcore.train as train_mod
+
+    seen = []
+    monkeypatch.setattr(train_mod, "train", seen.append)
+    runs = list(train_mod.RECIPE)[:2]
+    assert main(["train", "--data", str(tmp_path / "data"), "--runs", ",".join(runs), "--step-scale", "0.01",
+                 "--weights-dir", str(tmp_path / "w"), "--work-dir", str(tmp_path / "r")]) == 0
+    (cfg,) = seen
+    assert cfg.data.data_root == str(tmp_path / "data")
+    assert cfg.runs == tuple(runs) and cfg.step_scale == 0.01
+    assert (cfg.weights_dir, cfg.work_dir) == (str(tmp_path / "w"), str(tmp_path / "r"))
+    # Without options: the whole recipe, as `make train` runs it.
+    assert main(["train"]) == 0
+    assert seen[1] == train_mod.TrainConfig()
+
+
+def test_train_unknown_run_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture) -> None:
+    import dfcore.train as train_mod
+
+    monkeypatch.setattr(train_mod, "train", lambda cfg: pytest.fail("trained with an unknown run"))
+    assert main(["train", "--runs", "no_such_run"]) == EXIT_INPUT_ERROR
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: unknown run(s) ['no_such_run']")
+
+
+def test_train_extract_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import dfcore.train as train_mod
+
+    calls = []
+    monkeypatch.setattr(train_mod, "prepare_data", lambda cfg, work, only=None: calls.append((cfg, work, only)))
+    monkeypatch.setattr(train_mod, "train", lambda cfg: pytest.fail("--extract-only trained"))
+    assert main(["train", "--extract-only", "dfdc_train,dfdc_calib", "--work-dir", str(tmp_path)]) == 0
+    assert calls == [(train_mod.DataConfig(), tmp_path, ("dfdc_train", "dfdc_calib"))]
+
+
+def test_train_missing_data_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    # No dataset folders: a DatasetError before anything is trained or written.
+    assert main(["train", "--data", str(tmp_path / "nothing"), "--work-dir", str(tmp_path / "r"),
+                 "--weights-dir", str(tmp_path / "w")]) == EXIT_INPUT_ERROR
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "nothing" in lines[0]
+    assert not (tmp_path / "w").exists()
+
+
+def test_card_arguments(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import dfcore.card as card_mod
+
+    calls = []
+    monkeypatch.setattr(card_mod, "build_cards", lambda *a: calls.append(a))
+    assert main(["card", "--data", "d", "--weights-dir", str(tmp_path), "--model", "x", "--model", "y",
+                 "--frames", "10,20"]) == 0
+    assert calls == [("d", str(tmp_path), ["x", "y"], (10, 20))]

@@ -1,9 +1,9 @@
-"""The committed weights: they load through the checksum and give the stored outputs.
+"""The committed weights: every installed model loads through the checksum and gives its stored outputs.
 
-The stored outputs (tests/golden/committed_weights.json) are written by this
-test itself when run with DFCORE_UPDATE_GOLDEN=1, right after new weights are
-committed; any later change to the weights, the preprocessing, the face
-pipeline or the frame sampling that moves a score shows up here.
+The stored outputs (tests/golden/NAME.json, one per model in weights/) are
+written by this test itself when run with DFCORE_UPDATE_GOLDEN=1, right after
+new weights are committed; any later change to the weights, the preprocessing,
+the face pipeline or the frame sampling that moves a score shows up here.
 """
 
 from __future__ import annotations
@@ -16,19 +16,15 @@ import pytest
 
 import dfcore
 from dfcore.checkpoint import MANIFEST_NAME, read_manifest
-from dfcore.detector import DEFAULT_WEIGHTS_NAME, WEIGHTS_DIR
+from dfcore.model_registry import WEIGHTS_DIR, ModelEntry, list_models, read_card
 
 ROOT = Path(__file__).resolve().parent.parent
-GOLDEN = Path(__file__).resolve().parent / "golden" / "committed_weights.json"
+GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SAMPLES = ["synthetic_real_astronaut.mp4", "synthetic_fake_selfblend_astronaut.mp4", "synthetic_real_astronaut.jpg"]
 N_FRAMES = 20
 TOL = 1e-4  # float32 CNN on CPU: bitwise equality across BLAS builds is not promised
-
-
-@pytest.fixture(scope="module")
-def committed() -> dfcore.Detector:
-    # The committed file by its path (DFCORE_WEIGHTS may point other tests elsewhere).
-    return dfcore.load_detector(WEIGHTS_DIR / DEFAULT_WEIGHTS_NAME, device="cpu")
+# The committed models, read from the folder itself (DFCORE_WEIGHTS may point other tests elsewhere).
+MODELS = list_models(WEIGHTS_DIR)
 
 
 def _outputs(det: dfcore.Detector) -> dict:
@@ -43,27 +39,38 @@ def _outputs(det: dfcore.Detector) -> dict:
     return out
 
 
-def test_committed_weights_are_listed_in_the_manifest() -> None:
-    weights = WEIGHTS_DIR / DEFAULT_WEIGHTS_NAME
-    assert weights.is_file(), "the default weights must be committed"
-    assert weights.stat().st_size <= 30 * 1024 * 1024
-    assert DEFAULT_WEIGHTS_NAME in read_manifest(WEIGHTS_DIR / MANIFEST_NAME)
+def test_models_are_committed() -> None:
+    assert MODELS, "weights/ must hold at least one model"
+    assert sum(m.default for m in MODELS) == 1 and MODELS[0].default
 
 
-def test_model_card_describes_the_committed_weights(committed: dfcore.Detector) -> None:
-    card = json.loads((WEIGHTS_DIR / "model_card.json").read_text())
-    assert card["sha256"] == committed.sha256
-    assert card["decision"]["threshold"] == pytest.approx(committed.threshold)
+@pytest.mark.parametrize("entry", MODELS, ids=lambda m: m.name)
+def test_committed_weights_are_listed_in_the_manifest(entry: ModelEntry) -> None:
+    assert entry.path.is_file(), f"{entry.name}: the weights must be committed"
+    assert entry.path.stat().st_size <= 30 * 1024 * 1024
+    assert entry.path.name in read_manifest(WEIGHTS_DIR / MANIFEST_NAME)
+
+
+@pytest.mark.parametrize("entry", MODELS, ids=lambda m: m.name)
+def test_model_card_describes_the_committed_weights(entry: ModelEntry) -> None:
+    det = dfcore.load_detector(entry.path, device="cpu")
+    card = read_card(entry)
+    assert card is not None, f"{entry.name}: no card; run `make evaluate`"
+    assert card["sha256"] == det.sha256
+    assert card["decision"]["threshold"] == pytest.approx(det.threshold)
     assert set(card["metrics"]["ffpp_c23_val"]["by_frames"]) == {"10", "20", "40", "60", "80", "100"}
     assert "research" in card["data_terms"]
 
 
-def test_committed_weights_give_the_stored_outputs(committed: dfcore.Detector) -> None:
-    got = _outputs(committed)
+@pytest.mark.parametrize("entry", MODELS, ids=lambda m: m.name)
+def test_committed_weights_give_the_stored_outputs(entry: ModelEntry) -> None:
+    got = _outputs(dfcore.load_detector(entry.path, device="cpu"))
+    golden = GOLDEN_DIR / f"{entry.name}.json"
     if os.environ.get("DFCORE_UPDATE_GOLDEN") == "1":
-        GOLDEN.parent.mkdir(exist_ok=True)
-        GOLDEN.write_text(json.dumps(got, indent=2) + "\n")
-    want = json.loads(GOLDEN.read_text())
+        GOLDEN_DIR.mkdir(exist_ok=True)
+        golden.write_text(json.dumps(got, indent=2) + "\n")
+    assert golden.is_file(), f"no stored outputs for {entry.name}: rerun with DFCORE_UPDATE_GOLDEN=1 and commit"
+    want = json.loads(golden.read_text())
     assert got["sha256"] == want["sha256"], "weights changed: rerun with DFCORE_UPDATE_GOLDEN=1 and commit"
     assert got["threshold"] == pytest.approx(want["threshold"])
     for name, w in want["clips"].items():

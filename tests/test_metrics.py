@@ -20,6 +20,7 @@ from dfcore.metrics import (
     roc_curve,
     sigmoid,
     summarize,
+    threshold_at_fpr,
 )
 
 # --------------------------------------------------------------------------- AUC
@@ -300,3 +301,63 @@ def test_fit_platt_recovers_scale_and_bias() -> None:
     # The fitted calibration is at least as good as the temperature alone.
     nll = lambda p: -np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))  # noqa: E731
     assert nll(sigmoid(z / t + b)) <= nll(sigmoid(z, fit_temperature(z, y))) + 1e-9
+
+
+# --------------------------------------------------------------------------- threshold at a share of reals called FAKE
+
+
+def _called(reals, t: float) -> int:
+    return int((np.asarray(reals) >= t).sum())
+
+
+def test_threshold_at_fpr_allows_floor_of_the_share() -> None:
+    reals = np.linspace(0.01, 0.96, 20)  # distinct scores, the highest 0.96 then 0.91
+    t = threshold_at_fpr(reals, 0.05)  # floor(0.05 * 20) = 1 real may reach it
+    assert _called(reals, t) == 1
+    assert reals[-2] < t <= reals[-1]
+    assert t == np.nextafter(reals[-2], np.inf)  # the lowest such threshold: just above the 2nd highest
+    assert _called(reals, np.nextafter(t, -np.inf)) == 2
+    # With 10 reals, 5% allows none: the threshold is just above the highest real.
+    t10 = threshold_at_fpr(reals[:10], 0.05)
+    assert _called(reals[:10], t10) == 0 and t10 == np.nextafter(reals[9], np.inf)
+    # 0 allows none; shuffled input gives the same threshold.
+    assert _called(reals, threshold_at_fpr(reals, 0.0)) == 0
+    shuffled = np.random.default_rng(0).permutation(reals)
+    assert threshold_at_fpr(shuffled, 0.05) == t
+
+
+def test_threshold_at_fpr_exact_products_and_random_cases() -> None:
+    # 0.29 * 100 is 28.999999999999996 in floating point: still 29 reals allowed.
+    reals = np.arange(100) / 100
+    assert _called(reals, threshold_at_fpr(reals, 0.29)) == 29
+    rng = np.random.default_rng(1)
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        fpr = float(rng.uniform(0, 0.99))
+        r = rng.random(n)
+        t = threshold_at_fpr(r, fpr)
+        allowed = math.floor(fpr * n + 1e-9)
+        assert _called(r, t) == allowed  # distinct scores: exactly the allowed number
+        assert _called(r, np.nextafter(t, -np.inf)) == allowed + 1  # and no lower threshold would do
+
+
+def test_threshold_at_fpr_with_ties() -> None:
+    # Two reals tie at the top; 1 of 20 may be called FAKE, but a tie cannot be split: none is.
+    reals = [0.9, 0.9] + [0.1 * k / 18 for k in range(18)]
+    t = threshold_at_fpr(reals, 0.05)
+    assert _called(reals, t) == 0 and t > 0.9
+    # Three allowed (15% of 20) with reals 0.9, 0.9, 0.7, 0.7, 0.7, ...: the top tie fits, the next one
+    # would make five, so the threshold sits just above 0.7 and two reals are called FAKE.
+    reals = [0.9, 0.9, 0.7, 0.7, 0.7] + [0.1 * k / 15 for k in range(15)]
+    t3 = threshold_at_fpr(reals, 0.15)
+    assert _called(reals, t3) == 2 and t3 == np.nextafter(0.7, np.inf)
+    assert _called(reals, threshold_at_fpr(reals, 0.25)) == 5  # 5 allowed: both ties
+    # Every real scores the same: at most the share allowed, i.e. none.
+    assert _called([0.5] * 10, threshold_at_fpr([0.5] * 10, 0.5)) == 0
+
+
+@pytest.mark.parametrize("reals,fpr", [([], 0.05), ([0.1, float("nan")], 0.05), ([0.1, float("inf")], 0.05),
+                                       ([0.1, 0.2], -0.01), ([0.1, 0.2], 1.0), ([0.1, 0.2], 1.5)])
+def test_threshold_at_fpr_bad_input(reals, fpr) -> None:
+    with pytest.raises(ValueError):
+        threshold_at_fpr(reals, fpr)

@@ -1,13 +1,15 @@
 """dfcore.train and dfcore.face_cache without the real data: tiny synthetic crop sets and a tiny model.
 
-Nothing here reads the training data; the crops are smooth random images (or crops
-extracted from the synthetic astronaut clips), and the model is a randomly
-initialised, very narrow ResNeXt-LSTM. These tests check plumbing -- shapes,
-determinism, packing, files -- not what the model learns.
+Nothing here reads the training data; the cached regions are smooth random images
+(or regions extracted from the synthetic astronaut clips), and the model is a
+randomly initialised, very narrow ResNeXt-LSTM registered under a test-only
+factory name. These tests check plumbing -- shapes, pairing, determinism,
+resuming, files -- and that the clip stage learns a trivially separable set.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -17,17 +19,48 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import dfcore.calibrate
+import dfcore.model
+import dfcore.train as train_mod
+from dfcore.augment import AugmentParams
+from dfcore.blend import apply_blend, sample_blend_params
+from dfcore.checkpoint import load_checkpoint
 from dfcore.datasets import LabelledItem, read_csv
 from dfcore.face_cache import CropSet, extract_crops
-from dfcore.model import ResNeXtLSTM, create_model
-from dfcore.preprocessing import PreprocessConfig, to_tensor
-from dfcore.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, SampleOptions, generate_samples
-from dfcore.train import BatchMaker, TrainConfig, forward_packed, lr_at, validation_logits, write_split_csvs
+from dfcore.face_mesh import N_LANDMARKS
+from dfcore.model import ModelConfig, ResNeXtLSTM
+from dfcore.preprocessing import crop_face
+from dfcore.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP
+from dfcore.train import (
+    TRAIN_BLEND,
+    ClipFeatures,
+    DataConfig,
+    FacePools,
+    FrameBatches,
+    RunConfig,
+    TrainConfig,
+    TrainingData,
+    checkpoint_path,
+    load_or_extract,
+    lr_at,
+    model_face,
+    run_preprocess,
+    sequence_positions,
+    train_clips,
+    train_run,
+    write_split_csvs,
+)
 
-CACHE = 64
-PRE = PreprocessConfig(input_size=32)  # input_size <= cache_size: crops are only ever shrunk
-CFG = TrainConfig(seq_per_step=2, images_per_step=4, seq_len=(2, 4), cache_size=CACHE, seed=0)
-B = CFG.seq_per_step + CFG.images_per_step
+CACHE = 64  # side of the synthetic cached regions
+MARGIN = 0.9  # their context around the face box, as DataConfig.cache_margin
+TINY_NAME = "tiny_test_lstm"  # a test-only factory name, registered by the tiny_factory fixture
+TINY = ModelConfig(stem_width=8, stage_planes=(4, 8, 8, 8), stage_blocks=(1, 1, 1, 1), cardinality=4, lstm_hidden=8)
+RUN = RunConfig(name="tiny", model_name=TINY_NAME, input_size=32, mean=(0.5, 0.5, 0.5), std=(0.25, 0.25, 0.25),
+                frame_steps=3, lr=1e-3, warmup=1, batch=8, eval_every=2, clip_variants=1, clip_steps=3, clip_batch=4,
+                dfdc_clip_faces=4, threads=1)
+PRE = run_preprocess(RUN)
+IDENTITY = AugmentParams(flip=False, jpeg_quality=None, blur_sigma=0.0, down_scale=1.0, brightness=0.0,
+                         contrast=1.0, saturation=1.0, noise_sigma=0.0)
 
 
 def _smooth_images(n: int, seed: int) -> np.ndarray:
@@ -36,177 +69,402 @@ def _smooth_images(n: int, seed: int) -> np.ndarray:
     return np.stack([cv2.resize(s, (CACHE, CACHE), interpolation=cv2.INTER_CUBIC) for s in small])
 
 
-def _face_geometry(n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes and keypoints as a margin-0.3 crop places them: a centred box of side S / 1.3."""
-    side = CACHE / 1.3
+def _face_geometry(n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Box, keypoints and a mesh as a margin-0.9 region places them: a centred box of side S / 1.9,
+    468 "landmarks" on and inside an ellipse slightly smaller than the box."""
+    side = CACHE / (1 + MARGIN)
     x0 = (CACHE - side) / 2
     boxes = np.tile(np.array([x0, x0, side, side], np.float32), (n, 1))
     rel = np.array([(0.29, 0.35), (0.71, 0.35), (0.5, 0.6), (0.5, 0.77), (0.05, 0.4), (0.95, 0.4)], np.float32)
     kps = np.tile((x0 + rel * side)[None], (n, 1, 1)).astype(np.float32)
-    return boxes, kps
+    t = np.linspace(0, 2 * np.pi, N_LANDMARKS, endpoint=False)
+    r = np.where(np.arange(N_LANDMARKS) % 2 == 0, 1.0, 0.5)  # the outline and an inner ring
+    mesh = np.stack([CACHE / 2 + 0.4 * side * r * np.cos(t), CACHE / 2 + 0.45 * side * r * np.sin(t)], 1)
+    return boxes, kps, np.tile(mesh[None], (n, 1, 1)).astype(np.float32)
 
 
-def _cropset(crops_per_item: list[int], labels: list[int], seed: int) -> CropSet:
+def _cropset(crops_per_item: list[int], labels: list[int], seed: int, sources: list[str] | None = None,
+             no_mesh: tuple[int, ...] = ()) -> CropSet:
     n = sum(crops_per_item)
-    boxes, kps = _face_geometry(n)
+    boxes, kps, marks = _face_geometry(n)
+    marks[list(no_mesh)] = np.nan  # as extract_crops stores a frame where the mesh found no face
     owner = np.repeat(np.arange(len(crops_per_item)), crops_per_item).astype(np.int32)
-    items = [{"path": f"/nowhere/{i:03d}.mp4", "label": lab, "identities": [f"{i:03d}"], "source": "test",
-              "n_crops": c} for i, (c, lab) in enumerate(zip(crops_per_item, labels))]
-    return CropSet(_smooth_images(n, seed), boxes, kps, owner, items)
+    sources = sources or ["test"] * len(labels)
+    items = [{"path": f"/nowhere/{seed}_{i:03d}.mp4", "label": lab, "identities": [f"{i:03d}"], "source": src,
+              "n_crops": c} for i, (c, lab, src) in enumerate(zip(crops_per_item, labels, sources))]
+    return CropSet(_smooth_images(n, seed), boxes, kps, marks, owner, items)
+
+
+def _ffpp(seed: int = 1) -> CropSet:
+    # Two real clips, a Deepfakes and a FaceSwap clip of 4-5 faces, and a real clip where no face was found.
+    return _cropset([4, 5, 4, 5, 0], [0, 0, 1, 1, 0], seed,
+                    ["ffpp/original", "ffpp/original", "ffpp/Deepfakes", "ffpp/FaceSwap", "ffpp/original"],
+                    no_mesh=(1,))
+
+
+def _dfdc(seed: int = 2) -> CropSet:
+    return _cropset([1] * 8, [0, 1] * 4, seed, ["dfdc"] * 8)
 
 
 @pytest.fixture(scope="module")
 def ffpp_set() -> CropSet:
-    # Two real and two fake "clips" of 5-6 crops, plus a real clip where no face was found.
-    return _cropset([5, 6, 5, 6, 0], [0, 1, 0, 1, 0], seed=1)
+    return _ffpp()
 
 
 @pytest.fixture(scope="module")
 def dfdc_set() -> CropSet:
-    return _cropset([1] * 8, [0, 1] * 4, seed=2)
+    return _dfdc()
 
 
 @pytest.fixture(scope="module")
-def batches(ffpp_set: CropSet, dfdc_set: CropSet) -> BatchMaker:
-    return BatchMaker(ffpp_set, dfdc_set, CFG, PRE)
+def pools(ffpp_set: CropSet, dfdc_set: CropSet) -> FacePools:
+    return FacePools(ffpp_set, dfdc_set)
 
 
-@pytest.fixture(scope="module")
-def tiny_model() -> ResNeXtLSTM:
+@pytest.fixture
+def tiny_factory(monkeypatch: pytest.MonkeyPatch) -> str:
+    """Register the tiny architecture under a factory name, as train_run builds models by name."""
+    monkeypatch.setitem(dfcore.model.MODEL_CONFIGS, TINY_NAME, TINY)
+    return TINY_NAME
+
+
+def _tiny_model(dropout: float | None = None) -> ResNeXtLSTM:
     torch.manual_seed(0)
-    return create_model("resnext_compact_lstm", stem_width=8, stage_planes=(4, 8, 8, 8), stage_blocks=(1, 1, 1, 1),
-                        cardinality=4, lstm_hidden=8)
+    cfg = TINY if dropout is None else dataclasses.replace(TINY, dropout=dropout)
+    return ResNeXtLSTM(cfg)
 
 
-# --------------------------------------------------------------------------- BatchMaker
+def _data(ffpp: CropSet, dfdc: CropSet) -> TrainingData:
+    """Training data with the synthetic sets; the calibration splits are copies with other pixels."""
+    crops = {"ffpp_train": ffpp, "dfdc_train": dfdc, "ffpp_calib": _ffpp(seed=11), "dfdc_calib": _dfdc(seed=12)}
+    splits = {name: [] for name in ("ffpp_train", "ffpp_calib", "ffpp_test", "dfdc_train", "dfdc_calib", "dfdc_test")}
+    return TrainingData(splits, crops, 12.5)
 
 
-def test_config_sizes_are_consistent() -> None:
-    assert PRE.input_size <= CFG.cache_size
-    assert CFG.seq_len[0] >= 1 and CFG.seq_len[0] <= CFG.seq_len[1]
+# --------------------------------------------------------------------------- faces for the model
 
 
-def test_batch_shapes_and_labels(batches: BatchMaker) -> None:
-    frames, lengths, clip_y, frame_y = batches.make(0)
-    n = int(lengths.sum())
-    assert frames.shape == (n, 3, PRE.input_size, PRE.input_size) and frames.dtype == torch.float32
-    assert torch.isfinite(frames).all()
-    assert lengths.shape == (B,) and clip_y.shape == (B,) and frame_y.shape == (n,)
-    lo, hi = CFG.seq_len
-    assert all(lo <= int(t) <= hi for t in lengths[: CFG.seq_per_step])
-    assert (lengths[CFG.seq_per_step :] == 1).all()  # single DFDC faces
-    # Balanced: alternating real/fake in both parts of the step.
-    assert clip_y.tolist() == [0.0, 1.0] * (CFG.seq_per_step // 2) + [0.0, 1.0] * (CFG.images_per_step // 2)
-    assert torch.equal(frame_y, torch.repeat_interleave(clip_y, lengths))
-    # Normalised as to_tensor does: pixel 0..255 maps to (0 - 0.5) / 0.25 .. (1 - 0.5) / 0.25.
-    assert frames.min() >= -2.0 and frames.max() <= 2.0
+def test_model_face_is_crop_face_of_the_region(ffpp_set: CropSet) -> None:
+    rng = np.random.default_rng(0)
+    for i in (0, 6):
+        got = model_face(ffpp_set, i, PRE, rng, 1.0, augment=IDENTITY)
+        expected = crop_face(ffpp_set.crops[i], ffpp_set.face_box(i), PRE)
+        np.testing.assert_array_equal(got, expected)
+        assert got.shape == (PRE.input_size, PRE.input_size, 3) and got.dtype == np.uint8
+    # The model's crop (margin 0.3) is cut from inside the generous region (margin 0.9): it is
+    # not the whole region shrunk.
+    whole = cv2.resize(ffpp_set.crops[0], (PRE.input_size,) * 2, interpolation=cv2.INTER_AREA)
+    assert not np.array_equal(model_face(ffpp_set, 0, PRE, rng, 1.0, augment=IDENTITY), whole)
 
 
-def test_batch_deterministic_per_step(batches: BatchMaker, ffpp_set: CropSet, dfdc_set: CropSet) -> None:
-    a = batches.make(3)
-    b = batches.make(3)
-    for x, y in zip(a, b):
-        assert torch.equal(x, y)
-    # A fresh BatchMaker with the same seed reproduces the step (resuming reproduces the run).
-    c = BatchMaker(ffpp_set, dfdc_set, CFG, PRE).make(3)
-    assert all(torch.equal(x, y) for x, y in zip(a, c))
-    d = batches.make(4)
-    assert d[0].shape != a[0].shape or not torch.equal(d[0], a[0])
+def test_model_face_blends_the_region_before_cropping(ffpp_set: CropSet) -> None:
+    params = dataclasses.replace(sample_blend_params(np.random.default_rng(3), TRAIN_BLEND), mask_shape="keypoints",
+                                 blend_ratio=1.0)
+    i = 0
+    got = model_face(ffpp_set, i, PRE, np.random.default_rng(0), 1.0, params, IDENTITY)
+    blended, _ = apply_blend(ffpp_set.crops[i], ffpp_set.face_box(i), ffpp_set.keypoints[i].tolist(), params,
+                             landmarks=ffpp_set.mesh(i))
+    np.testing.assert_array_equal(got, crop_face(blended, ffpp_set.face_box(i), PRE))
+    assert not np.array_equal(got, model_face(ffpp_set, i, PRE, np.random.default_rng(0), 1.0, augment=IDENTITY))
+    # The mesh outline is used where there is one: without it (keypoint hull) the blend differs.
+    no_mesh, _ = apply_blend(ffpp_set.crops[i], ffpp_set.face_box(i), ffpp_set.keypoints[i].tolist(), params)
+    assert not np.array_equal(blended, no_mesh)
 
 
-def test_batch_skips_clips_without_crops(batches: BatchMaker) -> None:
-    # Item 4 has no crops: it is in no pool.
-    pooled = {int(batches.ffpp.item[idx[0]]) for lab in (0, 1) for idx in batches.ff_clips[lab]}
-    assert pooled == {0, 1, 2, 3}
-    assert len(batches.ff_clips[0]) == 2 and len(batches.ff_clips[1]) == 2
-    assert [len(batches.dd_idx[lab]) for lab in (0, 1)] == [4, 4]
+def test_cropset_mesh_and_face_box(ffpp_set: CropSet) -> None:
+    assert ffpp_set.mesh(1) is None  # stored as NaN: the mesh found no face there
+    assert ffpp_set.mesh(0).shape == (N_LANDMARKS, 2)
+    box = ffpp_set.face_box(0)
+    assert all(isinstance(v, int) for v in box)
+    assert box == tuple(int(round(v)) for v in ffpp_set.boxes[0])
 
 
-# --------------------------------------------------------------------------- model steps
+# --------------------------------------------------------------------------- FacePools and FrameBatches
 
 
-def test_forward_packed_shapes_and_matches_per_sequence(batches: BatchMaker, tiny_model: ResNeXtLSTM) -> None:
-    frames, lengths, _, _ = batches.make(1)
-    tiny_model.eval()
-    with torch.no_grad():
-        clip, per_frame = forward_packed(tiny_model, frames, lengths)
-        assert clip.shape == (B,) and per_frame.shape == (int(lengths.sum()),)
-        # Packing must not change a sequence's scores: run each sequence on its own.
-        start = 0
-        for b, t in enumerate(lengths.tolist()):
-            c, f = tiny_model(frames[start : start + t].unsqueeze(0))
-            assert float(c[0]) == pytest.approx(float(clip[b]), abs=1e-4)
-            torch.testing.assert_close(f[0], per_frame[start : start + t], atol=1e-4, rtol=1e-4)
-            start += t
+def test_face_pools(pools: FacePools, ffpp_set: CropSet, dfdc_set: CropSet) -> None:
+    ff_item = ffpp_set.item
+    assert set(ff_item[pools.faces[("ffpp", 0)]]) == {0, 1}  # the item without crops is in no pool
+    assert set(ff_item[pools.faces[("ffpp", 1)]]) == {2, 3}
+    assert len(pools.faces[("ffpp", 0)]) == 9 and len(pools.faces[("ffpp", 1)]) == 9
+    assert [len(pools.faces[("dfdc", lab)]) for lab in (0, 1)] == [4, 4]
+    rng = np.random.default_rng(0)
+    for label in (0, 1):
+        for share, key in ((1.0, "ffpp"), (0.0, "dfdc")):
+            cs, i = pools.draw(rng, label, share)
+            assert cs is pools.sets[key] and cs.items[cs.item[i]]["label"] == label
 
 
-def test_training_steps_are_finite_and_fit_a_fixed_batch(batches: BatchMaker) -> None:
-    torch.manual_seed(0)
-    model = create_model("resnext_compact_lstm", stem_width=8, stage_planes=(4, 8, 8, 8),
-                         stage_blocks=(1, 1, 1, 1), cardinality=4, lstm_hidden=8, dropout=0.0)
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=CFG.weight_decay)
-    frames, lengths, clip_y, frame_y = batches.make(0)
-
-    def loss_fn() -> torch.Tensor:
-        c, f = forward_packed(model, frames, lengths)
-        return F.binary_cross_entropy_with_logits(c, clip_y) + \
-            CFG.frame_loss_weight * F.binary_cross_entropy_with_logits(f, frame_y)
-
-    before = [p.detach().clone() for p in model.parameters()]
-    model.train()
-    losses = []
-    for _ in range(15):
-        loss = loss_fn()
-        assert torch.isfinite(loss)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        losses.append(loss.item())
-    assert any(not torch.equal(p, q) for p, q in zip(before, model.parameters()))
-    # Starting near ln 2 (x 1.5 for the two heads), not exploding, and fitting the one batch it sees.
-    assert losses[0] < 3.0, losses
-    assert losses[-1] < losses[0], losses
+def test_face_pools_leave_out_a_method(ffpp_set: CropSet, dfdc_set: CropSet) -> None:
+    pools = FacePools(ffpp_set, dfdc_set, exclude_methods=("FaceSwap",))
+    assert set(ffpp_set.item[pools.faces[("ffpp", 1)]]) == {2}  # Deepfakes only
+    assert set(ffpp_set.item[pools.faces[("ffpp", 0)]]) == {0, 1}  # reals untouched
+    # Leaving out every fake method leaves no FF++ fakes: refused, not silently trained without them.
+    with pytest.raises(ValueError, match="no fake faces in the ffpp"):
+        FacePools(ffpp_set, dfdc_set, exclude_methods=("FaceSwap", "Deepfakes"))
 
 
-def test_validation_logits(ffpp_set: CropSet, tiny_model: ResNeXtLSTM) -> None:
-    clip_l, clip_y, frame_l, frame_y = validation_logits(tiny_model, ffpp_set, PRE, 3)
-    assert clip_l.shape == clip_y.shape == (4,)  # the item without crops is left out
-    assert clip_y.tolist() == [0, 1, 0, 1]
-    assert frame_l.shape == frame_y.shape == (12,)  # 3 frames from each item
-    assert np.isfinite(clip_l).all() and np.isfinite(frame_l).all()
+def test_frame_batch_shapes_and_labels(pools: FacePools) -> None:
+    crops, y = FrameBatches(pools, RUN, PRE).make(0)
+    assert crops.shape == (RUN.batch, PRE.input_size, PRE.input_size, 3) and crops.dtype == np.uint8
+    n_real = RUN.batch // 2
+    n_sbi = round((RUN.batch - n_real) * RUN.sbi_fraction)
+    assert y.dtype == torch.float32
+    assert y.tolist() == [0.0] * n_real + [1.0] * (RUN.batch - n_real)
+    assert n_sbi == 2  # half the fakes are self-blends
+
+
+def test_frame_batch_pairs_each_self_blend_with_its_real(pools: FacePools, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = []
+    real_model_face = train_mod.model_face
+
+    def recording(cs, i, pre, rng, strength, blend=None, augment=None):
+        calls.append((id(cs), i, blend is not None, cs.items[cs.item[i]]["label"]))
+        return real_model_face(cs, i, pre, rng, strength, blend, augment)
+
+    monkeypatch.setattr(train_mod, "model_face", recording)
+    run = dataclasses.replace(RUN, batch=16)
+    _, y = FrameBatches(pools, run, PRE).make(5)
+    n_real, n_sbi = 8, 4
+    reals, sbis, fakes = calls[:n_real], calls[n_real:n_real + n_sbi], calls[n_real + n_sbi:]
+    assert len(calls) == len(y) == 16
+    assert all(not b and lab == 0 for _, _, b, lab in reals)
+    # The self-blends are the first reals' own faces, blended.
+    assert [(c, i) for c, i, _, _ in sbis] == [(c, i) for c, i, _, _ in reals[:n_sbi]]
+    assert all(b for _, _, b, _ in sbis)
+    # The rest are real fakes, unblended.
+    assert all(not b and lab == 1 for _, _, b, lab in fakes)
+    # No self-blends at all when sbi_fraction is 0.
+    calls.clear()
+    FrameBatches(pools, dataclasses.replace(RUN, sbi_fraction=0.0), PRE).make(5)
+    assert not any(b for _, _, b, _ in calls)
+
+
+def test_frame_batches_deterministic_per_step(pools: FacePools, ffpp_set: CropSet, dfdc_set: CropSet) -> None:
+    batches = FrameBatches(pools, RUN, PRE)
+    a, ya = batches.make(3)
+    b, yb = batches.make(3)
+    np.testing.assert_array_equal(a, b)
+    assert torch.equal(ya, yb)
+    # A fresh FrameBatches over fresh pools reproduces the step (a resumed run sees the same batches).
+    c, _ = FrameBatches(FacePools(ffpp_set, dfdc_set), RUN, PRE).make(3)
+    np.testing.assert_array_equal(a, c)
+    assert not np.array_equal(a, batches.make(4)[0])
+    assert not np.array_equal(a, FrameBatches(pools, dataclasses.replace(RUN, seed=1), PRE).make(3)[0])
+
+
+# --------------------------------------------------------------------------- schedules and sequences
 
 
 def test_lr_schedule() -> None:
-    cfg = TrainConfig(lr=1e-3, warmup=10, steps=110)
-    assert lr_at(0, cfg) == pytest.approx(1e-4)
-    assert lr_at(9, cfg) == pytest.approx(1e-3)
-    assert lr_at(10, cfg) == pytest.approx(1e-3)
-    assert lr_at(60, cfg) == pytest.approx(0.5e-3)  # half-way through the cosine
-    assert lr_at(110, cfg) == pytest.approx(0.0, abs=1e-12)
-    decay = [lr_at(s, cfg) for s in range(10, 111)]
+    peak, warmup, total = 1e-3, 10, 110
+    assert lr_at(0, peak, warmup, total) == pytest.approx(1e-4)
+    assert lr_at(9, peak, warmup, total) == pytest.approx(1e-3)
+    assert lr_at(10, peak, warmup, total) == pytest.approx(1e-3)
+    assert lr_at(60, peak, warmup, total) == pytest.approx(0.5e-3)  # half-way through the cosine
+    assert lr_at(110, peak, warmup, total) == pytest.approx(0.0, abs=1e-12)
+    assert lr_at(200, peak, warmup, total) == pytest.approx(0.0, abs=1e-12)  # never below 0 past the end
+    decay = [lr_at(s, peak, warmup, total) for s in range(10, 111)]
     assert all(a >= b for a, b in zip(decay, decay[1:]))
-    assert lr_at(35, cfg) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 0.25)))
+    assert lr_at(35, peak, warmup, total) == pytest.approx(1e-3 * 0.5 * (1 + math.cos(math.pi * 0.25)))
+    # Warm-up longer than the run (train_clips' fixed 50 steps with a short run): still finite, rising.
+    assert [lr_at(s, 1.0, 50, 3) for s in range(3)] == pytest.approx([0.02, 0.04, 0.06])
 
 
-# --------------------------------------------------------------------------- CropSet files
+@pytest.mark.parametrize("n_cached,length", [(32, 10), (32, 32), (32, 100), (1, 5), (5, 1)])
+def test_sequence_positions(n_cached: int, length: int) -> None:
+    for seed in range(5):
+        pos = sequence_positions(n_cached, length, np.random.default_rng(seed))
+        assert pos.shape == (length,) and pos.dtype.kind == "i"
+        assert pos.min() >= 0 and pos.max() < n_cached
+        assert (np.diff(pos) >= 0).all()  # in time order
+        if length <= n_cached:
+            assert len(set(pos.tolist())) == length  # no frame twice
+            # Spread evenly: consecutive positions n_cached / length apart (to rounding).
+            assert np.all(np.abs(np.diff(pos) - n_cached / length) <= 1)
+        else:
+            assert set(pos.tolist()) == set(range(n_cached))  # every cached frame, some repeated
+
+
+def test_sequence_positions_phase_is_random() -> None:
+    draws = {tuple(sequence_positions(32, 10, np.random.default_rng(s))) for s in range(10)}
+    assert len(draws) > 1
+
+
+# --------------------------------------------------------------------------- clip stage
+
+
+def _toy_features(n: int, feat: int, seed: int) -> ClipFeatures:
+    """Separable sequences: feature 0 is +2 in fakes, -2 in reals; everything else is noise.
+    Half are 32-frame clips, half 1-frame faces, as clip_features gives."""
+    g = torch.Generator().manual_seed(seed)
+    feats, labels = [], []
+    for k in range(n):
+        label = k % 2
+        t = 32 if k < n // 2 else 1
+        f = torch.randn(t, feat, generator=g)
+        f[:, 0] += 2.0 if label else -2.0
+        feats.append(f)
+        labels.append(label)
+    return ClipFeatures(feats, labels, [None] * n)
+
+
+def _clip_loss(model: ResNeXtLSTM, feats: ClipFeatures) -> float:
+    model.eval()
+    with torch.no_grad():
+        losses = [F.binary_cross_entropy_with_logits(model.heads(f.unsqueeze(0))[0], torch.tensor([float(y)]))
+                  for f, y in zip(feats.feats, feats.labels)]
+    return float(torch.stack(losses).mean())
+
+
+def test_train_clips_learns_a_separable_set() -> None:
+    model = _tiny_model(dropout=0.0)
+    feats = _toy_features(24, model.backbone.out_features, seed=0)
+    frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not n.startswith(("lstm.", "clip_head."))}
+    before = _clip_loss(model, feats)
+    run = dataclasses.replace(RUN, clip_lr=1e-2, clip_batch=8)
+    seconds = train_clips(model, run, feats, steps=80)
+    after = _clip_loss(model, feats)
+    assert seconds >= 0
+    assert before > 0.5 and after < 0.5 * before, (before, after)
+    # Only the LSTM and the clip head learn in the clip stage: the CNN and the frame head are frozen.
+    for n, p in model.named_parameters():
+        if n in frozen:
+            assert torch.equal(p, frozen[n]), n
+
+
+def test_train_clips_is_deterministic_and_uses_the_teachers_logits() -> None:
+    plain = _toy_features(8, _tiny_model().backbone.out_features, seed=1)
+    taught = ClipFeatures(plain.feats, plain.labels, [-3.0 if y else 3.0 for y in plain.labels])
+
+    def trained(feats: ClipFeatures) -> dict[str, torch.Tensor]:
+        model = _tiny_model()
+        train_clips(model, RUN, feats, steps=4)
+        return model.state_dict()
+
+    a, b, c = trained(taught), trained(taught), trained(plain)
+    assert all(torch.equal(a[k], b[k]) for k in a)  # seeded per step: a rerun is the same run
+    # Soft targets that disagree with the labels change what is learnt.
+    assert not all(torch.equal(a[k], c[k]) for k in a if k.startswith(("lstm.", "clip_head.")))
+
+
+# --------------------------------------------------------------------------- whole runs
+
+
+def test_train_run_end_to_end_and_resume(tmp_path: Path, ffpp_set: CropSet, dfdc_set: CropSet,
+                                         tiny_factory: str, capsys: pytest.CaptureFixture) -> None:
+    cfg = TrainConfig(weights_dir=str(tmp_path / "weights"), work_dir=str(tmp_path / "runs"))
+    data = _data(ffpp_set, dfdc_set)
+    out = train_run(RUN, data, cfg)
+    assert out == tmp_path / "weights" / "tiny.pt" == checkpoint_path(RUN, cfg)
+    ck = load_checkpoint(out)  # listed in SHA256SUMS: the manifest was written too
+    assert ck.model_name == tiny_factory and ck.preprocess == PRE
+    assert (ck.threshold, ck.temperature, ck.bias, ck.frame_temperature) == (0.5, 1.0, 0.0, 1.0)  # uncalibrated
+    info = ck.info
+    assert [h["step"] for h in info["monitoring_history"]] == [2, 3]  # every eval_every steps and at the end
+    assert set(info["monitoring_history"][0]) == {"step", "ffpp_calib_frame_auc", "dfdc_calib_frame_auc"}
+    assert info["run_config"]["name"] == "tiny" and info["run_config"]["mean"] == [0.5, 0.5, 0.5]
+    assert info["data_config"] == train_mod.jsonable(DataConfig())
+    assert info["crop_extraction_s"] == 12.5 and info["teacher"] is None
+    assert info["training_s"] == pytest.approx(info["frame_stage_s"] + info["clip_stage_s"], abs=0.2)
+    assert info["trained_on"]["excluded_methods"] == [] and info["trained_on"]["pretrained"] is None
+    work = tmp_path / "runs" / "tiny"
+    assert (work / "frames.pt").is_file() and (work / "clips.pt").is_file()
+    assert "wrote" in capsys.readouterr().out
+    # Run again: both stages resume from their saved state and nothing is trained twice.
+    again = train_run(RUN, data, cfg)
+    ck2 = load_checkpoint(again)
+    state, state2 = ck.model.state_dict(), ck2.model.state_dict()
+    assert all(torch.equal(state[k], state2[k]) for k in state)
+    assert ck2.info["monitoring_history"] == info["monitoring_history"]
+
+
+def test_train_run_leave_one_out_and_distilled_student(tmp_path: Path, ffpp_set: CropSet, dfdc_set: CropSet,
+                                                       tiny_factory: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = TrainConfig(weights_dir=str(tmp_path / "weights"), work_dir=str(tmp_path / "runs"))
+    data = _data(ffpp_set, dfdc_set)
+    loo = dataclasses.replace(RUN, name="tiny_loo", exclude_methods=("FaceSwap",), frame_steps=2, clip_steps=2)
+    teacher = train_run(loo, data, cfg)
+    assert teacher == tmp_path / "weights" / "loo" / "tiny_loo.pt"  # kept out of the model list
+    assert load_checkpoint(teacher).info["trained_on"]["excluded_methods"] == ["FaceSwap"]
+    # A student at another input size distils from it (teacher-sized crops brought to its size);
+    # the teacher is named by its run and read from the weights folder.
+    monkeypatch.setitem(train_mod.RECIPE, "tiny_loo", loo)
+    student = dataclasses.replace(RUN, name="tiny_student", input_size=24, teacher="tiny_loo", frame_steps=2,
+                                  clip_steps=2)
+    ck = load_checkpoint(train_run(student, data, cfg))
+    assert ck.preprocess.input_size == 24
+    assert ck.info["teacher"] == "tiny_loo.pt" and ck.info["trained_on"]["distilled_from"] == "weights/tiny_loo.pt"
+    assert all(torch.isfinite(p).all() for p in ck.model.parameters())
+
+
+def test_train_runs_the_plan_calibrates_and_skips_finished_runs(tmp_path: Path, ffpp_set: CropSet,
+                                                                 dfdc_set: CropSet, tiny_factory: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    shipped = dataclasses.replace(RUN, name="tiny_a", frame_steps=1, clip_steps=1)
+    held_out = dataclasses.replace(RUN, name="tiny_b", exclude_methods=("FaceSwap",), frame_steps=1, clip_steps=1)
+    monkeypatch.setattr(train_mod, "RECIPE", {"tiny_a": shipped, "tiny_b": held_out})
+    data = _data(ffpp_set, dfdc_set)
+    data.splits["ffpp_calib"] = [LabelledItem(Path("/nowhere/c.mp4"), 0, ("c",), "ffpp/original")]
+    monkeypatch.setattr(train_mod, "prepare_data", lambda cfg, work, only=None: data)
+    calibrated = []
+    monkeypatch.setattr(dfcore.calibrate, "calibrate_checkpoint", lambda path, items: calibrated.append((path, items)))
+    cfg = TrainConfig(runs=("tiny_a", "tiny_b"), weights_dir=str(tmp_path / "w"), work_dir=str(tmp_path / "r"))
+    written = train_mod.train(cfg)
+    assert written == [tmp_path / "w" / "tiny_a.pt", tmp_path / "w" / "loo" / "tiny_b.pt"]
+    # Only the shipped model is calibrated, on the calibration split.
+    assert calibrated == [(written[0], data.splits["ffpp_calib"])]
+    assert (tmp_path / "r" / "tiny_a" / "done").is_file() and (tmp_path / "r" / "tiny_b" / "done").is_file()
+    # A second `make train` finds both done: nothing is trained or calibrated again.
+    monkeypatch.setattr(train_mod, "train_run", lambda *a: pytest.fail("a finished run was trained again"))
+    assert train_mod.train(cfg) == written
+    assert len(calibrated) == 1
+
+
+# --------------------------------------------------------------------------- files
 
 
 def test_cropset_save_load_roundtrip(ffpp_set: CropSet, tmp_path: Path) -> None:
-    path = tmp_path / "cache" / "ffpp_train_m0.3_s64_f5"
+    path = tmp_path / "cache" / "ffpp_train_m90_s64_f5_mesh"
     ffpp_set.save(path)
     assert path.with_suffix(".npz").is_file() and path.with_suffix(".json").is_file()
     back = CropSet.load(path)
-    for name in ("crops", "boxes", "keypoints", "item"):
+    for name in ("crops", "boxes", "keypoints", "landmarks", "item"):
         a, b = getattr(ffpp_set, name), getattr(back, name)
-        assert a.dtype == b.dtype
-        np.testing.assert_array_equal(a, b)
+        assert a.dtype == b.dtype and a.shape == b.shape
+        np.testing.assert_array_equal(a, b)  # NaN where the mesh found nothing stays NaN
     assert back.items == ffpp_set.items
+    assert back.mesh(1) is None and back.mesh(0) is not None
+
+
+def test_load_or_extract_uses_the_cache_only_when_it_matches(tmp_path: Path, ffpp_set: CropSet,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = DataConfig(cache_dir=str(tmp_path / "cache"), cache_size=CACHE, cache_margin=MARGIN)
+    items = [LabelledItem(Path(m["path"]), m["label"], tuple(m["identities"]), m["source"]) for m in ffpp_set.items]
+    calls = []
+
+    def fake_extract(its, n_frames, size, margin):
+        calls.append((len(its), n_frames, size, margin))
+        return ffpp_set
+
+    monkeypatch.setattr(train_mod, "extract_crops", fake_extract)
+    cs, seconds = load_or_extract("ffpp_train", items, 5, cfg)
+    assert cs is ffpp_set and calls == [(5, 5, CACHE, MARGIN)] and seconds >= 0
+    files = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert files == ["ffpp_train_m90_s64_f5_mesh.json", "ffpp_train_m90_s64_f5_mesh.npz",
+                     "ffpp_train_m90_s64_f5_mesh.seconds"]
+    # The same items again: read from the cache, with the recorded extraction time.
+    cs2, seconds2 = load_or_extract("ffpp_train", items, 5, cfg)
+    assert len(calls) == 1 and seconds2 == pytest.approx(seconds, abs=0.05)
+    np.testing.assert_array_equal(cs2.crops, ffpp_set.crops)
+    # Other items under the same name: extracted afresh.
+    load_or_extract("ffpp_train", items[:-1], 5, cfg)
+    assert len(calls) == 2
 
 
 def test_write_split_csvs_readable_by_read_csv(tmp_path: Path) -> None:
     data = tmp_path / "data"
+
     def item(rel: str, label: int, ids: tuple[str, ...], source: str) -> LabelledItem:
         p = data / rel
         p.parent.mkdir(parents=True, exist_ok=True)
@@ -216,12 +474,14 @@ def test_write_split_csvs_readable_by_read_csv(tmp_path: Path) -> None:
     splits = {
         "ffpp_train": [item("orig/000.mp4", 0, ("000",), "ffpp/original"),
                        item("fake/000_003.mp4", 1, ("000", "003"), "ffpp/Deepfakes")],
-        "dfdc_val": [item("faces/a, b.jpg", 1, ("orig",), "dfdc"),  # a comma in the name is quoted
-                     item("faces/orig.jpg", 0, ("orig",), "dfdc")],
+        "ffpp_calib": [item("orig/004.mp4", 0, ("004",), "ffpp/original")],
+        "dfdc_test": [item("faces/a, b.jpg", 1, ("orig",), "dfdc"),  # a comma in the name is quoted
+                      item("faces/orig.jpg", 0, ("orig",), "dfdc")],
     }
     paths = write_split_csvs(splits, tmp_path / "splits")
     assert set(paths) == set(splits)
     for name, items in splits.items():
+        assert paths[name] == tmp_path / "splits" / f"{name}.csv"
         back = read_csv(paths[name])
         got = {(it.path.resolve(), it.label, it.identities) for it in back}
         assert got == {(it.path.resolve(), it.label, it.identities) for it in items}
@@ -231,29 +491,41 @@ def test_write_split_csvs_readable_by_read_csv(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- extract_crops
 
 
-def test_extract_crops_from_synthetic_clips(tmp_path: Path) -> None:
-    out = tmp_path / "samples"
-    generate_samples(out, SampleOptions(duration_s=0.8, fps=5, size=(192, 144)))
+def test_extract_crops_from_synthetic_clips(tmp_path: Path, sample_dir: Path) -> None:
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(b"not a video")
     items = [
-        LabelledItem(out / REAL_CLIP, 0, ("astronaut",), "test"),
-        LabelledItem(out / SELFBLEND_CLIP, 1, ("astronaut",), "test"),
-        LabelledItem(out / REAL_STILL, 0, ("astronaut",), "test"),
+        LabelledItem(sample_dir / REAL_CLIP, 0, ("astronaut",), "test"),
+        LabelledItem(sample_dir / SELFBLEND_CLIP, 1, ("astronaut",), "test"),
+        LabelledItem(sample_dir / REAL_STILL, 0, ("astronaut",), "test"),
         LabelledItem(broken, 1, ("broken",), "test"),  # skipped, with n_crops 0
     ]
-    cs = extract_crops(items, 3, PreprocessConfig(), cache_size=CACHE, log_every=0)
+    size = 128
+    cs = extract_crops(items, 3, size, MARGIN, log_every=0)
     assert [m["n_crops"] for m in cs.items] == [3, 3, 1, 0]
     assert [m["label"] for m in cs.items] == [0, 1, 0, 1]
     n = 7
-    assert cs.crops.shape == (n, CACHE, CACHE, 3) and cs.crops.dtype == np.uint8
+    assert cs.crops.shape == (n, size, size, 3) and cs.crops.dtype == np.uint8
     assert cs.boxes.shape == (n, 4) and cs.keypoints.shape == (n, 6, 2)
+    assert cs.landmarks.shape == (n, N_LANDMARKS, 2) and cs.landmarks.dtype == np.float32
     assert cs.item.tolist() == [0, 0, 0, 1, 1, 1, 2]
-    # The crop is cut around the box with a 0.3 margin: the box sits in the middle, side ~ S / 1.3.
+    # The region is cut around the box with the generous margin: the box sits in the middle, side ~ S / 1.9.
     x, y, w, h = cs.boxes.T
-    side = np.maximum(w, h)
-    assert np.allclose(side, CACHE / 1.3, rtol=0.05)
-    assert np.allclose(x + w / 2, CACHE / 2, atol=2) and np.allclose(y + h / 2, CACHE / 2, atol=2)
-    assert (cs.keypoints[:, :4] >= 0).all() and (cs.keypoints[:, :4] <= CACHE).all()
-    # The tensors the trainer makes from these crops have the model's shape.
-    assert to_tensor(np.stack([cv2.resize(c, (32, 32)) for c in cs.crops]), PRE).shape == (n, 3, 32, 32)
+    assert np.allclose(np.maximum(w, h), size / (1 + MARGIN), rtol=0.05)
+    assert np.allclose(x + w / 2, size / 2, atol=2) and np.allclose(y + h / 2, size / 2, atol=2)
+    assert (cs.keypoints[:, :4] >= 0).all() and (cs.keypoints[:, :4] <= size).all()
+    # The Face Mesh found the astronaut in every region: 468 points inside the region, around the box.
+    for i in range(n):
+        pts = cs.mesh(i)
+        assert pts is not None, i
+        assert (pts >= 0).all() and (pts <= size).all()
+        bx, by, bw, bh = cs.face_box(i)
+        cx, cy = pts.mean(axis=0)
+        assert bx <= cx <= bx + bw and by <= cy <= by + bh
+        # Most points lie within the box grown by a third (the mesh reaches forehead and chin).
+        gx, gy = bw / 3, bh / 3
+        inside = ((pts[:, 0] >= bx - gx) & (pts[:, 0] <= bx + bw + gx) &
+                  (pts[:, 1] >= by - gy) & (pts[:, 1] <= by + bh + gy))
+        assert inside.mean() > 0.95
+    # The model's crop is cut from a cached region with the inference function.
+    assert model_face(cs, 0, PRE, np.random.default_rng(0), 0.0, augment=IDENTITY).shape == (32, 32, 3)
