@@ -29,9 +29,10 @@ from .model_registry import CARD_MD_SUFFIX, card_path_for, write_index
 from .train import LEAVE_ONE_OUT, RECIPE, DataConfig, make_splits, write_split_csvs
 
 LIMITATIONS = [
-    "Trained on little data (a FaceForensics++ c23 subset: 62 training clips with 3 methods; DFDC: one face crop per "
+    "Trained on little data (a FaceForensics++ c23 subset with 3 manipulation methods; DFDC: one face crop per "
     "video) on 2 CPU cores: expect errors on other datasets, other manipulation methods, heavy compression and "
-    "low light. The test split is small (28 FF++ clips), so its AUC moves by about 0.05 from one clip.",
+    "low light. The FF++ test split is small (see the scored counts), so one clip moves its AUC by several "
+    "hundredths.",
     "The verdict is about the one tracked face (the largest, most persistent one); other faces are not analysed.",
     "Clips without a detectable face give NO_FACE, not REAL.",
     "Audio, lip-sync and fully synthetic (GAN/diffusion) videos without a face swap are out of scope.",
@@ -77,6 +78,10 @@ def build_cards(data_root: str, weights_dir: str | os.PathLike = "weights", name
         on_disk = {n: cards.get(n) or json.loads(card_path_for(folder / f"{n}.pt").read_text()) for n in every}
         default, why = choose_default(on_disk)
         write_index(folder, [default] + [n for n in every if n != default], why)
+        for name, card in on_disk.items():  # each card says which model is the default, and why
+            card["default_model"] = {"is_default": name == default, "default": default, "why": why}
+            _write_card(folder / f"{name}.pt", card)
+            cards[name] = card
         print(f"default model: {default} ({why})", flush=True)
     return cards
 
@@ -111,10 +116,15 @@ def build_card(weights: str | os.PathLike, data_root: str, frame_counts: tuple[i
     for name, rep in (("ffpp_test", ffpp), ("dfdc_test", dfdc)):
         (out / f"{name}_report.json").write_text(json.dumps(rep, indent=2))
     card = _card(det, data_cfg, ffpp, dfdc, {k: str(v) for k, v in csvs.items()}, leave_one_out)
+    _write_card(Path(weights), card)
+    return card
+
+
+def _write_card(weights: Path, card: dict) -> None:
+    """``NAME.card.json`` and its rendering ``NAME.card.md`` beside the checkpoint."""
     card_json = card_path_for(weights)
     card_json.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
-    card_json.with_name(Path(weights).stem + CARD_MD_SUFFIX).write_text(render_markdown(card))
-    return card
+    card_json.with_name(weights.stem + CARD_MD_SUFFIX).write_text(render_markdown(card))
 
 
 def choose_default(cards: dict[str, dict]) -> tuple[str, str]:
@@ -294,6 +304,10 @@ def render_markdown(card: dict) -> str:
         f"({dec['threshold_rule']}); calibration: {dec['calibration']} "
         f"(clip: T = {dec['temperature']:.3f}, bias {dec.get('bias', 0.0):+.3f}; frame: T = {dec['frame_temperature']:.3f})",
     ]
+    default = card.get("default_model")
+    if default:
+        lines.append(f"- Default model: **{'yes' if default['is_default'] else 'no'}**; the default is "
+                     f"`{default['default']}` because {default['why']}")
     if dec.get("calibration_real_called_fake") is not None:
         lines.append(f"- On the calibration split ({dec.get('calibration_split_clips')}): "
                      f"{dec['calibration_real_called_fake']:.1%} of real clips called FAKE, "

@@ -607,6 +607,7 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
         "run_config": jsonable(run),
         "data_config": jsonable(cfg.data),
         "command": f"make train  (python -m dfcore train --data {cfg.data.data_root})",
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "crop_extraction_s": data.extraction_s,
         "training_s": round(frame_s + clip_s, 1),
         "frame_stage_s": round(frame_s, 1),
