@@ -44,24 +44,20 @@ def _frame_list(value: str) -> list[int]:
     return [_frames(v) for v in value.split(",") if v.strip()]
 
 
-def _non_negative(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, got {n}")
-    return n
+def _at_least(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
+        if n < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, got {n}")
+        return n
+    return parse
 
 
-def _runs(value: str) -> int:
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
-    return n
+_non_negative, _runs = _at_least(0), _at_least(1)
 
 
 def _parser() -> argparse.ArgumentParser:

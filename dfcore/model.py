@@ -246,7 +246,7 @@ class ResNeXtLSTM(nn.Module):
 # The model factory: names -> configs, as in timm's create_model.
 MODEL_CONFIGS: dict[str, ModelConfig] = {
     "resnext_compact_lstm": ModelConfig(),
-    # The shipped ResNeXt-LSTM: the compact design widened 2x (3.9 M parameters), distilled from the teacher.
+    # The shipped ResNeXt-LSTM: the compact design widened 2x (3.7 M parameters), distilled from the teacher.
     "resnext_wide_lstm": ModelConfig(stage_planes=(32, 64, 128, 256), clip_from_frames=True),
     # The teacher: ImageNet-initialised EfficientNet-Lite0 features (1280) into the same heads.
     "lite0_lstm": ModelConfig(backbone="efficientnet_lite0", clip_from_frames=True),

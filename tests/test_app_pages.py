@@ -66,7 +66,7 @@ def with_card(monkeypatch, weights_with_card: Path) -> Path:
 
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_without_weights_shows_a_readable_error(monkeypatch, tmp_path, page):
-    monkeypatch.setenv("DFCORE_WEIGHTS", str(tmp_path / "weights" / "deepfake_lens_compact.pt"))
+    monkeypatch.setenv("DFCORE_WEIGHTS", str(tmp_path / "weights" / "untrained_fixture.pt"))
     at = open_page(new_app(), page)
     if page == "pages/speed.py":  # the Speed page needs only the card until a clip is timed
         assert any("No model card yet" in i.value for i in at.info)

@@ -40,7 +40,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 MODEL_NAME = "resnext_compact_lstm"
-WEIGHTS_NAME = "deepfake_lens_compact.pt"
+WEIGHTS_NAME = "untrained_fixture.pt"
 
 def make_untrained_checkpoint(folder: Path, name: str = WEIGHTS_NAME, seed: int = 0) -> Path:
     """An UNTRAINED resnext_compact_lstm checkpoint ``name`` (+ SHA256SUMS) in ``folder``: plumbing only.
