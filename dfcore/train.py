@@ -28,7 +28,8 @@ Each run trains in two stages, because the CNN is where the cost is:
 - frames: the CNN and the per-frame head on single faces (batches of 32);
 - clips: the LSTM and the clip head on sequences of frozen CNN features,
   10-100 long as the dashboard's slider, from clips whose frames share one
-  degradation and one blend.
+  degradation and one blend, half real and half fake; the clip score is a
+  correction to the mean frame score (``ModelConfig.clip_from_frames``).
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import apply_augment, sample_augment
+from .backbones import LITE0_MEAN_STD
 from .blend import BlendOptions, apply_blend, sample_blend_params
 from .checkpoint import load_checkpoint, save_checkpoint
 from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
@@ -106,7 +108,6 @@ class RunConfig:
     threads: int = 2  # torch CPU threads
 
 
-LITE0_MEAN_STD = (0.5, 0.5, 0.5)
 # The shipped recipe. Step counts are sized so `make train` stays within 2.5 hours on 2 cores.
 RECIPE: dict[str, RunConfig] = {
     "lite0_lstm": RunConfig(
