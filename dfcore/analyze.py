@@ -345,6 +345,7 @@ def analyze_video(
     face_options: FaceOptions | None = None,
     max_side: int = DEFAULT_MAX_SIDE,
     time_limit_s: float | None = None,
+    input_file: InputFile | None = None,
 ) -> AnalysisResult:
     """Analyse one clip (or image) and return the verdict with its evidence.
 
@@ -363,6 +364,8 @@ def analyze_video(
         max_side: frames are downscaled to this longer side before analysis.
         time_limit_s: seconds allowed for decoding, faces, scoring and Grad-CAM
             together (not for loading the detector); None: no limit.
+        input_file: the file's identity when the caller already has it (a batch that
+            hashed it to resume, an upload under a temporary name); None: hashed here.
 
     Returns:
         An :class:`AnalysisResult`; a clip without any face gives verdict NO_FACE.
@@ -374,7 +377,7 @@ def analyze_video(
         ValueError: n_frames outside 1-300, max_side outside 1-1920, or a negative time limit.
     """
     det = detector or load_detector()
-    input_file = describe_input(path)
+    input_file = input_file or describe_input(path)
     deadline = Deadline.start(path, time_limit_s)
     clip = prepare_clip(path, n_frames, progress=progress, face_options=face_options, max_side=max_side,
                         deadline=deadline)

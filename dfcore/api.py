@@ -57,6 +57,7 @@ from .errors import (
 )
 from .evaluate import DEFAULT_FRAME_COUNTS
 from .model_registry import describe_models, resolve_model
+from .provenance import describe_input
 from .upload import MAX_UPLOAD_MB, MB, Upload, UploadLimits, check_content_length, receive_upload
 
 log = logging.getLogger(__name__)
@@ -246,8 +247,10 @@ def _analyze_upload(service: _Service, upload: Upload, params: _AnalyzeParams) -
     """On a worker thread: wait for a run slot, then analyse the upload with the shared detector."""
     with service.gate.run_slot():
         detector = service.detectors.get(params.model)
+        # The client's own file name in the result, not the temporary copy's sanitised one.
         result = analyze_video(upload.path, params.frames, detector=detector, explain=params.explain,
-                               time_limit_s=service.options.time_limit_s)
+                               time_limit_s=service.options.time_limit_s,
+                               input_file=describe_input(upload.path, name=upload.name))
         return result.to_dict()
 
 

@@ -14,11 +14,12 @@ import os
 import signal
 import socket
 from dataclasses import dataclass
+from pathlib import Path
 
 from .analyze import analyze_video
-from .checkpoint import sha256_file
 from .detector import Detector, load_detector
 from .errors import DfcoreError
+from .provenance import InputFile, describe_input
 
 # One unit of work: the file's absolute path, and its sha256 when the driver already
 # read it (to check for an earlier result); None: the worker hashes it.
@@ -60,8 +61,11 @@ def analyze_file(task: Task, detector: Detector, setup: WorkerSetup) -> dict:
     path, sha256 = task
     worker = worker_name()
     try:
-        sha256 = sha256 or sha256_file(path)
-        result = analyze_video(path, setup.n_frames, detector=detector, time_limit_s=setup.time_limit_s)
+        # Hashed once: by the driver (to resume) or here; analyze_video records it without hashing again.
+        known = InputFile(Path(path).name, os.stat(path).st_size, sha256) if sha256 else describe_input(path)
+        sha256 = known.sha256
+        result = analyze_video(path, setup.n_frames, detector=detector, time_limit_s=setup.time_limit_s,
+                               input_file=known)
     except DfcoreError as e:  # missing, empty, corrupt, unsupported, too slow: the user's file, not our bug
         return error_line(path, e.message, setup, sha256, worker)
     except OSError as e:  # unreadable (permissions, a vanished network mount) before analyze_video saw it

@@ -9,6 +9,8 @@ and checks that no request left anything in it.
 
 from __future__ import annotations
 
+import hashlib
+
 import asyncio
 import json
 import logging
@@ -67,6 +69,14 @@ def _post(client: TestClient, path: Path | None, name: str | None = None, header
           **fields: str):
     files = {"file": (name or path.name, path.read_bytes())} if path is not None else None
     return client.post("/v1/analyze", files=files, data=fields, headers=headers)
+
+
+def test_result_names_the_clients_file_and_hashes_its_bytes(client: TestClient, face_video: Path) -> None:
+    # The upload is stored under a sanitised temporary name; the result records the client's own.
+    r = _post(client, face_video, name="my clip (1).mp4", frames=str(N_FRAMES))
+    assert r.status_code == 200, r.text
+    assert r.json()["input"] == {"name": "my clip (1).mp4", "size_bytes": face_video.stat().st_size,
+                                 "sha256": hashlib.sha256(face_video.read_bytes()).hexdigest()}
 
 
 def _error(r, status: int, code: str) -> dict:
