@@ -154,10 +154,15 @@ def run_on_ray(tasks: Iterable[Task], setup: WorkerSetup, actors: int | None, do
     run_id = uuid.uuid4().hex[:8]
     slots: list[Any] = []  # the live actor per slot
     generation: list[int] = []  # bumped when a slot's actor is replaced
+    # When each actor was started, counted in actor starts: a video whose actor died is retried only on
+    # an actor started after that death was seen. Actors started earlier may have died in the same event
+    # (a lost node) without having said so yet, and a retry sent there would fail a second time.
+    started: dict[tuple[int, int], int] = {}  # (slot, generation) -> start count
 
     def start(slot: int) -> None:
         name = f"{ACTOR_NAME_PREFIX}-{run_id}-{slot}-{generation[slot]}"
         slots[slot] = remote_actor.options(name=name).remote(setup)
+        started[(slot, generation[slot])] = len(started)
         stats.actor_names[slot] = name
 
     for slot in range(n):
@@ -170,13 +175,13 @@ def run_on_ray(tasks: Iterable[Task], setup: WorkerSetup, actors: int | None, do
         stats.on_start(n)
 
     source = iter(tasks)
-    again: deque[tuple[Task, int]] = deque()  # (task, attempts so far) to try again first
+    again: deque[tuple[Task, int, int]] = deque()  # (task, attempts so far, earliest actor start) to try first
     in_flight: dict[Any, tuple[Task, int, int, int]] = {}  # ref -> (task, attempts, slot, generation)
     load = [0] * n  # tasks in flight on each slot's live actor
     deaths_in_a_row = 0
     try:
         while True:
-            _fill(slots, generation, load, source, again, in_flight)
+            _fill(slots, generation, load, source, again, in_flight, started)
             if not in_flight:
                 break
             ready, _ = ray.wait(list(in_flight), num_returns=1)
@@ -198,7 +203,8 @@ def run_on_ray(tasks: Iterable[Task], setup: WorkerSetup, actors: int | None, do
                         start(slot)
                         stats.replaced += 1
                     if attempts + 1 < MAX_ATTEMPTS:
-                        again.append((task, attempts + 1))
+                        # The dead actor's replacement (started above, or when an earlier video reported it).
+                        again.append((task, attempts + 1, started[(slot, gen + 1)]))
                         stats.retried += 1
                     else:
                         lost(task, ACTOR_DIED)
@@ -215,16 +221,19 @@ def run_on_ray(tasks: Iterable[Task], setup: WorkerSetup, actors: int | None, do
 
 
 def _fill(slots: list, generation: list[int], load: list[int], source: Iterator[Task],
-          again: deque, in_flight: dict) -> None:
-    """Give each actor tasks until it has ``IN_FLIGHT_PER_ACTOR`` (retries first)."""
+          again: deque, in_flight: dict, started: dict[tuple[int, int], int]) -> None:
+    """Give each actor tasks until it has ``IN_FLIGHT_PER_ACTOR`` (retries first, on actors new enough)."""
     for slot, actor in enumerate(slots):
         while load[slot] < IN_FLIGHT_PER_ACTOR:
-            if again:
-                task, attempts = again.popleft()
+            fresh = started[(slot, generation[slot])]
+            retry = next((r for r in again if fresh >= r[2]), None)
+            if retry is not None:
+                again.remove(retry)
+                task, attempts, _ = retry
             else:
                 task = next(source, None)
                 if task is None:
-                    return
+                    break  # no new work; a later slot may still take a retry
                 attempts = 0
             in_flight[actor.analyze.remote(task)] = (task, attempts, slot, generation[slot])
             load[slot] += 1
