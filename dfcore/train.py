@@ -112,14 +112,14 @@ class RunConfig:
 RECIPE: dict[str, RunConfig] = {
     "lite0_lstm": RunConfig(
         name="lite0_lstm", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
-        frame_steps=1600, lr=4e-4, imagenet_init=True),
+        frame_steps=4000, lr=4e-4, imagenet_init=True),
     "lite0_lstm_without_faceswap": RunConfig(
         name="lite0_lstm_without_faceswap", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD,
-        std=LITE0_MEAN_STD, frame_steps=300, lr=4e-4, imagenet_init=True, exclude_methods=("FaceSwap",),
+        std=LITE0_MEAN_STD, frame_steps=1000, lr=4e-4, imagenet_init=True, exclude_methods=("FaceSwap",),
         clip_variants=2, clip_steps=300),
     "resnext_lstm": RunConfig(
         name="resnext_lstm", model_name="resnext_wide_lstm", input_size=128, mean=(0.5, 0.5, 0.5),
-        std=(0.25, 0.25, 0.25), frame_steps=1600, lr=2e-3, warmup=100, teacher="lite0_lstm"),
+        std=(0.25, 0.25, 0.25), frame_steps=2400, lr=2e-3, warmup=100, teacher="lite0_lstm"),
 }
 LEAVE_ONE_OUT = "lite0_lstm_without_faceswap"  # its checkpoint goes to weights/loo/, not into the model list
 
