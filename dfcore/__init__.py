@@ -3,9 +3,9 @@
 __version__ = "0.1.0"
 
 from .analyze import FAKE, NO_FACE, REAL, AnalysisResult, FrameResult, analyze_video  # noqa: E402
-from .checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from .clip_memory import ClipMemory  # noqa: E402
-from .detector import Detector, load_detector  # noqa: E402
+from .models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
+from .media.clip_memory import ClipMemory  # noqa: E402
+from .models.detector import Detector, load_detector  # noqa: E402
 from .errors import (  # noqa: E402
     AnalysisTimeoutError,
     DatasetError,
@@ -17,9 +17,9 @@ from .errors import (  # noqa: E402
     VideoDecodeError,
     WeightsError,
 )
-from .explain import ExplainOptions  # noqa: E402
-from .model import ModelConfig, create_model  # noqa: E402
-from .preprocessing import PreprocessConfig  # noqa: E402
+from .models.explain import ExplainOptions  # noqa: E402
+from .models.model import ModelConfig, create_model  # noqa: E402
+from .vision.preprocessing import PreprocessConfig  # noqa: E402
 
 __all__ = [
     "__version__", "analyze_video", "AnalysisResult", "FrameResult", "REAL", "FAKE", "NO_FACE", "ClipMemory",

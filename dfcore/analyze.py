@@ -20,15 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .clip_memory import ClipMemory, prefetch_pays
+from .media.clip_memory import ClipMemory, prefetch_pays
 from .deadline import Deadline
 from .deadline import check as check_deadline
-from .detector import Detector, load_detector
-from .explain import ExplainOptions, gradcam_maps
-from .faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
-from .preprocessing import Box, crop_face
+from .models.detector import Detector, load_detector
+from .models.explain import ExplainOptions, gradcam_maps
+from .vision.faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
+from .vision.preprocessing import Box, crop_face
 from .provenance import DECISION_RULE, InputFile, describe_input, model_version, utc_now
-from .video_io import (
+from .media.video_io import (
     DEFAULT_MAX_SIDE,
     SampledFrame,
     VideoInfo,
@@ -130,7 +130,7 @@ class AnalysisResult:
 
 def detect_track(frames: list[SampledFrame], options: FaceOptions | None = None,
                  deadline: Deadline | None = None, cache: dict[int, list[Detection]] | None = None) -> FaceTrack:
-    """Find the subject's face in the sampled frames and follow it (see :func:`dfcore.faces.detect_subject`).
+    """Find the subject's face in the sampled frames and follow it (see :func:`dfcore.vision.faces.detect_subject`).
 
     Raises:
         AnalysisTimeoutError: the deadline passed (checked before each frame searched).
@@ -185,7 +185,7 @@ def prepare_clip(
             samples of this many frames (a superset of those of ``n_frames``,
             on the shared grid) into the memory, so that a later call at up
             to that many frames decodes nothing; skipped on clips too long or
-            large for that to be cheap (:func:`dfcore.clip_memory.prefetch_pays`).
+            large for that to be cheap (:func:`dfcore.media.clip_memory.prefetch_pays`).
             Faces are searched only in the frames analysed now. The result is
             the same as without it.
 

@@ -155,7 +155,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _analyze(args: argparse.Namespace) -> int:
     from .analyze import analyze_video
-    from .detector import load_detector
+    from .models.detector import load_detector
 
     det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
     r = analyze_video(args.video, args.frames, detector=det, explain=args.explain, time_limit_s=args.time_limit)
@@ -172,9 +172,9 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .datasets import read_csv, read_dataset
-    from .detector import load_detector
-    from .evaluate import evaluate, format_table
+    from .training.datasets import read_csv, read_dataset
+    from .models.detector import load_detector
+    from .evaluation.evaluate import evaluate, format_table
 
     items = read_csv(args.csv) if args.csv else read_dataset(args.dataset)
     if args.limit:
@@ -193,7 +193,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .train import RECIPE, DataConfig, TrainConfig, prepare_data, recalibrate, train
+    from .training.train import RECIPE, DataConfig, TrainConfig, prepare_data, recalibrate, train
 
     cfg = TrainConfig(data=DataConfig(data_root=args.data))
     if args.runs:
@@ -216,7 +216,7 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _card(args: argparse.Namespace) -> int:
-    from .card import build_cards
+    from .evaluation.card import build_cards
 
     if args.threads:
         import torch
@@ -227,7 +227,7 @@ def _card(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .model_registry import describe_models, list_models
+    from .models.model_registry import describe_models, list_models
 
     if args.json:
         print(json.dumps(describe_models(), indent=2, ensure_ascii=False))
@@ -238,8 +238,8 @@ def _models(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from .api import ApiOptions, api_key_from_env, serve
-    from .upload import MB
+    from .serving.api import ApiOptions, api_key_from_env, serve
+    from .serving.upload import MB
 
     limit = args.max_upload_mb * MB if args.max_upload_mb else None
     given = {"workers": args.workers, "queue": args.queue, "max_upload_bytes": limit, "device": args.device,
@@ -250,7 +250,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 
 def _samples(args: argparse.Namespace) -> int:
-    from .samples import generate_samples
+    from .synth.samples import generate_samples
 
     for p in generate_samples(args.out):
         print(p)
@@ -258,9 +258,9 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .bench import BenchOptions, format_table, run_bench
-    from .detector import load_detector
-    from .model_registry import list_models, resolve_model
+    from .evaluation.bench import BenchOptions, format_table, run_bench
+    from .models.detector import load_detector
+    from .models.model_registry import list_models, resolve_model
 
     det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
     entry = None if args.weights else resolve_model(args.model)
@@ -281,7 +281,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _batch(args: argparse.Namespace) -> int:
-    from .batch import BatchOptions, run_batch
+    from .serving.batch import BatchOptions, run_batch
 
     inputs, address = list(args.inputs), args.ray
     if address is not None and Path(address).exists():

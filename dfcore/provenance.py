@@ -14,8 +14,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checkpoint import FORMAT_VERSION, Checkpoint, sha256_file
-from .video_io import check_input_path
+from .models.checkpoint import FORMAT_VERSION, Checkpoint, sha256_file
+from .media.video_io import check_input_path
 
 # How a verdict follows from the scores (dfcore.analyze.score_clip applies it).
 DECISION_RULE = ("FAKE when the calibrated clip fake probability is at or above the threshold, REAL below it; "

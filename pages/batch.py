@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 import dfcore
-from dfcore.report import verdict_label
+from dfcore.reporting.report import verdict_label
 from ui.analysis import ClipSource, analyse, run_readably, score_only
 from ui.common import frames_slider, supported_types, upload_limit_mb
 from ui.keyboard import ANALYZE

@@ -10,9 +10,9 @@ import streamlit as st
 import torch
 
 import dfcore
-from dfcore.checkpoint import sha256_file
-from dfcore.figures import reliability_figure
-from dfcore.model_registry import ModelEntry
+from dfcore.models.checkpoint import sha256_file
+from dfcore.reporting.figures import reliability_figure
+from dfcore.models.model_registry import ModelEntry
 from ui.models import card_or_message, get_detector, installed_models, label
 from ui.navigation import run_by_router
 

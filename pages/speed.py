@@ -7,8 +7,8 @@ import streamlit as st
 import torch
 
 import dfcore
-from dfcore.evaluate import DEFAULT_FRAME_COUNTS
-from dfcore.figures import speed_accuracy_figure
+from dfcore.evaluation.evaluate import DEFAULT_FRAME_COUNTS
+from dfcore.reporting.figures import speed_accuracy_figure
 from ui.analysis import LOADED_CLIP_KEY, ClipSource, run_readably, time_frame_counts
 from ui.common import frames_slider
 from ui.models import TRAIN_HINT, card_or_message, installed_models, label, require_detector, selected_model

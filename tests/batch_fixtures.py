@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from dfcore import analyze_video
-from dfcore.batch import BatchOptions
+from dfcore.serving.batch import BatchOptions
 from dfcore.errors import DfcoreError
 
 FRAMES = 6  # few frames: the tests check plumbing, and each clip is analysed several times

@@ -1,7 +1,7 @@
 """Shared fixtures for the detection-core tests.
 
 Every input is generated here, into pytest's temporary folders: the synthetic
-astronaut clips come from the project's own ``dfcore.samples`` (the same code
+astronaut clips come from the project's own ``dfcore.synth.samples`` (the same code
 that makes the shipped sample videos), the broken files are made by hand, and
 the checkpoint is a *randomly initialised, untrained* model. That model is
 used only to test plumbing (shapes, files, schemas, hooks); no test reads its
@@ -25,11 +25,11 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from dfcore.checkpoint import save_checkpoint  # noqa: E402
-from dfcore.model import create_model  # noqa: E402
-from dfcore.preprocessing import PreprocessConfig  # noqa: E402
-from dfcore.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP, SampleOptions, generate_samples  # noqa: E402
-from dfcore.video_writer import write_h264  # noqa: E402
+from dfcore.models.checkpoint import save_checkpoint  # noqa: E402
+from dfcore.models.model import create_model  # noqa: E402
+from dfcore.vision.preprocessing import PreprocessConfig  # noqa: E402
+from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP, SampleOptions, generate_samples  # noqa: E402
+from dfcore.media.video_writer import write_h264  # noqa: E402
 
 # The dashboard's fixtures (ui_fixtures.py), one set for every test module: a session fixture that
 # modules import themselves is made once per module (and two Playwright instances cannot run at once).

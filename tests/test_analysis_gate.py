@@ -1,4 +1,4 @@
-"""dfcore.analysis_gate: a few analyses at once, a short queue, and a refusal beyond it."""
+"""dfcore.serving.analysis_gate: a few analyses at once, a short queue, and a refusal beyond it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from dfcore.analysis_gate import AnalysisGate
+from dfcore.serving.analysis_gate import AnalysisGate
 from dfcore.errors import ServerBusyError
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from dfcore.analyze import FAKE, NO_FACE, REAL, analyze_video
 from dfcore.errors import InputNotFoundError, UnsupportedFormatError, VideoDecodeError
-from dfcore.explain import ExplainOptions
+from dfcore.models.explain import ExplainOptions
 
 N = 8
 

@@ -23,11 +23,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
-import dfcore.api as api
+import dfcore.serving.api as api
 from dfcore.analyze import analyze_video
 from dfcore.cli import main
-from dfcore.model_registry import describe_models, list_models
-from dfcore.upload import MB
+from dfcore.models.model_registry import describe_models, list_models
+from dfcore.serving.upload import MB
 
 N_FRAMES = 10
 KEY = "s3cret-key"
@@ -268,7 +268,7 @@ def test_unexpected_error_is_a_generic_500(installed: Path, face_image: Path, mo
 
     monkeypatch.setattr(api, "analyze_video", broken)
     client = TestClient(api.create_app(api.ApiOptions(threads=1, device="cpu")), raise_server_exceptions=False)
-    with caplog.at_level(logging.ERROR, logger="dfcore.api"):
+    with caplog.at_level(logging.ERROR, logger="dfcore.serving.api"):
         err = _error(_post(client, face_image), 500, "internal")
     assert "secret" not in err["message"] and "RuntimeError" not in err["message"]
     assert "internal detail /srv/secret/state" in caplog.text  # the server's log has it

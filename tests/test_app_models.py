@@ -2,7 +2,7 @@
 
 Two UNTRAINED fixture models (different random weights, so different sha256)
 are installed in a temporary weights folder with a ``models.json`` written by
-``dfcore.model_registry.write_index``; ``dfcore.model_registry.WEIGHTS_DIR`` is
+``dfcore.models.model_registry.write_index``; ``dfcore.models.model_registry.WEIGHTS_DIR`` is
 pointed there. Their cards carry invented metrics (ui_fixtures.py). Only the
 plumbing is checked: which model analyses, which card is shown, never a verdict.
 """
@@ -17,8 +17,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import dfcore
-from dfcore import model_registry
-from dfcore.checkpoint import sha256_file
+from dfcore.models import model_registry
+from dfcore.models.checkpoint import sha256_file
 from ui_fixtures import TWO_MODELS, started_app
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine

@@ -15,7 +15,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dfcore.model_registry import card_path_for
+from dfcore.models.model_registry import card_path_for
 from ui_fixtures import REPO, SAMPLES
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine

@@ -18,9 +18,9 @@ import pytest
 
 from dfcore import load_detector
 from dfcore.analyze import AnalysisResult, FrameResult, analyze_video
-from dfcore.figures import card_curve, speed_accuracy_figure, timeline_figure
-from dfcore.model_registry import card_path_for
-from dfcore.report import (
+from dfcore.reporting.figures import card_curve, speed_accuracy_figure, timeline_figure
+from dfcore.models.model_registry import card_path_for
+from dfcore.reporting.report import (
     annotated_frame,
     cam_overlay,
     html_report,
@@ -28,8 +28,8 @@ from dfcore.report import (
     preview_fps,
     write_preview,
 )
-from dfcore.video_io import VideoInfo, probe_video
-from dfcore.video_writer import remux
+from dfcore.media.video_io import VideoInfo, probe_video
+from dfcore.media.video_writer import remux
 from ui_fixtures import SAMPLES
 
 

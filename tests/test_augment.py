@@ -1,4 +1,4 @@
-"""dfcore.augment: training-time degradations (strength 0 is the identity up to the random flip)."""
+"""dfcore.training.augment: training-time degradations (strength 0 is the identity up to the random flip)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dfcore.augment import AugmentParams, apply_augment, sample_augment
+from dfcore.training.augment import AugmentParams, apply_augment, sample_augment
 
 IDENTITY = AugmentParams(flip=False, jpeg_quality=None, blur_sigma=0.0, down_scale=1.0, brightness=0.0,
                          contrast=1.0, saturation=1.0, noise_sigma=0.0)

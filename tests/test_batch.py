@@ -23,10 +23,10 @@ import pytest
 from batch_fixtures import FRAMES, assert_matches, batch_inputs, by_path, options, read_lines, sequential  # noqa: F401
 from pool_tasks import POISON, die_on_poison
 
-from dfcore.batch import run_batch
-from dfcore.batch_inputs import check_inputs, expand_inputs
-from dfcore.batch_log import ResultLog, write_summary_csv
-from dfcore.batch_pool import WORKER_DIED, PoolSpec, run_in_pool
+from dfcore.serving.batch import run_batch
+from dfcore.serving.batch_inputs import check_inputs, expand_inputs
+from dfcore.serving.batch_log import ResultLog, write_summary_csv
+from dfcore.serving.batch_pool import WORKER_DIED, PoolSpec, run_in_pool
 from dfcore.cli import EXIT_INPUT_ERROR, main
 from dfcore.errors import DatasetError, InputNotFoundError, OutputInUseError
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from batch_fixtures import assert_matches, batch_inputs, options, read_lines, sequential  # noqa: F401 - fixtures
 
-from dfcore.batch import run_batch
-from dfcore.batch_ray import ACTOR_NAME_PREFIX
+from dfcore.serving.batch import run_batch
+from dfcore.serving.batch_ray import ACTOR_NAME_PREFIX
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dfcore.bench import (
+from dfcore.evaluation.bench import (
     OUR_STAGES,
     SEED_STAGES,
     BenchOptions,
@@ -28,9 +28,9 @@ from dfcore.bench import (
     seed_request,
     speedup_line,
 )
-from dfcore.bench_long import LongRun
+from dfcore.evaluation.bench_long import LongRun
 from dfcore.cli import main
-from dfcore.detector import Detector
+from dfcore.models.detector import Detector
 
 SPEEDUP_RE = re.compile(r"^speedup_vs_seed_at_100_frames: [0-9.]+$")
 TINY = BenchOptions(frame_counts=(10,), runs=1, seed_runs=1, warmup=0, seed_model="resnext_compact_lstm",
@@ -148,7 +148,7 @@ def test_cli_bench_refuses_zero_runs(capsys: pytest.CaptureFixture[str]) -> None
 def test_long_clip_has_the_asked_length_size_and_keyframes(tmp_path: Path) -> None:
     import av
 
-    from dfcore.bench_long import make_long_clip
+    from dfcore.evaluation.bench_long import make_long_clip
 
     clip = make_long_clip(tmp_path, 2.0, size=(320, 240), fps=15.0, gop=5)
     assert make_long_clip(tmp_path, 2.0, size=(320, 240), fps=15.0, gop=5) == clip  # made once, then reused
@@ -162,7 +162,7 @@ def test_long_clip_has_the_asked_length_size_and_keyframes(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_analysis_in_a_fresh_process_reports_time_and_peak_memory(face_video: Path, checkpoint: Path) -> None:
-    from dfcore.bench_long import analyse_in_process
+    from dfcore.evaluation.bench_long import analyse_in_process
 
     run = analyse_in_process(face_video, 10, "tiny", 2.0, threads=1, weights=str(checkpoint))
     assert run.n_frames == 10 and run.analysis_s > 0 and "explain" in run.stages_s

@@ -1,4 +1,4 @@
-"""dfcore.blend: self-blended pseudo-fakes and the mouth warp, on the public-domain astronaut photo."""
+"""dfcore.synth.blend: self-blended pseudo-fakes and the mouth warp, on the public-domain astronaut photo."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from dfcore.blend import (
+from dfcore.synth.blend import (
     BlendOptions,
     BlendParams,
     apply_blend,
@@ -17,7 +17,7 @@ from dfcore.blend import (
     self_blend,
     warp_face_region,
 )
-from dfcore.faces import Detection, FaceDetector
+from dfcore.vision.faces import Detection, FaceDetector
 
 FULL = BlendOptions(blend_ratios=(1.0,))  # always replace the face fully: changes are large
 
@@ -237,7 +237,7 @@ def _signed_distance(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def mesh_points(photo) -> np.ndarray:
-    from dfcore.face_mesh import FaceMesh
+    from dfcore.vision.face_mesh import FaceMesh
 
     with FaceMesh() as mesh:
         pts = mesh.landmarks(photo)

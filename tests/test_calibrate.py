@@ -1,4 +1,4 @@
-"""dfcore.calibrate: calibrating an uncalibrated checkpoint and setting its threshold, through the full pipeline.
+"""dfcore.training.calibrate: calibrating an uncalibrated checkpoint and setting its threshold, through the full pipeline.
 
 The checkpoint is a tiny UNTRAINED model and the "calibration split" the
 generated sample clips (a real clip and still, two manipulated clips): the test
@@ -15,14 +15,14 @@ import pytest
 import torch
 
 from dfcore.analyze import analyze_video
-from dfcore.calibrate import MAX_REAL_CALLED_FAKE, calibrate_checkpoint, logits_from
-from dfcore.checkpoint import MANIFEST_NAME, load_checkpoint, read_manifest, save_checkpoint, sha256_file
-from dfcore.datasets import LabelledItem
-from dfcore.detector import Detector
-from dfcore.metrics import sigmoid
-from dfcore.model import create_model
-from dfcore.preprocessing import PreprocessConfig
-from dfcore.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP
+from dfcore.training.calibrate import MAX_REAL_CALLED_FAKE, calibrate_checkpoint, logits_from
+from dfcore.models.checkpoint import MANIFEST_NAME, load_checkpoint, read_manifest, save_checkpoint, sha256_file
+from dfcore.training.datasets import LabelledItem
+from dfcore.models.detector import Detector
+from dfcore.evaluation.metrics import sigmoid
+from dfcore.models.model import create_model
+from dfcore.vision.preprocessing import PreprocessConfig
+from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP
 
 FRAME_COUNTS = (3, 6)  # short, to keep the analyses quick; the real calibration uses the slider's counts
 TINY = {"stem_width": 8, "stage_planes": (4, 8, 8, 8), "stage_blocks": (1, 1, 1, 1), "cardinality": 4,

@@ -1,4 +1,4 @@
-"""dfcore.card: the model card built from (hand-made) evaluation results, rendered to Markdown, and the default rule.
+"""dfcore.evaluation.card: the model card built from (hand-made) evaluation results, rendered to Markdown, and the default rule.
 
 The detector is an in-memory, randomly initialised tiny model: only its metadata
 (threshold, temperatures, hash, training info) reaches the card. The evaluation
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from dfcore.card import (
+from dfcore.evaluation.card import (
     DATA_TERMS,
     DEFAULT_RULE_FRAMES,
     LIMITATIONS,
@@ -28,13 +28,13 @@ from dfcore.card import (
     leave_one_out_items,
     render_markdown,
 )
-from dfcore.checkpoint import Checkpoint
-from dfcore.datasets import LabelledItem
-from dfcore.detector import Detector
-from dfcore.evaluate import VideoScores, summarize_by_frames
-from dfcore.model import create_model
-from dfcore.preprocessing import PreprocessConfig
-from dfcore.train import DataConfig, RunConfig, jsonable
+from dfcore.models.checkpoint import Checkpoint
+from dfcore.training.datasets import LabelledItem
+from dfcore.models.detector import Detector
+from dfcore.evaluation.evaluate import VideoScores, summarize_by_frames
+from dfcore.models.model import create_model
+from dfcore.vision.preprocessing import PreprocessConfig
+from dfcore.training.train import DataConfig, RunConfig, jsonable
 
 THRESHOLD = 0.42
 SHA = "ab" * 32
@@ -81,7 +81,7 @@ def _info() -> dict:
             "terms": "research use only; the data is not redistributed with this project",
             "split": "identity-disjoint train / calibration / test",
             "sizes": {"ffpp_train": 80, "ffpp_calib": 20, "ffpp_test": 26},
-            "synthesised": "self-blended pseudo-fakes (dfcore.blend) of real training faces",
+            "synthesised": "self-blended pseudo-fakes (dfcore.synth.blend) of real training faces",
             "pretrained": None,
             "distilled_from": "weights/teacher.pt",
         },

@@ -1,4 +1,4 @@
-"""dfcore.checkpoint and dfcore.detector: checksummed, weights-only checkpoints.
+"""dfcore.models.checkpoint and dfcore.models.detector: checksummed, weights-only checkpoints.
 
 The models saved here are untrained (random weights): the tests are about the
 file format and its safety checks, not about detection.
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-import dfcore.detector as detector_mod
-import dfcore.model_registry as model_registry
-from dfcore.checkpoint import (
+import dfcore.models.detector as detector_mod
+import dfcore.models.model_registry as model_registry
+from dfcore.models.checkpoint import (
     FORMAT_VERSION,
     LABELS,
     MANIFEST_NAME,
@@ -25,10 +25,10 @@ from dfcore.checkpoint import (
     save_checkpoint,
     sha256_file,
 )
-from dfcore.detector import load_detector
+from dfcore.models.detector import load_detector
 from dfcore.errors import NoWeightsInstalledError, WeightsError
-from dfcore.model import create_model
-from dfcore.preprocessing import PreprocessConfig
+from dfcore.models.model import create_model
+from dfcore.vision.preprocessing import PreprocessConfig
 
 NAME = "resnext_compact_lstm"
 
@@ -214,7 +214,7 @@ def test_no_weights_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_default_weights_without_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Without $DFCORE_WEIGHTS the default model comes from the weights folder (dfcore.model_registry).
+    # Without $DFCORE_WEIGHTS the default model comes from the weights folder (dfcore.models.model_registry).
     monkeypatch.delenv("DFCORE_WEIGHTS", raising=False)
     monkeypatch.setattr(model_registry, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(NoWeightsInstalledError):  # an empty folder: no model at all
@@ -262,7 +262,7 @@ def test_detector_scores_are_calibrated_model_outputs(tmp_path: Path, monkeypatc
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 256, (5, 112, 112, 3), dtype=np.uint8)
     scores = det.score(crops)
-    from dfcore.preprocessing import to_tensor
+    from dfcore.vision.preprocessing import to_tensor
 
     with torch.no_grad():
         clip, frames = det.model(to_tensor(crops, det.preprocess).unsqueeze(0))

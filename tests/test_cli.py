@@ -71,7 +71,7 @@ def test_analyze_json(face_video: Path, checkpoint: Path) -> None:
     _check_schema(d, 4)
     assert d["n_frames_with_face"] == 4
     assert d["model"]["name"] == "resnext_compact_lstm"
-    from dfcore.checkpoint import sha256_file
+    from dfcore.models.checkpoint import sha256_file
 
     assert d["model"]["sha256"] == sha256_file(checkpoint)
 
@@ -211,7 +211,7 @@ def test_main_no_weights_installed(face_video: Path, monkeypatch: pytest.MonkeyP
 
 
 def test_train_arguments_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import dfcore.train as train_mod
+    import dfcore.training.train as train_mod
 
     seen = []
     monkeypatch.setattr(train_mod, "train", seen.append)
@@ -229,7 +229,7 @@ def test_train_arguments_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 def test_train_unknown_run_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch,
                                                  capsys: pytest.CaptureFixture) -> None:
-    import dfcore.train as train_mod
+    import dfcore.training.train as train_mod
 
     monkeypatch.setattr(train_mod, "train", lambda cfg: pytest.fail("trained with an unknown run"))
     assert main(["train", "--runs", "no_such_run"]) == EXIT_INPUT_ERROR
@@ -238,7 +238,7 @@ def test_train_unknown_run_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch
 
 
 def test_train_extract_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import dfcore.train as train_mod
+    import dfcore.training.train as train_mod
 
     calls = []
     monkeypatch.setattr(train_mod, "prepare_data", lambda cfg, work, only=None: calls.append((cfg, work, only)))
@@ -257,7 +257,7 @@ def test_train_missing_data_is_one_error_line(tmp_path: Path, capsys: pytest.Cap
 
 
 def test_card_arguments(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    import dfcore.card as card_mod
+    import dfcore.evaluation.card as card_mod
 
     calls = []
     monkeypatch.setattr(card_mod, "build_cards", lambda *a: calls.append(a))

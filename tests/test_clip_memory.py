@@ -9,9 +9,9 @@ import pytest
 
 import dfcore.analyze as analyze
 from dfcore.analyze import prepare_clip
-from dfcore.clip_memory import ClipMemory
-from dfcore.video_io import SAMPLE_GRID, grid_positions, sample_frames, sample_grid
-from dfcore.video_writer import write_h264
+from dfcore.media.clip_memory import ClipMemory
+from dfcore.media.video_io import SAMPLE_GRID, grid_positions, sample_frames, sample_grid
+from dfcore.media.video_writer import write_h264
 
 LONG_FRAMES = 150  # more frames than the grid has steps
 
@@ -135,7 +135,7 @@ def test_prefetch_out_of_range(face_video: Path) -> None:
 
 
 def test_no_prefetch_on_clips_too_long_or_large_for_it(long_video: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import dfcore.clip_memory as clip_memory
+    import dfcore.media.clip_memory as clip_memory
 
     info = analyze.probe_video(long_video)  # 320x240, 6 s: 0.46 M pixel-seconds
     assert clip_memory.prefetch_pays(info)

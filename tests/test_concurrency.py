@@ -3,7 +3,7 @@
 The dashboard keeps one Detector for every session (``st.cache_resource``) and
 Streamlit runs each session's script in its own thread. Scoring runs under
 ``torch.inference_mode`` and never changes the model; Grad-CAM hooks a private
-copy of it (dfcore.explain). These tests run analyses in parallel threads and
+copy of it (dfcore.models.explain). These tests run analyses in parallel threads and
 require exactly what the same analyses give one after another. The detector
 is the session's UNTRAINED checkpoint: only equality is checked, not verdicts.
 """

@@ -1,4 +1,4 @@
-"""dfcore.packet_decode: sampling decodes fewer packets and still takes exactly the frames of a full decode.
+"""dfcore.media.packet_decode: sampling decodes fewer packets and still takes exactly the frames of a full decode.
 
 The reference here decodes every frame of a clip in order and applies the sampling
 rule to them (the first frame shown at or after each target, less half a frame, after
@@ -20,9 +20,9 @@ import numpy as np
 import pytest
 from conftest import SAMPLE_FRAMES
 
-from dfcore import video_io
-from dfcore.packet_decode import Bitstream, Outcome, TargetCursor, TargetRule, plan_gop
-from dfcore.video_io import sample_frames
+from dfcore.media import video_io
+from dfcore.media.packet_decode import Bitstream, Outcome, TargetCursor, TargetRule, plan_gop
+from dfcore.media.video_io import sample_frames
 
 FPS = 15
 FRAMES = 60  # 4 s at 15 fps

@@ -1,4 +1,4 @@
-"""dfcore.detector_cache: each model loaded once, lazily, also when many threads ask at the same moment."""
+"""dfcore.serving.detector_cache: each model loaded once, lazily, also when many threads ask at the same moment."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-import dfcore.detector_cache as detector_cache
+import dfcore.serving.detector_cache as detector_cache
 from dfcore.errors import NoWeightsInstalledError, UnknownModelError
-from dfcore.model_registry import list_models
+from dfcore.models.model_registry import list_models
 
 
 @pytest.fixture

@@ -218,7 +218,7 @@ FIRST_VERDICT_LIMIT_S = 30.0
 
 def test_first_verdict_soon_after_the_server_is_up(browser, tmp_path) -> None:
     """A fresh server with the committed weights: seconds from its health check to the first verdict."""
-    from dfcore.model_registry import WEIGHTS_DIR, list_models
+    from dfcore.models.model_registry import WEIGHTS_DIR, list_models
     from ui_fixtures import REPO, start_streamlit, stop_streamlit
 
     weights = list_models(WEIGHTS_DIR)[0].path  # the committed default model

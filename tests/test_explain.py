@@ -1,4 +1,4 @@
-"""dfcore.explain: Grad-CAM maps, and placing them on frames.
+"""dfcore.models.explain: Grad-CAM maps, and placing them on frames.
 
 The detector is the session's UNTRAINED checkpoint: these tests check the maps'
 shape, range, alignment and that the shared model is left untouched, not what
@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from dfcore.explain import LAYERS, gradcam_maps, map_to_frame, overlay
-from dfcore.preprocessing import square_crop_region
+from dfcore.models.explain import LAYERS, gradcam_maps, map_to_frame, overlay
+from dfcore.vision.preprocessing import square_crop_region
 
 
 def _hooks(model: torch.nn.Module) -> dict[str, int]:
@@ -156,7 +156,7 @@ def _reference_maps(detector, crops: np.ndarray, towards_fake: bool, layer: str)
     """Grad-CAM hooked on the stage inside the full model, from the crops (no reuse)."""
     from pytorch_grad_cam import GradCAM
 
-    from dfcore.preprocessing import to_tensor
+    from dfcore.vision.preprocessing import to_tensor
 
     model = copy.deepcopy(detector.model).eval()
     x = to_tensor(crops, detector.preprocess).requires_grad_(True)

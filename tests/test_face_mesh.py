@@ -1,4 +1,4 @@
-"""dfcore.face_mesh: MediaPipe Face Mesh landmarks on the synthetic astronaut still, and on images without a face."""
+"""dfcore.vision.face_mesh: MediaPipe Face Mesh landmarks on the synthetic astronaut still, and on images without a face."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dfcore.face_mesh import N_LANDMARKS, FaceMesh, MeshOptions
-from dfcore.faces import FaceDetector
-from dfcore.samples import REAL_STILL
+from dfcore.vision.face_mesh import N_LANDMARKS, FaceMesh, MeshOptions
+from dfcore.vision.faces import FaceDetector
+from dfcore.synth.samples import REAL_STILL
 
 SHIPPED_STILL = Path(__file__).resolve().parents[1] / "sample_videos" / REAL_STILL  # made by `python -m dfcore samples`
 

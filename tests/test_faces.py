@@ -1,4 +1,4 @@
-"""dfcore.faces: MediaPipe face detection and following the subject across frames."""
+"""dfcore.vision.faces: MediaPipe face detection and following the subject across frames."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dfcore.faces import Detection, FaceDetector, FaceOptions, detect_subject, track_subject
-from dfcore.video_io import sample_frames
+from dfcore.vision.faces import Detection, FaceDetector, FaceOptions, detect_subject, track_subject
+from dfcore.media.video_io import sample_frames
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 Uploads are arbitrary bytes with a name the user chose. Random bytes, and a
 small valid MP4 with flipped bytes, cut short or with junk inserted, are fed to
-``dfcore.video_io.sample_frames``: every call must end in frames of the promised
+``dfcore.media.video_io.sample_frames``: every call must end in frames of the promised
 form or a typed ``DfcoreError`` (which the CLI and the dashboard print as one
 line). Any other exception, or a call that takes more than a few seconds, is a
 bug in dfcore. Bounded: 60 examples per property, no per-example deadline
@@ -21,8 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dfcore.errors import DfcoreError
-from dfcore.video_io import sample_frames
-from dfcore.video_writer import write_h264
+from dfcore.media.video_io import sample_frames
+from dfcore.media.video_writer import write_h264
 
 MAX_SIDE = 64
 SECONDS_PER_CALL = 10.0  # a valid 12-frame clip decodes in milliseconds; seconds mean a hang

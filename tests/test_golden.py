@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 import dfcore
-from dfcore.checkpoint import MANIFEST_NAME, read_manifest
-from dfcore.model_registry import WEIGHTS_DIR, ModelEntry, list_models, read_card
+from dfcore.models.checkpoint import MANIFEST_NAME, read_manifest
+from dfcore.models.model_registry import WEIGHTS_DIR, ModelEntry, list_models, read_card
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"

@@ -1,4 +1,4 @@
-"""dfcore.metrics: hand-computable cases for every metric, and the temperature fit on synthetic data."""
+"""dfcore.evaluation.metrics: hand-computable cases for every metric, and the temperature fit on synthetic data."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dfcore.metrics import (
+from dfcore.evaluation.metrics import (
     TEMPERATURE_RANGE,
     accuracy,
     equal_error_rate,

@@ -1,4 +1,4 @@
-"""dfcore.model: the ResNeXt-LSTM's shapes, padding invariance and factory.
+"""dfcore.models.model: the ResNeXt-LSTM's shapes, padding invariance and factory.
 
 All models here are randomly initialised: these tests check the architecture's
 arithmetic, not detection quality.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dfcore.model import MODEL_CONFIGS, ModelConfig, ResNeXtLSTM, create_model
+from dfcore.models.model import MODEL_CONFIGS, ModelConfig, ResNeXtLSTM, create_model
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +169,7 @@ def test_features_split_at_a_stage_are_the_features(stage: str) -> None:
 
 
 def test_inference_backbone_gives_the_same_features() -> None:
-    from dfcore.model import inference_backbone
+    from dfcore.models.model import inference_backbone
 
     torch.manual_seed(0)
     model = create_model("resnext_compact_lstm")

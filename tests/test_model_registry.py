@@ -1,4 +1,4 @@
-"""dfcore.model_registry: which models are installed, which is the default, their cards; and the CLI over it.
+"""dfcore.models.model_registry: which models are installed, which is the default, their cards; and the CLI over it.
 
 Every weights folder here is made in a temporary directory from UNTRAINED tiny
 checkpoints (or from a hand-written manifest): the tests are about names,
@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import dfcore.model_registry as registry
-from dfcore.checkpoint import MANIFEST_NAME, save_checkpoint, sha256_file
+import dfcore.models.model_registry as registry
+from dfcore.models.checkpoint import MANIFEST_NAME, save_checkpoint, sha256_file
 from dfcore.cli import EXIT_INPUT_ERROR, main
 from dfcore.errors import NoWeightsInstalledError, UnknownModelError, WeightsError
-from dfcore.model import create_model
-from dfcore.model_registry import (
+from dfcore.models.model import create_model
+from dfcore.models.model_registry import (
     INDEX_NAME,
     ModelEntry,
     card_path_for,
@@ -30,7 +30,7 @@ from dfcore.model_registry import (
     resolve_model,
     write_index,
 )
-from dfcore.preprocessing import PreprocessConfig
+from dfcore.vision.preprocessing import PreprocessConfig
 
 TINY = {"stem_width": 8, "stage_planes": (4, 8, 8, 8), "stage_blocks": (1, 1, 1, 1), "cardinality": 4,
         "lstm_hidden": 8}

@@ -1,4 +1,4 @@
-"""dfcore.preprocessing: the one crop and tensor rule shared by training and inference."""
+"""dfcore.vision.preprocessing: the one crop and tensor rule shared by training and inference."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from dfcore.preprocessing import PreprocessConfig, crop_face, resize_crop, square_crop_region, to_image, to_tensor
+from dfcore.vision.preprocessing import PreprocessConfig, crop_face, resize_crop, square_crop_region, to_image, to_tensor
 
 CFG = PreprocessConfig()
 

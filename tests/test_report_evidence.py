@@ -19,7 +19,7 @@ import pytest
 from dfcore.analyze import AnalysisResult, analyze_video
 from dfcore.cli import main
 from dfcore.provenance import DECISION_RULE, describe_bytes, describe_input
-from dfcore.report import RESULT_JSON_ID, html_report, report_filename
+from dfcore.reporting.report import RESULT_JSON_ID, html_report, report_filename
 from ui_fixtures import CHROMIUM, screenshot
 
 N_FRAMES = 6

@@ -1,6 +1,6 @@
 """Bad and unusual inputs end in a result or a typed, readable error: never a crash, a hang or a traceback.
 
-Issue 6's cases, and where each is tested (core = dfcore.video_io / dfcore.analyze,
+Issue 6's cases, and where each is tested (core = dfcore.media.video_io / dfcore.analyze,
 CLI = ``dfcore.cli.main``, UI = the dashboard through AppTest):
 
     zero-byte file           core: test_video_io::test_empty_file_says_empty, test_undecodable_files[empty_video]
@@ -50,13 +50,13 @@ import cv2
 import numpy as np
 import pytest
 
-import dfcore.video_io as video_io
+import dfcore.media.video_io as video_io
 from dfcore.analyze import MAX_SIDE_LIMIT, NO_FACE, analyze_video, detect_track, prepare_clip, score_clip
 from dfcore.cli import EXIT_INPUT_ERROR, main
 from dfcore.deadline import Deadline
 from dfcore.errors import AnalysisTimeoutError
-from dfcore.video_io import sample_frames
-from dfcore.video_writer import write_h264
+from dfcore.media.video_io import sample_frames
+from dfcore.media.video_writer import write_h264
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -330,7 +330,7 @@ def test_8k_decoding_memory_is_bounded(video_8k: Path) -> None:
     # ~100 MB: holding the three at full size would add 300 MB on top of the decoder's own buffers.
     code = (
         "import resource, sys\n"
-        "from dfcore.video_io import sample_frames\n"
+        "from dfcore.media.video_io import sample_frames\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
         "info, frames = sample_frames(sys.argv[1], 3)\n"
         "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)\n"

@@ -1,4 +1,4 @@
-"""dfcore.samples and dfcore.video_writer: the synthetic sample clips and the H.264 writer.
+"""dfcore.synth.samples and dfcore.media.video_writer: the synthetic sample clips and the H.264 writer.
 
 The clips are made small (192x144, 5 fps, 0.8 s = 4 frames) so each set takes a fraction of a second.
 """
@@ -11,11 +11,11 @@ import av
 import numpy as np
 import pytest
 
-import dfcore.samples as samples_mod
-from dfcore.faces import FaceDetector
-from dfcore.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP, SampleOptions, generate_samples
-from dfcore.video_io import probe_video
-from dfcore.video_writer import write_h264
+import dfcore.synth.samples as samples_mod
+from dfcore.vision.faces import FaceDetector
+from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP, SampleOptions, generate_samples
+from dfcore.media.video_io import probe_video
+from dfcore.media.video_writer import write_h264
 
 OPTS = SampleOptions(duration_s=0.8, fps=5, size=(192, 144))
 N_FRAMES = 4  # 0.8 s x 5 fps

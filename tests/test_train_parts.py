@@ -1,4 +1,4 @@
-"""dfcore.train and dfcore.face_cache without the real data: tiny synthetic crop sets and a tiny model.
+"""dfcore.training.train and dfcore.training.face_cache without the real data: tiny synthetic crop sets and a tiny model.
 
 Nothing here reads the training data; the cached regions are smooth random images
 (or regions extracted from the synthetic astronaut clips), and the model is a
@@ -19,19 +19,19 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import dfcore.calibrate
-import dfcore.model
-import dfcore.train as train_mod
-from dfcore.augment import AugmentParams
-from dfcore.blend import apply_blend, sample_blend_params
-from dfcore.checkpoint import load_checkpoint
-from dfcore.datasets import LabelledItem, read_csv
-from dfcore.face_cache import CropSet, extract_crops
-from dfcore.face_mesh import N_LANDMARKS
-from dfcore.model import ModelConfig, ResNeXtLSTM
-from dfcore.preprocessing import crop_face
-from dfcore.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP
-from dfcore.train import (
+import dfcore.training.calibrate
+import dfcore.models.model
+import dfcore.training.train as train_mod
+from dfcore.training.augment import AugmentParams
+from dfcore.synth.blend import apply_blend, sample_blend_params
+from dfcore.models.checkpoint import load_checkpoint
+from dfcore.training.datasets import LabelledItem, read_csv
+from dfcore.training.face_cache import CropSet, extract_crops
+from dfcore.vision.face_mesh import N_LANDMARKS
+from dfcore.models.model import ModelConfig, ResNeXtLSTM
+from dfcore.vision.preprocessing import crop_face
+from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP
+from dfcore.training.train import (
     TRAIN_BLEND,
     ClipFeatures,
     DataConfig,
@@ -124,7 +124,7 @@ def pools(ffpp_set: CropSet, dfdc_set: CropSet) -> FacePools:
 @pytest.fixture
 def tiny_factory(monkeypatch: pytest.MonkeyPatch) -> str:
     """Register the tiny architecture under a factory name, as train_run builds models by name."""
-    monkeypatch.setitem(dfcore.model.MODEL_CONFIGS, TINY_NAME, TINY)
+    monkeypatch.setitem(dfcore.models.model.MODEL_CONFIGS, TINY_NAME, TINY)
     return TINY_NAME
 
 
@@ -408,7 +408,7 @@ def test_train_runs_the_plan_calibrates_and_skips_finished_runs(tmp_path: Path, 
     data.splits["ffpp_calib"] = [LabelledItem(Path("/nowhere/c.mp4"), 0, ("c",), "ffpp/original")]
     monkeypatch.setattr(train_mod, "prepare_data", lambda cfg, work, only=None: data)
     calibrated = []
-    monkeypatch.setattr(dfcore.calibrate, "calibrate_checkpoint", lambda path, items: calibrated.append((path, items)))
+    monkeypatch.setattr(dfcore.training.calibrate, "calibrate_checkpoint", lambda path, items: calibrated.append((path, items)))
     cfg = TrainConfig(runs=("tiny_a", "tiny_b"), weights_dir=str(tmp_path / "w"), work_dir=str(tmp_path / "r"))
     written = train_mod.train(cfg)
     assert written == [tmp_path / "w" / "tiny_a.pt", tmp_path / "w" / "loo" / "tiny_b.pt"]

@@ -1,4 +1,4 @@
-"""dfcore.upload: a multipart body streamed to disk, counted as it arrives, refused as soon as it is too big."""
+"""dfcore.serving.upload: a multipart body streamed to disk, counted as it arrives, refused as soon as it is too big."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from dfcore.errors import UnsupportedFormatError, UploadError, UploadTooLargeError
-from dfcore.upload import FORM_OVERHEAD_BYTES, UploadLimits, receive_upload, safe_name
+from dfcore.serving.upload import FORM_OVERHEAD_BYTES, UploadLimits, receive_upload, safe_name
 
 BOUNDARY = "----dfcoreTestBoundary"
 HEADERS = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}

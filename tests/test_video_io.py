@@ -1,4 +1,4 @@
-"""dfcore.video_io: probing clips and sampling frames by time over the whole clip."""
+"""dfcore.media.video_io: probing clips and sampling frames by time over the whole clip."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from conftest import SAMPLE_FRAMES, VFR_PTS_MS
 
 from dfcore.errors import InputNotFoundError, UnsupportedFormatError, VideoDecodeError
-from dfcore.video_io import probe_video, sample_frames
+from dfcore.media.video_io import probe_video, sample_frames
 
 
 def test_probe_video_fields(face_video: Path) -> None:

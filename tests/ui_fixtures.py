@@ -5,7 +5,7 @@ tests plumbing only (pages render, files flow, widgets react). Its verdicts
 mean nothing and no test reads them as evidence of detection quality.
 
 The model card made here (``<stem>.card.json`` beside the checkpoint, where
-``dfcore.model_registry`` looks for it) has the schema ``dfcore.card`` writes (it
+``dfcore.models.model_registry`` looks for it) has the schema ``dfcore.evaluation.card`` writes (it
 is built by that module's own ``_card``), but its metrics are computed from
 invented per-video scores: it exercises the Model and Speed pages, it is not a
 measurement of anything.
@@ -58,12 +58,12 @@ def make_untrained_checkpoint(folder: Path, name: str = WEIGHTS_NAME, seed: int 
 
 
 def write_card_fixture(weights: Path, secs_per_frame: float = 0.05) -> Path:
-    """``<stem>.card.json`` beside ``weights`` in dfcore.card's schema, from invented scores (not measurements)."""
+    """``<stem>.card.json`` beside ``weights`` in dfcore.evaluation.card's schema, from invented scores (not measurements)."""
     from dfcore import load_detector
-    from dfcore.card import _card, render_markdown
-    from dfcore.evaluate import DEFAULT_FRAME_COUNTS, VideoScores, summarize_by_frames
-    from dfcore.model_registry import CARD_MD_SUFFIX, card_path_for
-    from dfcore.train import TrainConfig
+    from dfcore.evaluation.card import _card, render_markdown
+    from dfcore.evaluation.evaluate import DEFAULT_FRAME_COUNTS, VideoScores, summarize_by_frames
+    from dfcore.models.model_registry import CARD_MD_SUFFIX, card_path_for
+    from dfcore.training.train import TrainConfig
 
     det = load_detector(weights, device="cpu")
     rng = np.random.default_rng(0)
@@ -114,7 +114,7 @@ TWO_MODELS = ("fixture_first", "fixture_second")
 def two_models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A weights folder with two UNTRAINED models (different weights), each with a card (invented metrics),
     and their models.json, the first the default."""
-    from dfcore.model_registry import write_index
+    from dfcore.models.model_registry import write_index
 
     folder = tmp_path_factory.mktemp("ui_two_models")
     for seed, name in enumerate(TWO_MODELS):

@@ -3,7 +3,7 @@
 Each file (by its sha256) has a :class:`dfcore.ClipMemory`: the frames decoded and
 the faces found so far, on the sampling grid every frame count shares. The first
 analysis of a short, small file also decodes the samples of the slider's top
-count (most of the decoding is shared; see ``dfcore.clip_memory.prefetch_pays``),
+count (most of the decoding is shared; see ``dfcore.media.clip_memory.prefetch_pays``),
 so a new frame count afterwards decodes nothing and searches only the frames not
 searched yet; on a long or large file a new count decodes the frames it lacks. Scoring and Grad-CAM (``score_clip``)
 are cached by the file, the frame count, the layer and the model. So moving the
@@ -28,10 +28,10 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import dfcore
 from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, score_clip
-from dfcore.clip_memory import ClipMemory
+from dfcore.media.clip_memory import ClipMemory
 from dfcore.deadline import SERVER_TIME_LIMIT_S, Deadline
-from dfcore.detector import Detector
-from dfcore.explain import ExplainOptions
+from dfcore.models.detector import Detector
+from dfcore.models.explain import ExplainOptions
 from dfcore.provenance import InputFile, describe_bytes, describe_input
 from ui.common import MAX_FRAMES, temp_copy, uploaded_file
 

@@ -11,7 +11,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import dfcore
-from dfcore.upload import safe_name  # the API names its uploads by the same rule
+from dfcore.serving.upload import safe_name  # the API names its uploads by the same rule
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "sample_videos"
 
@@ -43,11 +43,11 @@ def upload_limit_mb() -> int:
 
 
 def sample_videos() -> list[Path]:
-    return sorted(p for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in dfcore.video_io.SUPPORTED_EXTENSIONS)
+    return sorted(p for p in SAMPLES_DIR.glob("*") if p.suffix.lower() in dfcore.media.video_io.SUPPORTED_EXTENSIONS)
 
 
 def supported_types() -> list[str]:
-    return sorted(e.lstrip(".") for e in dfcore.video_io.SUPPORTED_EXTENSIONS)
+    return sorted(e.lstrip(".") for e in dfcore.media.video_io.SUPPORTED_EXTENSIONS)
 
 
 @contextmanager

@@ -10,8 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 import dfcore
-from dfcore.detector import Detector
-from dfcore.model_registry import ModelEntry, list_models, read_card, resolve_model
+from dfcore.models.detector import Detector
+from dfcore.models.model_registry import ModelEntry, list_models, read_card, resolve_model
 
 MODEL_KEY = "model"  # session-wide: the name of the installed model every page analyses with
 TRAIN_HINT = "Train the detector with `make train`, then build its model card with `make evaluate`."

@@ -15,9 +15,9 @@ import streamlit as st
 
 import dfcore
 from dfcore.analyze import FAKE, REAL, AnalysisResult
-from dfcore.explain import LAYERS
-from dfcore.figures import timeline_figure
-from dfcore.report import (
+from dfcore.models.explain import LAYERS
+from dfcore.reporting.figures import timeline_figure
+from dfcore.reporting.report import (
     annotated_frame,
     cam_overlay,
     html_report,

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 import dfcore
-from dfcore.video_writer import remux
+from dfcore.media.video_writer import remux
 from ui.common import temp_copy
 
 MIN_SECONDS, MAX_SECONDS = 3, 10

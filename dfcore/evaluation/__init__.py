@@ -1,0 +1,1 @@
+"""Measurements: metrics, evaluation runs, model cards and benchmarks."""

@@ -1,0 +1,368 @@
+"""Model cards: measured, never typed in.
+
+``python -m dfcore card`` (``make evaluate``) rebuilds the identity-disjoint
+splits the checkpoints were trained with, runs ``evaluate`` on the *test*
+split with the full inference pipeline (training never saw it; calibration and
+the threshold came from the separate calibration split), scores the
+leave-one-method-out checkpoint on the method it never saw, and writes
+``weights/NAME.card.json`` (read by the dashboard and ``python -m dfcore models
+--json``) and ``weights/NAME.card.md`` (rendered from that JSON) for each model.
+It then picks the default model by the rule in :func:`choose_default`, from the
+cards' own numbers, and writes ``weights/models.json``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+from pathlib import Path
+
+import torch
+
+from .. import __version__
+from ..training.datasets import LabelledItem
+from ..models.detector import Detector, load_detector
+from .evaluate import DEFAULT_FRAME_COUNTS, evaluate, format_table
+from ..models.model_registry import CARD_MD_SUFFIX, card_path_for, write_index
+from ..training.train import LEAVE_ONE_OUT, RECIPE, DataConfig, make_splits, write_split_csvs
+
+LIMITATIONS = [
+    "Trained on little data (a FaceForensics++ c23 subset with 3 manipulation methods; DFDC: one face crop per "
+    "video) on 2 CPU cores: expect errors on other datasets, other manipulation methods, heavy compression and "
+    "low light. The FF++ test split is small (see the scored counts), so one clip moves its AUC by several "
+    "hundredths.",
+    "The verdict is about the one tracked face (the largest, most persistent one); other faces are not analysed.",
+    "Clips without a detectable face give NO_FACE, not REAL.",
+    "Audio, lip-sync and fully synthetic (GAN/diffusion) videos without a face swap are out of scope.",
+    "Probabilities are calibrated on a small calibration split; on other data they are indicative, not exact, "
+    "and the share of real clips called FAKE can be higher than the 5% aimed for.",
+    "A detector is evidence, not proof: use it together with provenance checks and human judgement.",
+]
+
+DATA_TERMS = (
+    "FaceForensics++ (Rössler et al., ICCV 2019) and the DFDC dataset (Dolhansky et al., 2020, "
+    "arXiv:2006.07397) are released for research use only. Neither the data nor clips or frames cut from it "
+    "are part of this project; only weights trained on it are. Use these weights for research."
+)
+LOO_METHOD = "FaceSwap"  # the FF++ method the leave-one-method-out run never saw
+LOO_FRAMES = 20  # the frame count it is scored at (the dashboard's default)
+DEFAULT_RULE_FRAMES = "20"  # the default model is chosen on the test AUC at this frame count...
+DEFAULT_RULE_MARGIN = 0.02  # ...the ResNeXt-LSTM when within this of the teacher's
+STUDENT, TEACHER = "resnext_lstm", "lite0_lstm"
+
+
+def build_cards(data_root: str, weights_dir: str | os.PathLike = "weights", names: list[str] | None = None,
+                frame_counts: tuple[int, ...] = DEFAULT_FRAME_COUNTS, work_dir: str = "runs/card") -> dict[str, dict]:
+    """Evaluate each shipped model on its test split, write its card, then the model list.
+
+    Args:
+        data_root: folder holding ffpp_c23/ and dfdc_faces/.
+        weights_dir: where the checkpoints are and the cards go.
+        names: the models to card (None: every recipe model whose checkpoint exists).
+        frame_counts: frame counts for the FF++ clips.
+        work_dir: where the split CSVs and full evaluation reports go.
+
+    Returns:
+        {model name: card}.
+    """
+    folder = Path(weights_dir)
+    names = names or [n for n in RECIPE if n != LEAVE_ONE_OUT and (folder / f"{n}.pt").is_file()]
+    loo = _leave_one_out(folder, data_root, work_dir)
+    cards = {}
+    for name in names:
+        cards[name] = build_card(folder / f"{name}.pt", data_root, frame_counts, work_dir, loo)
+    every = [n for n in RECIPE if n != LEAVE_ONE_OUT and card_path_for(folder / f"{n}.pt").is_file()]
+    if every:
+        on_disk = {n: cards.get(n) or json.loads(card_path_for(folder / f"{n}.pt").read_text()) for n in every}
+        default, why = choose_default(on_disk)
+        write_index(folder, [default] + [n for n in every if n != default], why)
+        for name, card in on_disk.items():  # each card says which model is the default, and why
+            card["default_model"] = {"is_default": name == default, "default": default, "why": why}
+            _write_card(folder / f"{name}.pt", card)
+            cards[name] = card
+        print(f"default model: {default} ({why})", flush=True)
+    return cards
+
+
+def build_card(weights: str | os.PathLike, data_root: str, frame_counts: tuple[int, ...] = DEFAULT_FRAME_COUNTS,
+               work_dir: str = "runs/card", leave_one_out: dict | None = None) -> dict:
+    """Evaluate one checkpoint on its test split and write ``NAME.card.json`` and ``NAME.card.md`` beside it.
+
+    Args:
+        weights: the checkpoint.
+        data_root: folder holding ffpp_c23/ and dfdc_faces/.
+        frame_counts: frame counts for the FF++ clips.
+        work_dir: where the split CSVs and full evaluation reports go.
+        leave_one_out: the recipe's leave-one-method-out result (see :func:`build_cards`), or None.
+
+    Returns:
+        The card as a dict.
+    """
+    det = load_detector(weights)
+    data_cfg = data_config_of(det, data_root)
+    splits = make_splits(data_cfg)
+    out = Path(work_dir) / Path(weights).stem
+    csvs = write_split_csvs(splits, Path(work_dir) / "splits")
+    progress = _printer()
+    print(f"[{Path(weights).stem}] {len(splits['ffpp_test'])} FF++ test clips at {list(frame_counts)} frames", flush=True)
+    ffpp = evaluate(splits["ffpp_test"], frame_counts, det, progress)
+    print(format_table(ffpp), flush=True)
+    print(f"[{Path(weights).stem}] {len(splits['dfdc_test'])} DFDC test face crops", flush=True)
+    dfdc = evaluate(splits["dfdc_test"], (1,), det, progress)
+    print(format_table(dfdc), flush=True)
+    out.mkdir(parents=True, exist_ok=True)
+    for name, rep in (("ffpp_test", ffpp), ("dfdc_test", dfdc)):
+        (out / f"{name}_report.json").write_text(json.dumps(rep, indent=2))
+    card = _card(det, data_cfg, ffpp, dfdc, {k: str(v) for k, v in csvs.items()}, leave_one_out)
+    _write_card(Path(weights), card)
+    return card
+
+
+def _write_card(weights: Path, card: dict) -> None:
+    """``NAME.card.json`` and its rendering ``NAME.card.md`` beside the checkpoint."""
+    card_json = card_path_for(weights)
+    card_json.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
+    card_json.with_name(weights.stem + CARD_MD_SUFFIX).write_text(render_markdown(card))
+
+
+def choose_default(cards: dict[str, dict]) -> tuple[str, str]:
+    """The issue's rule: the ResNeXt-LSTM when its test AUC at 20 frames is within 0.02 of the teacher's.
+
+    Returns:
+        (the default model's name, why, in words with the two AUCs).
+    """
+    def auc(name: str) -> float | None:
+        m = cards.get(name, {}).get("metrics", {}).get("ffpp_c23_val", {}).get("by_frames", {})
+        return m.get(DEFAULT_RULE_FRAMES, {}).get("auc")
+
+    s, t = auc(STUDENT), auc(TEACHER)
+    if s is None or t is None:
+        only = STUDENT if s is not None else TEACHER if t is not None else next(iter(cards))
+        return only, "the only model with a measured card"
+    if s >= t - DEFAULT_RULE_MARGIN:
+        return STUDENT, (f"the ResNeXt-LSTM's FF++ test AUC at {DEFAULT_RULE_FRAMES} frames ({s:.3f}) is within "
+                         f"{DEFAULT_RULE_MARGIN} of the teacher's ({t:.3f}), and it is faster")
+    return TEACHER, (f"the ResNeXt-LSTM's FF++ test AUC at {DEFAULT_RULE_FRAMES} frames ({s:.3f}) is more than "
+                     f"{DEFAULT_RULE_MARGIN} below the teacher's ({t:.3f})")
+
+
+def data_config_of(det: Detector, data_root: str) -> DataConfig:
+    """The split settings the checkpoint was trained with, so the test split is the same held-out data."""
+    saved = det.checkpoint.info.get("data_config", {})
+    keep = {k: saved[k] for k in ("seed", "test_fraction_ffpp", "calib_fraction_ffpp", "holdout_fraction_dfdc")
+            if k in saved}
+    return DataConfig(data_root=data_root, **keep)
+
+
+def leave_one_out_items(splits: dict[str, list[LabelledItem]], method: str = LOO_METHOD) -> list[LabelledItem]:
+    """Every clip of ``method`` (the run never saw one) against the real clips it never saw (calibration + test)."""
+    fakes = [it for name in ("ffpp_train", "ffpp_calib", "ffpp_test") for it in splits[name]
+             if it.source == f"ffpp/{method}"]
+    reals = [it for name in ("ffpp_calib", "ffpp_test") for it in splits[name] if it.label == 0]
+    return reals + fakes
+
+
+def _leave_one_out(folder: Path, data_root: str, work_dir: str) -> dict | None:
+    path = folder / "loo" / f"{LEAVE_ONE_OUT}.pt"
+    if not path.is_file():
+        return None
+    det = load_detector(path)
+    items = leave_one_out_items(make_splits(data_config_of(det, data_root)))
+    print(f"[{LEAVE_ONE_OUT}] {len(items)} clips: {LOO_METHOD} (never seen) against unseen reals", flush=True)
+    rep = evaluate(items, (LOO_FRAMES,), det, _printer())
+    out = Path(work_dir) / LEAVE_ONE_OUT
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(rep, indent=2))
+    m = rep["by_frames"][str(LOO_FRAMES)]
+    return {
+        "method": LOO_METHOD,
+        "checkpoint": f"weights/loo/{path.name}",
+        "sha256": det.sha256,
+        "recipe": "the teacher's recipe, shorter, with every FaceSwap clip left out of training",
+        "scored_on": f"all {sum(it.label for it in items)} FaceSwap clips against the "
+                     f"{sum(1 - it.label for it in items)} real clips of the calibration and test splits "
+                     f"(some FaceSwap targets' real clips were in training)",
+        "frames": LOO_FRAMES,
+        "auc": m["auc"],
+        "frame_auc": m["frame_auc"],
+        "n_scored": m["n_scored"],
+    }
+
+
+def _printer():
+    def show(done: int, total: int, path: str) -> None:
+        if done == total or done % max(1, total // 10) == 0:
+            print(f"  {done}/{total}", flush=True)
+    return show
+
+
+def _metrics(by_frames: dict) -> dict:
+    return {k: {m: v for m, v in row.items() if m != "reliability"} for k, row in by_frames.items()}
+
+
+def _card(det: Detector, data_cfg: DataConfig, ffpp: dict, dfdc: dict, csvs: dict,
+          leave_one_out: dict | None = None) -> dict:
+    ck = det.checkpoint
+    info = ck.info
+    n_params = sum(p.numel() for p in ck.model.parameters())
+    teacher = ck.model.config.backbone == "efficientnet_lite0"
+    summary = ("ImageNet-initialised EfficientNet-Lite0 per face crop (the teacher)" if teacher else
+               "ResNeXt (grouped-conv bottleneck) CNN per face crop" +
+               (", distilled from the teacher" if info.get("teacher") else ""))
+    calibration = info.get("calibration", {})
+    return {
+        "name": Path(ck.path).stem,
+        "title": "Deepfake Lens teacher: EfficientNet-Lite0-LSTM" if teacher else "Deepfake Lens ResNeXt-LSTM",
+        "file": Path(ck.path).name,
+        "sha256": ck.sha256,
+        "dfcore_version": __version__,
+        "architecture": {
+            "model_name": ck.model_name,
+            "summary": summary + " -> per-frame head; bidirectional LSTM (batch_first) over the sequence -> "
+                                 "masked mean -> clip head",
+            "parameters": n_params,
+            "input_size": ck.preprocess.input_size,
+            "model_config": ck.model.config.to_dict(),
+            "preprocessing": ck.preprocess.to_dict(),
+            "face_detector": "MediaPipe face detection 0.10.21 (full-range, then short-range), subject tracking",
+        },
+        "decision": {
+            "threshold": ck.threshold,
+            "threshold_rule": info.get("threshold_rule"),
+            "temperature": ck.temperature,
+            "bias": ck.bias,
+            "frame_temperature": ck.frame_temperature,
+            "calibration": calibration.get("method"),
+            "calibration_split_clips": calibration.get("split_clips"),
+            "calibration_real_called_fake": calibration.get("calibration_real_called_fake"),
+            "calibration_fakes_caught": calibration.get("calibration_fakes_caught"),
+        },
+        "training": {
+            "data": info.get("trained_on"),
+            "command": info.get("command"),
+            "training_s": info.get("training_s"),
+            "frame_stage_s": info.get("frame_stage_s"),
+            "clip_stage_s": info.get("clip_stage_s"),
+            "crop_extraction_s": info.get("crop_extraction_s"),
+            "machine": info.get("machine"),
+            "teacher": info.get("teacher"),
+            "config": info.get("run_config"),
+            "monitoring_history": info.get("monitoring_history"),
+        },
+        "data_terms": DATA_TERMS,
+        "evaluation": {
+            "command": "make evaluate  (python -m dfcore card --data ../shared/data)",
+            "split": "the test split of the training run's identity-disjoint train / calibration / test split "
+                     "(seed and fractions from the checkpoint); never trained, calibrated or selected on",
+            "split_csvs": csvs,
+            "date": dt.date.today().isoformat(),
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+                       f"{torch.get_num_threads()} threads",
+        },
+        "metrics": {
+            "ffpp_c23_val": {"unit": "video", "split": "test", "by_frames": _metrics(ffpp["by_frames"])},
+            "dfdc_faces_val": {"unit": "face crop (one frame)", "split": "test", "by_frames": _metrics(dfdc["by_frames"])},
+            "leave_one_method_out": leave_one_out,
+        },
+        "calibration": {
+            "ffpp_c23_val_40_frames": ffpp["by_frames"].get("40", {}).get("reliability", []),
+            "dfdc_faces_val": dfdc["by_frames"].get("1", {}).get("reliability", []),
+        },
+        "limitations": LIMITATIONS,
+    }
+
+
+def _fmt(v: object) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)
+
+
+def _extraction(seconds: float | None) -> str:
+    if seconds is None:
+        return "a face-crop extraction whose time this run did not record: it reused cache/"
+    return f"{seconds:.0f} s face-crop extraction"
+
+
+def render_markdown(card: dict) -> str:
+    """NAME.card.md from the card JSON (so the two can never disagree)."""
+    arch, dec, tr, ev = card["architecture"], card["decision"], card["training"], card["evaluation"]
+    lines = [
+        f"# Model card: {card.get('title', card['name'])} (`{card['name']}`)",
+        "",
+        f"*Generated by `{ev['command']}` on {ev['date']} — do not edit by hand.*",
+        "",
+        f"- File: `weights/{card['file']}` (sha256 `{card['sha256']}`), dfcore {card['dfcore_version']}",
+        f"- Architecture: {arch['summary']}; {arch['parameters']:,} parameters; "
+        f"{arch['input_size']}×{arch['input_size']} px face crops (margin {arch['preprocessing']['margin']})",
+        f"- Faces: {arch['face_detector']}",
+        f"- Decision: FAKE when the calibrated clip probability ≥ **{dec['threshold']:.3f}** "
+        f"({dec['threshold_rule']}); calibration: {dec['calibration']} "
+        f"(clip: T = {dec['temperature']:.3f}, bias {dec.get('bias', 0.0):+.3f}; frame: T = {dec['frame_temperature']:.3f})",
+    ]
+    default = card.get("default_model")
+    if default:
+        lines.append(f"- Default model: **{'yes' if default['is_default'] else 'no'}**; the default is "
+                     f"`{default['default']}` because {default['why']}")
+    if dec.get("calibration_real_called_fake") is not None:
+        lines.append(f"- On the calibration split ({dec.get('calibration_split_clips')}): "
+                     f"{dec['calibration_real_called_fake']:.1%} of real clips called FAKE, "
+                     f"{dec['calibration_fakes_caught']:.1%} of fakes caught (all slider frame counts pooled)")
+    lines += ["", "## Training data and terms", ""]
+    data = tr.get("data") or {}
+    for d in data.get("datasets", []):
+        lines.append(f"- {d}")
+    lines += [
+        f"- Split: {data.get('split')}; sizes {data.get('sizes')}",
+        f"- Synthesised: {data.get('synthesised')}",
+    ]
+    if data.get("pretrained"):
+        lines.append(f"- Initialised from: {data['pretrained']}")
+    if data.get("distilled_from"):
+        lines.append(f"- Distilled from: `{data['distilled_from']}` (its per-frame and clip probabilities as soft "
+                     "targets, its features as hints), plus the labels")
+    lines += [
+        "",
+        card["data_terms"],
+        "",
+        f"Trained with `{tr.get('command')}` in {_fmt(tr.get('training_s'))} s "
+        f"(frame stage {_fmt(tr.get('frame_stage_s'))} s, clip stage {_fmt(tr.get('clip_stage_s'))} s; "
+        f"+ {_extraction(tr.get('crop_extraction_s'))}) on {tr.get('machine')}.",
+        "",
+        "## Metrics (test split, measured by the command above)",
+        "",
+        "FaceForensics++ c23 test split, video level (\"real→FAKE\" and \"fakes caught\" at the threshold above):",
+        "",
+        "| frames | AUC | accuracy | real→FAKE | fakes caught | EER | log-loss | ECE | frame AUC | s/video | scored | no face |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for k, m in card["metrics"]["ffpp_c23_val"]["by_frames"].items():
+        lines.append(f"| {k} | {_fmt(m['auc'])} | {_fmt(m['accuracy'])} | {_fmt(m.get('real_called_fake'))} | "
+                     f"{_fmt(m.get('fakes_caught'))} | {_fmt(m['eer'])} | {_fmt(m['log_loss'])} | "
+                     f"{_fmt(m['ece'])} | {_fmt(m['frame_auc'])} | {_fmt(m['seconds_per_video'])} | "
+                     f"{m['n_scored']} | {m['n_no_face']} |")
+    lines += ["", "DFDC face crops, test split (one frame each; another dataset than FF++):", "",
+              "| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for m in card["metrics"]["dfdc_faces_val"]["by_frames"].values():
+        lines.append(f"| {_fmt(m['auc'])} | {_fmt(m['frame_auc'])} | {_fmt(m['accuracy'])} | {_fmt(m['eer'])} | "
+                     f"{_fmt(m['log_loss'])} | {_fmt(m['ece'])} | {m['n_scored']} | {m['n_no_face']} |")
+    loo = card["metrics"].get("leave_one_method_out")
+    lines += ["", "Leave one method out (a manipulation method the detector never saw):", ""]
+    if loo:
+        lines.append(f"- {loo['recipe']} (`{loo['checkpoint']}`), scored on {loo['scored_on']} at {loo['frames']} "
+                     f"frames: video AUC **{_fmt(loo['auc'])}**, frame AUC {_fmt(loo['frame_auc'])}")
+    else:
+        lines.append("- not measured: `weights/loo/` holds no leave-one-method-out checkpoint")
+    lines += ["", "Reliability (FF++ test split, 40 frames):", "",
+              "| bin | count | mean predicted | fraction fake |", "|---|---:|---:|---:|"]
+    for b in card["calibration"]["ffpp_c23_val_40_frames"]:
+        if b.get("count"):
+            lines.append(f"| {b['lower']:.1f}–{b['upper']:.1f} | {b['count']} | {_fmt(b['mean_predicted'])} | "
+                         f"{_fmt(b['fraction_fake'])} |")
+    lines += ["", "## Limitations", ""] + [f"- {x}" for x in card["limitations"]] + [""]
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""Files in, frames out: decoding, seeking, clip memory and writing video."""

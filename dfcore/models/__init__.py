@@ -1,0 +1,1 @@
+"""The detector: model definitions, pretrained backbones, checkpoints, inference and Grad-CAM."""

@@ -1,0 +1,165 @@
+"""A loaded detector: a checkpoint on a device, ready to score face crops.
+
+Load it once (the dashboard keeps it in ``st.cache_resource``) and share it:
+scoring runs under ``torch.inference_mode`` and never changes the model, so
+concurrent analyses are safe; Grad-CAM works on its own copy (see explain.py).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint
+from ..errors import NoWeightsInstalledError
+from ..evaluation.metrics import sigmoid
+from .model_registry import resolve_model
+from .model import features_after, inference_backbone, stage_output
+from ..vision.preprocessing import to_tensor
+
+BATCH = 50  # crops per CNN call: large enough to amortise overhead, small enough for memory
+
+
+def default_weights_path() -> Path:
+    """The default model's checkpoint (``$DFCORE_WEIGHTS`` when set).
+
+    Raises:
+        NoWeightsInstalledError: no model is installed.
+    """
+    return resolve_model(None).path
+
+
+def pick_device(device: str | None = None) -> torch.device:
+    if device:
+        return torch.device(device)
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+@dataclass
+class Scores:
+    clip_probability: float  # calibrated probability that the clip is fake
+    frame_probabilities: np.ndarray  # (T,) calibrated per-frame fake probabilities
+    clip_logit: float  # raw clip logit, before calibration
+    # The output of backbone stage ``stage`` for each crop (T, C, h, w), on the CPU, when
+    # asked for: Grad-CAM starts from it instead of running the CNN a second time.
+    stage_maps: torch.Tensor | None = None
+    stage: str | None = None  # which stage stage_maps is the output of
+
+
+class Detector:
+    """A checkpoint's model on a device.
+
+    Args:
+        checkpoint: a loaded :class:`~dfcore.models.checkpoint.Checkpoint`.
+        device: "cpu", "cuda", ...; None picks CUDA when present.
+    """
+
+    def __init__(self, checkpoint: Checkpoint, device: str | None = None) -> None:
+        self.checkpoint = checkpoint
+        self.device = pick_device(device)
+        self.model = checkpoint.model.to(self.device).eval()
+        # An inference-only model: no weight ever needs a gradient, and Grad-CAM's
+        # backward pass (activations only) must not write .grad on a shared model.
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+        self._fast_backbone = inference_backbone(self.model.backbone)  # scoring only; see model.py
+        self.preprocess = checkpoint.preprocess
+        self.threshold = checkpoint.threshold
+
+    @property
+    def name(self) -> str:
+        return self.checkpoint.model_name
+
+    @property
+    def sha256(self) -> str:
+        return self.checkpoint.sha256
+
+    def features(self, crops: np.ndarray) -> torch.Tensor:
+        """CNN features of uint8 RGB face crops (T, S, S, 3) -> (T, F), computed in batches."""
+        return self._features(crops, None)[0]
+
+    def _features(self, crops: np.ndarray, keep_stage: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Features, and the output of ``keep_stage`` on the CPU (None when not asked for)."""
+        out, kept = [], []
+        # no_grad rather than inference_mode: kept maps become Grad-CAM's inputs, and
+        # inference tensors cannot be used in a graph that records gradients.
+        with torch.no_grad():
+            for i in range(0, len(crops), BATCH):
+                x = to_tensor(crops[i : i + BATCH], self.preprocess).to(self.device)
+                x = x.contiguous(memory_format=torch.channels_last)
+                if keep_stage is None:
+                    out.append(self._fast_backbone(x))
+                else:
+                    maps = stage_output(self._fast_backbone, x, keep_stage)
+                    kept.append(maps.cpu())
+                    out.append(features_after(self._fast_backbone, maps, keep_stage))
+        feats = torch.cat(out) if out else torch.empty(0)
+        return feats, (torch.cat(kept) if kept else None)
+
+    def score_features(self, feats: torch.Tensor) -> Scores:
+        """Calibrated clip and per-frame probabilities from (T, F) features of one clip."""
+        with torch.inference_mode():
+            clip_logit, frame_logits = self.model.heads(feats.unsqueeze(0).to(self.device))
+        clip = float(clip_logit[0])
+        frames = frame_logits[0].float().cpu().numpy()
+        ck = self.checkpoint
+        return Scores(
+            clip_probability=float(sigmoid(clip / ck.temperature + ck.bias)),
+            frame_probabilities=sigmoid(frames, ck.frame_temperature),
+            clip_logit=clip,
+        )
+
+    def score(self, crops: np.ndarray, keep_stage: str | None = None) -> Scores:
+        """Score one clip's face crops.
+
+        Args:
+            crops: (T, S, S, 3) uint8 RGB face crops, in time order.
+            keep_stage: a backbone stage ("layer1".."layer4") whose output to keep
+                in the result, for :func:`dfcore.models.explain.gradcam_maps`; None keeps nothing.
+
+        Returns:
+            The calibrated :class:`Scores`.
+        """
+        feats, maps = self._features(crops, keep_stage)
+        scores = self.score_features(feats)
+        if keep_stage is not None:
+            scores.stage_maps, scores.stage = maps, keep_stage
+        return scores
+
+
+def load_detector(weights: str | os.PathLike | None = None, device: str | None = None,
+                  threads: int | None = None, model: str | None = None) -> Detector:
+    """Load a detector from a checksummed checkpoint.
+
+    Args:
+        weights: a ``.pt`` checkpoint with a ``SHA256SUMS`` entry beside it; it
+            takes precedence over ``model``.
+        device: "cpu" or "cuda"; None picks CUDA when present.
+        threads: CPU threads for torch (process-wide); None leaves torch's default.
+        model: an installed model's name (``python -m dfcore models``); None: the
+            default model (or ``$DFCORE_WEIGHTS``).
+
+    Returns:
+        A ready :class:`Detector`.
+
+    Raises:
+        NoWeightsInstalledError: no weights given and none installed.
+        UnknownModelError: no installed model has that name.
+        WeightsError: the file is tampered with, foreign, or does not match this code.
+    """
+    if threads:
+        torch.set_num_threads(int(threads))
+    if weights:
+        return Detector(load_checkpoint(Path(weights)), device=device)
+    entry = resolve_model(model)
+    if not entry.path.is_file():
+        raise NoWeightsInstalledError(
+            entry.path, "no trained weights are installed",
+            "Train them with `make train`, or pass a checkpoint with --weights. "
+            "dfcore never presents an untrained model as a detector.",
+        )
+    return Detector(load_checkpoint(entry.path), device=device)

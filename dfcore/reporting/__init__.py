@@ -1,0 +1,1 @@
+"""What an analysis is shown as: the report and its figures."""

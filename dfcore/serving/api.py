@@ -1,0 +1,308 @@
+"""The HTTP API: post a video, get the verdict as JSON (``python -m dfcore serve``).
+
+    POST /v1/analyze   multipart: file, and optionally frames (10-100), model, explain -> the `analyze --json` schema
+    GET  /v1/models    the installed models and their cards (the same as `models --json`)
+    GET  /v1/health    liveness and load; never needs the API key
+    GET  /docs         the OpenAPI docs (/openapi.json)
+
+A thin caller of :func:`dfcore.analyze_video`, like the dashboard's pages. Each
+request streams its upload into a private temporary folder (refused with 413
+while still arriving once it passes the limit; see :mod:`dfcore.serving.upload`),
+waits for one of a few run slots (503 with ``Retry-After`` when the queue is
+full; see :mod:`dfcore.serving.analysis_gate`), is analysed with the dashboard's time
+limit by a detector loaded once per model (:mod:`dfcore.serving.detector_cache`), and
+its folder is deleted whatever happens. A bad input is a 4xx with
+``{"error": {"code", "message", "file"}}``, the message being the one the CLI
+prints; anything else is a generic 500 whose details stay in the server's log.
+
+It serves one process: the run slots and the loaded models are shared by
+threads, so each model is in memory once.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import anyio
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
+
+from .. import __version__
+from .analysis_gate import AnalysisGate
+from ..analyze import analyze_video
+from ..deadline import SERVER_TIME_LIMIT_S
+from .detector_cache import DetectorCache
+from ..errors import (
+    AnalysisTimeoutError,
+    DfcoreError,
+    InputNotFoundError,
+    ServerBusyError,
+    UnknownModelError,
+    UnsupportedFormatError,
+    UploadError,
+    UploadTooLargeError,
+    VideoDecodeError,
+    WeightsError,
+)
+from ..evaluation.evaluate import DEFAULT_FRAME_COUNTS
+from ..models.model_registry import describe_models, resolve_model
+from ..provenance import describe_input
+from .upload import MAX_UPLOAD_MB, MB, Upload, UploadLimits, check_content_length, receive_upload
+
+log = logging.getLogger(__name__)
+
+API_KEY_ENV = "DFCORE_API_KEY"  # when set, every /v1 call but /v1/health needs "Authorization: Bearer <key>"
+# The frame counts the model card measures: the range of the dashboard's slider.
+MIN_FRAMES, MAX_FRAMES = min(DEFAULT_FRAME_COUNTS), max(DEFAULT_FRAME_COUNTS)
+DEFAULT_FRAMES = 20  # as the CLI and the dashboard
+FORM_FIELDS = frozenset({"frames", "model", "explain"})  # the options that may come with the file
+TEMP_PREFIX = "dflens-api-"  # each request's private folder under $TMPDIR
+TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
+
+# Each refusal's HTTP status and error code; the first class the error is an instance of wins
+# (subclasses before their parents).
+ERROR_STATUS: list[tuple[type[DfcoreError], int, str]] = [
+    (UploadTooLargeError, 413, "too_large"),
+    (UploadError, 400, "bad_request"),
+    (UnknownModelError, 400, "unknown_model"),
+    (InputNotFoundError, 400, "not_found"),
+    (UnsupportedFormatError, 415, "unsupported_type"),
+    (VideoDecodeError, 422, "undecodable"),
+    # Heavier than the limit allows: the same file would time out again, so not a 5xx to retry.
+    (AnalysisTimeoutError, 422, "time_limit"),
+    (ServerBusyError, 503, "busy"),
+    (WeightsError, 503, "model_unavailable"),  # the server's installation, not the client's input
+]
+HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+
+
+@dataclass(frozen=True)
+class ApiOptions:
+    workers: int = 2  # analyses that run at the same time (threads of this one process)
+    queue: int = 4  # requests admitted beyond those, waiting their turn; more are refused with 503
+    max_upload_bytes: int = MAX_UPLOAD_MB * MB  # the upload limit (the dashboard's too)
+    time_limit_s: float = SERVER_TIME_LIMIT_S  # each analysis's limit (the dashboard's too)
+    retry_after_s: int = 5  # the Retry-After of a 503
+    api_key: str | None = field(default=None, repr=False)  # None: no key needed; see api_key_from_env()
+    device: str | None = None  # "cpu" or "cuda"; None picks CUDA when present
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+
+
+def api_key_from_env() -> str | None:
+    """``$DFCORE_API_KEY``, or None when it is unset or empty."""
+    return os.environ.get(API_KEY_ENV) or None
+
+
+class ErrorDetail(BaseModel):
+    code: str  # a stable name for the kind of error, e.g. "unsupported_type"
+    message: str  # the sentence the CLI prints, naming the file and what to do
+    file: str | None  # the uploaded file's name when the error is about it
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+@dataclass
+class _Service:
+    """What every request shares: the options, the gate and the loaded detectors."""
+
+    options: ApiOptions
+    gate: AnalysisGate
+    detectors: DetectorCache
+    limits: UploadLimits
+    # Worker threads for analyses: enough for every admitted request, apart from anyio's default pool.
+    threads: anyio.CapacityLimiter
+
+
+@dataclass(frozen=True)
+class _AnalyzeParams:
+    frames: int
+    model: str | None
+    explain: bool
+
+    @classmethod
+    def parse(cls, fields: dict[str, str]) -> _AnalyzeParams:
+        """The form's options, checked.
+
+        Raises:
+            UploadError: a value out of range or not understood.
+        """
+        frames = fields.get("frames", "")
+        if frames == "":
+            n = DEFAULT_FRAMES
+        else:
+            try:
+                n = int(frames)
+            except ValueError:
+                raise UploadError(None, f"frames: not a whole number: {frames[:20]!r}") from None
+            if not MIN_FRAMES <= n <= MAX_FRAMES:
+                raise UploadError(None, f"frames: must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n}")
+        explain = fields.get("explain", "").lower()
+        if explain not in TRUE_WORDS | FALSE_WORDS:
+            raise UploadError(None, f"explain: must be true or false, got {explain[:20]!r}")
+        return cls(n, fields.get("model") or None, explain in TRUE_WORDS)
+
+
+def create_app(options: ApiOptions | None = None) -> FastAPI:
+    """The API as an ASGI app (serve it with uvicorn, or test it with a TestClient).
+
+    Args:
+        options: limits and settings; None: the defaults, with the key from ``$DFCORE_API_KEY``.
+    """
+    options = options or ApiOptions(api_key=api_key_from_env())
+    service = _Service(
+        options, AnalysisGate(options.workers, options.queue, options.retry_after_s),
+        DetectorCache(options.device, options.threads),
+        UploadLimits(max_file_bytes=options.max_upload_bytes, fields=FORM_FIELDS),
+        anyio.CapacityLimiter(options.workers + options.queue),
+    )
+    app = FastAPI(title="Deepfake Lens API", version=__version__,
+                  description="Post a video or image; get a REAL / FAKE verdict with a calibrated probability.")
+    app.state.service = service  # what tests (and an embedding app) can inspect: the gate, the loaded models
+    app.state.retry_after_s = options.retry_after_s  # for the 503 handler
+    bearer = HTTPBearer(auto_error=False, description=f"needed when the server has ${API_KEY_ENV} set")
+
+    def require_key(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+        if options.api_key is None:
+            return
+        # Constant time: how much of a guess matched must not show in the response time.
+        if creds is None or not hmac.compare_digest(creds.credentials.encode(), options.api_key.encode()):
+            raise HTTPException(401, "a valid API key is required: send 'Authorization: Bearer <key>'",
+                                headers={"WWW-Authenticate": "Bearer"})
+
+    errors = {s: {"model": ErrorBody} for s in (400, 401, 413, 415, 422, 503)}
+
+    @app.post("/v1/analyze", dependencies=[Depends(require_key)], openapi_extra=_ANALYZE_FORM,
+              responses={200: {"description": "the `python -m dfcore analyze --json` schema"}, **errors})
+    async def analyze(request: Request) -> JSONResponse:
+        """Analyse one video or image; the answer is `python -m dfcore analyze --json`'s."""
+        started = time.perf_counter()
+        check_content_length(request.headers, service.limits)  # before queueing: nothing else is read
+        with service.gate.admit():  # before the body is read: a refusal costs the server nothing
+            with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:  # mode 0700, deleted also on errors
+                try:
+                    upload = await receive_upload(request.headers, request.stream(), Path(tmp), service.limits)
+                except ClientDisconnect:
+                    raise UploadError(None, "the client went away before the upload ended") from None
+                params = _AnalyzeParams.parse(upload.fields)
+                resolve_model(params.model)  # an unknown name is refused before it queues
+                try:
+                    result = await anyio.to_thread.run_sync(
+                        partial(_analyze_upload, service, upload, params), limiter=service.threads)
+                except DfcoreError as e:
+                    raise _about_upload(e, upload) from None
+        log.info("analysed %d bytes, %d frames, %.2f s", upload.size, params.frames, time.perf_counter() - started)
+        return JSONResponse(result)
+
+    @app.get("/v1/models", dependencies=[Depends(require_key)], responses={**errors})
+    def models() -> list[dict]:
+        """The installed models, the default first, each with its model card (`models --json`)."""
+        return describe_models()
+
+    @app.get("/v1/health")
+    def health() -> dict:
+        """Liveness and load; open without the API key (it says nothing about any file)."""
+        load = service.gate.load()
+        return {"status": "ok", "version": __version__, "running": load.running, "admitted": load.admitted,
+                "max_running": load.max_running, "max_admitted": load.max_admitted,
+                "models_loaded": service.detectors.loaded()}
+
+    app.add_exception_handler(DfcoreError, _dfcore_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _internal_error)
+    return app
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, options: ApiOptions | None = None) -> None:
+    """Run the API with uvicorn until interrupted (one process; see :class:`ApiOptions` for its limits).
+
+    Args:
+        host: the address to listen on; the default answers this machine only.
+        port: the TCP port.
+        options: limits and settings; None: the defaults, with the key from ``$DFCORE_API_KEY``.
+    """
+    import uvicorn
+
+    # This module's lines (refusals, sizes, timings: never a file's contents) beside uvicorn's own.
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    uvicorn.run(create_app(options), host=host, port=port, log_level="info")
+
+
+def _analyze_upload(service: _Service, upload: Upload, params: _AnalyzeParams) -> dict:
+    """On a worker thread: wait for a run slot, then analyse the upload with the shared detector."""
+    with service.gate.run_slot():
+        detector = service.detectors.get(params.model)
+        # The client's own file name in the result, not the temporary copy's sanitised one.
+        result = analyze_video(upload.path, params.frames, detector=detector, explain=params.explain,
+                               time_limit_s=service.options.time_limit_s,
+                               input_file=describe_input(upload.path, name=upload.name))
+        return result.to_dict()
+
+
+def _about_upload(e: DfcoreError, upload: Upload) -> DfcoreError:
+    """The same error naming the client's file instead of the server's temporary copy."""
+    if e.path != str(upload.path):
+        return e
+    # A decoder's own words may quote the path too.
+    reason = e.reason.replace(str(upload.path), upload.name).replace(str(upload.path.parent), "")
+    return type(e)(upload.name, reason, e.hint)
+
+
+async def _dfcore_error(request: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, DfcoreError)
+    status, code = next(((s, c) for cls, s, c in ERROR_STATUS if isinstance(e, cls)), (400, "bad_request"))
+    if isinstance(e, WeightsError):  # its path is the server's, not the client's
+        e = DfcoreError(None, e.reason, e.hint)
+    headers = {"Retry-After": str(request.app.state.retry_after_s)} if status == 503 else None
+    log.info("%s %s refused: %d %s", request.method, request.url.path, status, code)
+    return _error_response(status, code, e.message, e.path, headers)
+
+
+async def _http_error(request: Request, e: Exception) -> JSONResponse:
+    assert isinstance(e, HTTPException)
+    code = HTTP_CODES.get(e.status_code, f"http_{e.status_code}")
+    return _error_response(e.status_code, code, str(e.detail), None, dict(e.headers or {}))
+
+
+async def _internal_error(request: Request, e: Exception) -> JSONResponse:
+    # The traceback stays here; the client learns only that it is not its fault.
+    log.error("unexpected error on %s %s", request.method, request.url.path, exc_info=e)
+    return _error_response(500, "internal", "an unexpected error stopped the analysis; the server's log has "
+                                            "the details", None)
+
+
+def _error_response(status: int, code: str, message: str, file: str | None,
+                    headers: dict[str, str] | None = None) -> JSONResponse:
+    body = ErrorBody(error=ErrorDetail(code=code, message=message, file=file))
+    return JSONResponse(body.model_dump(), status_code=status, headers=headers)
+
+
+# The form of POST /v1/analyze for the OpenAPI docs: the endpoint reads its body itself,
+# streaming, so FastAPI cannot infer it from parameters.
+_ANALYZE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"],
+    "properties": {
+        "file": {"type": "string", "format": "binary",
+                 "description": f"a video (mp4, m4v, avi, mov, mkv, webm) or image (jpg, png), at most "
+                                f"{MAX_UPLOAD_MB} MB; its name's extension says which"},
+        "frames": {"type": "integer", "minimum": MIN_FRAMES, "maximum": MAX_FRAMES, "default": DEFAULT_FRAMES,
+                   "description": "frames sampled evenly over the whole clip"},
+        "model": {"type": "string", "description": "an installed model (GET /v1/models); default: the default"},
+        "explain": {"type": "boolean", "default": False, "description": "also compute the Grad-CAM maps (timed)"},
+    },
+}}}}}

@@ -1,0 +1,1 @@
+"""Datasets, degradations, the face cache, the training recipe and calibration."""

