@@ -82,8 +82,25 @@ def _parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=int, help="evaluate only the first N items (quick checks)")
     _common(e)
 
-    t = sub.add_parser("train", help="train the shipped detectors: teacher, leave-one-method-out check, student")
+    t = sub.add_parser("train", help="train the shipped detectors (make train), or fine-tune on your own data "
+                                     "(--dataset / --csv)")
     t.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and dfdc_faces/")
+    own = t.add_argument_group("your own data (any layout dfcore reads; see README: Train on your own data)")
+    own.add_argument("--dataset", metavar="PATH", action="append",
+                     help="a dataset folder or CSV (repeatable: datasets are mixed)")
+    own.add_argument("--csv", metavar="FILE", action="append", help="a CSV with path,label[,identity] columns")
+    own.add_argument("--init", metavar="FILE.pt", help="checkpoint to start from (default: the default model)")
+    own.add_argument("--from-imagenet", action="store_true", help="start from ImageNet weights instead")
+    own.add_argument("--model", metavar="NAME",
+                     help="architecture to train (lite0_lstm, resnext_wide_lstm, ...) or an installed model to start from")
+    own.add_argument("--steps", type=int, default=300, help="frame-stage steps (default 300)")
+    own.add_argument("--clip-steps", type=int, default=150, help="clip-stage steps (default 150)")
+    own.add_argument("--val-fraction", type=float, default=0.2, help="share held out for validation (default 0.2)")
+    own.add_argument("--frames-per-clip", type=int, default=16, help="training frames per clip (default 16)")
+    own.add_argument("--lr", type=float, help="peak learning rate (default 1e-4, or 4e-4 from ImageNet)")
+    own.add_argument("--out", metavar="FILE.pt", help="the checkpoint to write (default weights/custom.pt)")
+    own.add_argument("--frames", type=_frame_list, default=[10, 20, 40, 60, 80, 100],
+                     help="frame counts calibrated and reported in the card (comma-separated)")
     t.add_argument("--runs", help="comma-separated runs of the recipe, in order (default: all, as make train)")
     t.add_argument("--step-scale", type=float, help="multiply every step count (quick checks: 0.01)")
     t.add_argument("--weights-dir", help="where checkpoints are written (default weights)")
@@ -195,6 +212,8 @@ def _train(args: argparse.Namespace) -> int:
 
     from .training.train import RECIPE, DataConfig, TrainConfig, prepare_data, recalibrate, train
 
+    if args.dataset or args.csv:
+        return _train_custom(args)
     cfg = TrainConfig(data=DataConfig(data_root=args.data))
     if args.runs:
         runs = tuple(r.strip() for r in args.runs.split(",") if r.strip())
@@ -212,6 +231,28 @@ def _train(args: argparse.Namespace) -> int:
         recalibrate(cfg)
         return 0
     train(cfg)
+    return 0
+
+
+def _train_custom(args: argparse.Namespace) -> int:
+    from .training.custom import CustomTrainOptions, train_custom
+
+    for flag in ("runs", "step_scale", "weights_dir", "extract_only"):
+        if getattr(args, flag):
+            print(f"error: --{flag.replace('_', '-')} belongs to the recipe (make train), not to --dataset/--csv",
+                  file=sys.stderr)
+            return EXIT_INPUT_ERROR
+    if args.steps < 1 or args.clip_steps < 1 or args.frames_per_clip < 1:
+        print("error: --steps, --clip-steps and --frames-per-clip must be at least 1", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    opts = CustomTrainOptions(
+        datasets=tuple((args.dataset or []) + (args.csv or [])), out=args.out or "weights/custom.pt",
+        init=args.init, from_imagenet=args.from_imagenet, model=args.model, steps=args.steps,
+        clip_steps=args.clip_steps, val_fraction=args.val_fraction, frames_per_clip=args.frames_per_clip, lr=args.lr,
+        frame_counts=tuple(args.frames),
+        **({"work_dir": args.work_dir} if args.work_dir else {}))
+    result = train_custom(opts)
+    print(f"{result.checkpoint}  sha256 {result.sha256}\ncard: {result.card_path}")
     return 0
 
 

@@ -81,6 +81,8 @@ def show_card(entry: ModelEntry) -> None:
         st.markdown(f"- {d}")
     st.markdown(f"- Split: {v(data.get('split'))}\n- Sizes: {v(data.get('sizes'))}\n"
                 f"- Synthesised: {v(data.get('synthesised'))}")
+    if card.get("base_model"):
+        st.markdown(f"- Started from: {card['base_model']}")
     st.info(card.get("data_terms", "No data terms recorded."))
     if tr.get("command"):
         st.caption(f"Trained with `{tr['command']}` in {v(tr.get('training_s'))} s "
@@ -93,7 +95,8 @@ def show_card(entry: ModelEntry) -> None:
     st.caption(f"Split: {v(ev.get('split'))}. Machine: {v(ev.get('machine'))}.")
     metrics = card.get("metrics", {})
     for key, title in (("ffpp_c23_val", "FaceForensics++ c23 validation"),
-                       ("dfdc_faces_val", "DFDC face crops validation")):
+                       ("dfdc_faces_val", "DFDC face crops validation"),
+                       ("validation", "Validation split of the training data")):
         section = metrics.get(key)
         if not section:
             continue
@@ -101,9 +104,11 @@ def show_card(entry: ModelEntry) -> None:
         table = pd.DataFrame.from_dict(section.get("by_frames", {}), orient="index").round(3)
         table.index.name = "frames"
         st.dataframe(table, width="stretch")
-    bins = card.get("calibration", {}).get("ffpp_c23_val_40_frames") or []
+    calibration = card.get("calibration", {})
+    bins = calibration.get("ffpp_c23_val_40_frames") or calibration.get("validation_40_frames") or []
     if any(b.get("count") for b in bins):
-        st.markdown("**Reliability** (FF++ validation, 40 frames)")
+        where = "FF++ validation" if calibration.get("ffpp_c23_val_40_frames") else "validation split"
+        st.markdown(f"**Reliability** ({where}, 40 frames)")
         st.plotly_chart(reliability_figure(bins), width="stretch", key=f"model_reliability_{entry.name}")
 
     st.subheader("Limitations")

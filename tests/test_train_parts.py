@@ -116,9 +116,12 @@ def dfdc_set() -> CropSet:
     return _dfdc()
 
 
+SHARES = {"ffpp": 0.35, "dfdc": 0.65}
+
+
 @pytest.fixture(scope="module")
 def pools(ffpp_set: CropSet, dfdc_set: CropSet) -> FacePools:
-    return FacePools(ffpp_set, dfdc_set)
+    return FacePools({"ffpp": ffpp_set, "dfdc": dfdc_set}, SHARES)
 
 
 @pytest.fixture
@@ -191,17 +194,32 @@ def test_face_pools(pools: FacePools, ffpp_set: CropSet, dfdc_set: CropSet) -> N
     rng = np.random.default_rng(0)
     for label in (0, 1):
         for share, key in ((1.0, "ffpp"), (0.0, "dfdc")):
-            cs, i = pools.draw(rng, label, share)
-            assert cs is pools.sets[key] and cs.items[cs.item[i]]["label"] == label
+            only = FacePools({"ffpp": ffpp_set, "dfdc": dfdc_set}, {"ffpp": share, "dfdc": 1.0 - share})
+            cs, i = only.draw(rng, label)
+            assert cs is only.sets[key] and cs.items[cs.item[i]]["label"] == label
+    # The shares are followed: about 35% of draws from FF++.
+    drawn = [pools.draw(rng, 0)[0] is ffpp_set for _ in range(2000)]
+    assert abs(np.mean(drawn) - 0.35) < 0.04
+
+
+def test_face_pools_real_only(ffpp_set: CropSet) -> None:
+    reals = CropSet(ffpp_set.crops, ffpp_set.boxes, ffpp_set.keypoints, ffpp_set.landmarks, ffpp_set.item,
+                    [{**m, "label": 0} for m in ffpp_set.items])
+    with pytest.raises(ValueError, match="no fake faces in the mine"):
+        FacePools({"mine": reals}, {"mine": 1.0})
+    pools = FacePools({"mine": reals}, {"mine": 1.0}, need_fakes=False)  # SBI only: every fake is a self-blend
+    run = dataclasses.replace(RUN, sbi_fraction=1.0)
+    crops, y = FrameBatches(pools, run, PRE).make(0)
+    assert y.tolist() == [0.0] * (run.batch // 2) + [1.0] * (run.batch - run.batch // 2)
 
 
 def test_face_pools_leave_out_a_method(ffpp_set: CropSet, dfdc_set: CropSet) -> None:
-    pools = FacePools(ffpp_set, dfdc_set, exclude_methods=("FaceSwap",))
+    pools = FacePools({"ffpp": ffpp_set, "dfdc": dfdc_set}, SHARES, exclude_methods=("FaceSwap",))
     assert set(ffpp_set.item[pools.faces[("ffpp", 1)]]) == {2}  # Deepfakes only
     assert set(ffpp_set.item[pools.faces[("ffpp", 0)]]) == {0, 1}  # reals untouched
     # Leaving out every fake method leaves no FF++ fakes: refused, not silently trained without them.
     with pytest.raises(ValueError, match="no fake faces in the ffpp"):
-        FacePools(ffpp_set, dfdc_set, exclude_methods=("FaceSwap", "Deepfakes"))
+        FacePools({"ffpp": ffpp_set, "dfdc": dfdc_set}, SHARES, exclude_methods=("FaceSwap", "Deepfakes"))
 
 
 def test_frame_batch_shapes_and_labels(pools: FacePools) -> None:
@@ -247,7 +265,7 @@ def test_frame_batches_deterministic_per_step(pools: FacePools, ffpp_set: CropSe
     np.testing.assert_array_equal(a, b)
     assert torch.equal(ya, yb)
     # A fresh FrameBatches over fresh pools reproduces the step (a resumed run sees the same batches).
-    c, _ = FrameBatches(FacePools(ffpp_set, dfdc_set), RUN, PRE).make(3)
+    c, _ = FrameBatches(FacePools({"ffpp": ffpp_set, "dfdc": dfdc_set}, SHARES), RUN, PRE).make(3)
     np.testing.assert_array_equal(a, c)
     assert not np.array_equal(a, batches.make(4)[0])
     assert not np.array_equal(a, FrameBatches(pools, dataclasses.replace(RUN, seed=1), PRE).make(3)[0])

@@ -204,13 +204,93 @@ def _metrics(by_frames: dict) -> dict:
 
 def _card(det: Detector, data_cfg: DataConfig, ffpp: dict, dfdc: dict, csvs: dict,
           leave_one_out: dict | None = None) -> dict:
+    return {
+        **_describe(det),
+        "data_terms": DATA_TERMS,
+        "evaluation": {
+            "command": "make evaluate  (python -m dfcore card --data ../shared/data)",
+            "split": "the test split of the training run's identity-disjoint train / calibration / test split "
+                     "(seed and fractions from the checkpoint); never trained, calibrated or selected on",
+            "split_csvs": csvs,
+            "date": dt.date.today().isoformat(),
+            "machine": _machine(),
+        },
+        "metrics": {
+            "ffpp_c23_val": {"unit": "video", "split": "test", "by_frames": _metrics(ffpp["by_frames"])},
+            "dfdc_faces_val": {"unit": "face crop (one frame)", "split": "test", "by_frames": _metrics(dfdc["by_frames"])},
+            "leave_one_method_out": leave_one_out,
+        },
+        "calibration": {
+            "ffpp_c23_val_40_frames": ffpp["by_frames"].get("40", {}).get("reliability", []),
+            "dfdc_faces_val": dfdc["by_frames"].get("1", {}).get("reliability", []),
+        },
+        "limitations": LIMITATIONS,
+    }
+
+
+def build_custom_card(weights: str | os.PathLike, val_items: list[LabelledItem],
+                      frame_counts: tuple[int, ...] = DEFAULT_FRAME_COUNTS) -> dict:
+    """The card of a model trained on a user's data (``dfcore.training.custom``): the shipped card's table,
+    measured on the user's validation split; written beside the checkpoint.
+
+    Args:
+        weights: the calibrated checkpoint.
+        val_items: the validation split (never trained or calibrated on).
+        frame_counts: the frame counts to measure at.
+
+    Returns:
+        The card as a dict.
+    """
+    det = load_detector(weights)
+    print(f"[{Path(weights).stem}] {len(val_items)} validation items at {list(frame_counts)} frames", flush=True)
+    report = evaluate(val_items, frame_counts, det, _printer())
+    print(format_table(report), flush=True)
+    info = det.checkpoint.info
+    real_only = bool((info.get("trained_on") or {}).get("real_only"))
+    card = {
+        **_describe(det),
+        "title": f"{Path(weights).stem}: trained on your data",
+        "location": str(weights),
+        "base_model": info.get("base_model"),
+        "data_terms": "Trained on the user's own data (listed above); its terms are the user's. "
+                      + ("The base model was trained on FaceForensics++ and DFDC, research use only. "
+                         if info.get("base_model") and "ImageNet" not in info["base_model"] else ""),
+        "evaluation": {
+            "command": info.get("command"),
+            "split": "the validation split of this run's train / calibration / validation split; never trained, "
+                     "calibrated or selected on",
+            "date": dt.date.today().isoformat(),
+            "machine": _machine(),
+        },
+        "metrics": {"validation": {"unit": "item (video or image)", "split": "validation",
+                                   "by_frames": _metrics(report["by_frames"])}},
+        "calibration": {"validation_40_frames": report["by_frames"].get("40", {}).get("reliability", [])},
+        "limitations": ["Measured on a validation split of the training data's own sources: expect lower accuracy "
+                        "on videos from other sources and other manipulation methods."]
+                       + (["The data had no fakes: the only fakes it learnt were self-blends, AUC on validation "
+                           "is undefined (one class), and the probabilities keep the base model's calibration."]
+                          if real_only else []) + LIMITATIONS,
+    }
+    _write_card(Path(weights), card)
+    return card
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def _describe(det: Detector) -> dict:
+    """What every card says of a checkpoint: its file, architecture, decision rule and training."""
     ck = det.checkpoint
     info = ck.info
     n_params = sum(p.numel() for p in ck.model.parameters())
     teacher = ck.model.config.backbone == "efficientnet_lite0"
-    summary = ("ImageNet-initialised EfficientNet-Lite0 per face crop (the teacher)" if teacher else
+    role = "" if info.get("base_model") else " (the teacher)"
+    summary = (f"ImageNet-initialised EfficientNet-Lite0 per face crop{role}" if teacher else
                "ResNeXt (grouped-conv bottleneck) CNN per face crop" +
                (", distilled from the teacher" if info.get("teacher") else ""))
+    if info.get("base_model"):
+        summary += f", fine-tuned from {info['base_model']}"
     calibration = info.get("calibration", {})
     return {
         "name": Path(ck.path).stem,
@@ -251,26 +331,6 @@ def _card(det: Detector, data_cfg: DataConfig, ffpp: dict, dfdc: dict, csvs: dic
             "config": info.get("run_config"),
             "monitoring_history": info.get("monitoring_history"),
         },
-        "data_terms": DATA_TERMS,
-        "evaluation": {
-            "command": "make evaluate  (python -m dfcore card --data ../shared/data)",
-            "split": "the test split of the training run's identity-disjoint train / calibration / test split "
-                     "(seed and fractions from the checkpoint); never trained, calibrated or selected on",
-            "split_csvs": csvs,
-            "date": dt.date.today().isoformat(),
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
-                       f"{torch.get_num_threads()} threads",
-        },
-        "metrics": {
-            "ffpp_c23_val": {"unit": "video", "split": "test", "by_frames": _metrics(ffpp["by_frames"])},
-            "dfdc_faces_val": {"unit": "face crop (one frame)", "split": "test", "by_frames": _metrics(dfdc["by_frames"])},
-            "leave_one_method_out": leave_one_out,
-        },
-        "calibration": {
-            "ffpp_c23_val_40_frames": ffpp["by_frames"].get("40", {}).get("reliability", []),
-            "dfdc_faces_val": dfdc["by_frames"].get("1", {}).get("reliability", []),
-        },
-        "limitations": LIMITATIONS,
     }
 
 
@@ -288,6 +348,27 @@ def _extraction(seconds: float | None) -> str:
     return f"{seconds:.0f} s face-crop extraction"
 
 
+def _video_table(by_frames: dict) -> list[str]:
+    lines = ["| frames | AUC | accuracy | real→FAKE | fakes caught | EER | log-loss | ECE | frame AUC | s/video | scored "
+             "| no face |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for k, m in by_frames.items():
+        lines.append(f"| {k} | {_fmt(m['auc'])} | {_fmt(m['accuracy'])} | {_fmt(m.get('real_called_fake'))} | "
+                     f"{_fmt(m.get('fakes_caught'))} | {_fmt(m['eer'])} | {_fmt(m['log_loss'])} | "
+                     f"{_fmt(m['ece'])} | {_fmt(m['frame_auc'])} | {_fmt(m['seconds_per_video'])} | "
+                     f"{m['n_scored']} | {m['n_no_face']} |")
+    return lines
+
+
+def _reliability(bins: list[dict], where: str) -> list[str]:
+    lines = ["", f"Reliability ({where}, 40 frames):", "",
+             "| bin | count | mean predicted | fraction fake |", "|---|---:|---:|---:|"]
+    for b in bins:
+        if b.get("count"):
+            lines.append(f"| {b['lower']:.1f}–{b['upper']:.1f} | {b['count']} | {_fmt(b['mean_predicted'])} | "
+                         f"{_fmt(b['fraction_fake'])} |")
+    return lines
+
+
 def render_markdown(card: dict) -> str:
     """NAME.card.md from the card JSON (so the two can never disagree)."""
     arch, dec, tr, ev = card["architecture"], card["decision"], card["training"], card["evaluation"]
@@ -296,7 +377,7 @@ def render_markdown(card: dict) -> str:
         "",
         f"*Generated by `{ev['command']}` on {ev['date']} — do not edit by hand.*",
         "",
-        f"- File: `weights/{card['file']}` (sha256 `{card['sha256']}`), dfcore {card['dfcore_version']}",
+        f"- File: `{card.get('location') or 'weights/' + card['file']}` (sha256 `{card['sha256']}`), dfcore {card['dfcore_version']}",
         f"- Architecture: {arch['summary']}; {arch['parameters']:,} parameters; "
         f"{arch['input_size']}×{arch['input_size']} px face crops (margin {arch['preprocessing']['margin']})",
         f"- Faces: {arch['face_detector']}",
@@ -309,9 +390,11 @@ def render_markdown(card: dict) -> str:
         lines.append(f"- Default model: **{'yes' if default['is_default'] else 'no'}**; the default is "
                      f"`{default['default']}` because {default['why']}")
     if dec.get("calibration_real_called_fake") is not None:
+        caught = dec.get("calibration_fakes_caught")
         lines.append(f"- On the calibration split ({dec.get('calibration_split_clips')}): "
-                     f"{dec['calibration_real_called_fake']:.1%} of real clips called FAKE, "
-                     f"{dec['calibration_fakes_caught']:.1%} of fakes caught (all slider frame counts pooled)")
+                     f"{dec['calibration_real_called_fake']:.1%} of real clips called FAKE"
+                     + (f", {caught:.1%} of fakes caught" if caught is not None else "")
+                     + " (all slider frame counts pooled)")
     lines += ["", "## Training data and terms", ""]
     data = tr.get("data") or {}
     for d in data.get("datasets", []):
@@ -320,6 +403,8 @@ def render_markdown(card: dict) -> str:
         f"- Split: {data.get('split')}; sizes {data.get('sizes')}",
         f"- Synthesised: {data.get('synthesised')}",
     ]
+    if card.get("base_model"):
+        lines.append(f"- Started from: {card['base_model']}")
     if data.get("pretrained"):
         lines.append(f"- Initialised from: {data['pretrained']}")
     if data.get("distilled_from"):
@@ -333,18 +418,18 @@ def render_markdown(card: dict) -> str:
         f"(frame stage {_fmt(tr.get('frame_stage_s'))} s, clip stage {_fmt(tr.get('clip_stage_s'))} s; "
         f"+ {_extraction(tr.get('crop_extraction_s'))}) on {tr.get('machine')}.",
         "",
-        "## Metrics (test split, measured by the command above)",
-        "",
-        "FaceForensics++ c23 test split, video level (\"real→FAKE\" and \"fakes caught\" at the threshold above):",
-        "",
-        "| frames | AUC | accuracy | real→FAKE | fakes caught | EER | log-loss | ECE | frame AUC | s/video | scored | no face |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for k, m in card["metrics"]["ffpp_c23_val"]["by_frames"].items():
-        lines.append(f"| {k} | {_fmt(m['auc'])} | {_fmt(m['accuracy'])} | {_fmt(m.get('real_called_fake'))} | "
-                     f"{_fmt(m.get('fakes_caught'))} | {_fmt(m['eer'])} | {_fmt(m['log_loss'])} | "
-                     f"{_fmt(m['ece'])} | {_fmt(m['frame_auc'])} | {_fmt(m['seconds_per_video'])} | "
-                     f"{m['n_scored']} | {m['n_no_face']} |")
+    if "validation" in card["metrics"]:
+        lines += ["## Metrics (validation split, measured by the command above)", "",
+                  "The validation split, item level (\"real→FAKE\" and \"fakes caught\" at the threshold above):", ""]
+        lines += _video_table(card["metrics"]["validation"]["by_frames"])
+        lines += _reliability(card["calibration"].get("validation_40_frames", []), "validation split")
+        lines += ["", "## Limitations", ""] + [f"- {x}" for x in card["limitations"]] + [""]
+        return "\n".join(lines)
+    lines += ["## Metrics (test split, measured by the command above)", "",
+              "FaceForensics++ c23 test split, video level (\"real→FAKE\" and \"fakes caught\" at the threshold above):",
+              ""]
+    lines += _video_table(card["metrics"]["ffpp_c23_val"]["by_frames"])
     lines += ["", "DFDC face crops, test split (one frame each; another dataset than FF++):", "",
               "| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|"]
@@ -358,11 +443,6 @@ def render_markdown(card: dict) -> str:
                      f"frames: video AUC **{_fmt(loo['auc'])}**, frame AUC {_fmt(loo['frame_auc'])}")
     else:
         lines.append("- not measured: `weights/loo/` holds no leave-one-method-out checkpoint")
-    lines += ["", "Reliability (FF++ test split, 40 frames):", "",
-              "| bin | count | mean predicted | fraction fake |", "|---|---:|---:|---:|"]
-    for b in card["calibration"]["ffpp_c23_val_40_frames"]:
-        if b.get("count"):
-            lines.append(f"| {b['lower']:.1f}–{b['upper']:.1f} | {b['count']} | {_fmt(b['mean_predicted'])} | "
-                         f"{_fmt(b['fraction_fake'])} |")
+    lines += _reliability(card["calibration"]["ffpp_c23_val_40_frames"], "FF++ test split")
     lines += ["", "## Limitations", ""] + [f"- {x}" for x in card["limitations"]] + [""]
     return "\n".join(lines)

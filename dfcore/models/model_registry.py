@@ -6,6 +6,7 @@ by ``make evaluate``. ``weights/models.json`` lists the models, default first,
 and says why that one is the default; it is written by ``make evaluate`` from the
 cards' own numbers (:func:`dfcore.evaluation.card.choose_default`), never by hand.
 
+A checkpoint trained on the user's own data into ``weights/`` is listed after the shipped ones.
 ``$DFCORE_WEIGHTS`` (one checkpoint file) replaces the whole list with that one
 model: a retrained or fine-tuned file is used without touching ``weights/``.
 """
@@ -62,10 +63,14 @@ def list_models(weights_dir: str | os.PathLike | None = None) -> list[ModelEntry
         return [ModelEntry(p.stem, p, True)]
     folder = Path(weights_dir) if weights_dir is not None else WEIGHTS_DIR
     index = folder / INDEX_NAME
+    listed = sorted(Path(n).stem for n in read_manifest(folder / MANIFEST_NAME) if n.endswith(".pt"))
     if index.is_file():
+        # The index orders the shipped models; a model trained here since (`dfcore train --dataset ...
+        # --out weights/NAME.pt`) is in the manifest too, and follows them by name.
         names = _read_index(index)
+        names += [n for n in listed if n not in names]
     else:  # no index yet (e.g. before the first `make evaluate`): every listed checkpoint, by name
-        names = sorted(Path(n).stem for n in read_manifest(folder / MANIFEST_NAME) if n.endswith(".pt"))
+        names = listed
     return [ModelEntry(n, folder / f"{n}.pt", i == 0) for i, n in enumerate(names)]
 
 

@@ -85,7 +85,7 @@ def calibrate_checkpoint(path: str | os.PathLike, items: Sequence[LabelledItem],
     record = {
         "method": "clip: Platt scaling (temperature and bias); frames: temperature scaling; fitted on the "
                   "calibration split's clips analysed with the full pipeline at "
-                  f"{list(frame_counts)} frames. The card's metrics come from the test split, never this one",
+                  f"{list(frame_counts)} frames. The card's metrics come from another split, never this one",
         "split_clips": {"real": int(sum(v.label == "real" for v in videos)),
                         "fake": int(sum(v.label == "fake" for v in videos))},
         "temperature": temperature, "bias": bias, "frame_temperature": frame_temperature,
@@ -100,5 +100,57 @@ def calibrate_checkpoint(path: str | os.PathLike, items: Sequence[LabelledItem],
                     bias=bias, frame_temperature=frame_temperature, info=info)
     print(f"  threshold {threshold:.3f}: calibration reals called FAKE "
           f"{record['calibration_real_called_fake']:.1%}, fakes caught {record['calibration_fakes_caught']:.1%}",
+          flush=True)
+    return record
+
+
+def threshold_on_reals(path: str | os.PathLike, items: Sequence[LabelledItem], calibration: tuple[float, float, float],
+                       frame_counts: Sequence[int] = CALIBRATION_FRAMES) -> dict:
+    """Set the threshold of an uncalibrated checkpoint from real clips alone; keep a given calibration.
+
+    For data with no fakes (a real-only fine-tune): Platt scaling needs both classes, so the
+    probabilities keep the base model's calibration, but the threshold still follows the rule,
+    at most ``MAX_REAL_CALLED_FAKE`` of the calibration split's real clips called FAKE, which
+    needs only real clips.
+
+    Args:
+        path: a checkpoint saved with temperature 1, bias 0 and frame temperature 1.
+        items: the calibration split's real clips (fakes among them are ignored).
+        calibration: (temperature, bias, frame temperature) to keep, usually the base model's.
+        frame_counts: the frame counts to analyse each clip at.
+
+    Returns:
+        The calibration record stored in the checkpoint's info.
+
+    Raises:
+        ValueError: no real clip gave a score.
+    """
+    ck = load_checkpoint(path)
+    temperature, bias, frame_temperature = calibration
+    reals = [it for it in items if it.label == 0]
+    print(f"setting the threshold of {Path(path).name} on {len(reals)} real clips at {list(frame_counts)} frames",
+          flush=True)
+    videos = score_items(reals, frame_counts, Detector(ck, device="cpu"))
+    logits = logits_from([v.scores[k] for v in videos for k in map(str, frame_counts) if v.scores.get(k) is not None])
+    if len(logits) == 0:
+        raise ValueError(f"{path}: no real calibration clip gave a score (no face found in any)")
+    p = sigmoid(logits / temperature + bias)
+    threshold = threshold_at_fpr(p, MAX_REAL_CALLED_FAKE)
+    record = {
+        "method": "the base model's calibration, kept (the data has no fakes to fit one on); the threshold is set "
+                  f"on the calibration split's real clips analysed with the full pipeline at {list(frame_counts)} "
+                  "frames",
+        "split_clips": {"real": len(reals), "fake": 0},
+        "temperature": temperature, "bias": bias, "frame_temperature": frame_temperature,
+        "threshold": threshold,
+        "calibration_real_called_fake": float(np.mean(p >= threshold)),
+        "calibration_fakes_caught": None,
+    }
+    info = {**ck.info, "calibration": record,
+            "threshold_rule": f"at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration split's real clips "
+                              "(every slider frame count) called FAKE"}
+    save_checkpoint(path, ck.model, ck.model_name, ck.preprocess, threshold=threshold, temperature=temperature,
+                    bias=bias, frame_temperature=frame_temperature, info=info)
+    print(f"  threshold {threshold:.3f}: calibration reals called FAKE {record['calibration_real_called_fake']:.1%}",
           flush=True)
     return record

@@ -538,6 +538,8 @@ def detect_layout(path: str | os.PathLike) -> str:
         raise DatasetError(p, "is a file but not a .csv", LAYOUTS_HELP)
     if not p.is_dir():
         raise DatasetError(p, "dataset not found", "Check the path.")
+    if not any(p.iterdir()):
+        raise DatasetError(p, "the dataset folder is empty", "Put real/ and fake/ folders (or a known layout) in it.")
     if (p / "original_sequences").is_dir() or (p / "manipulated_sequences").is_dir():
         return "ffpp"
     if (p / "Celeb-real").is_dir() or (p / "Celeb-synthesis").is_dir():

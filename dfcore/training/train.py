@@ -253,10 +253,21 @@ def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Genera
 
 
 class FacePools:
-    """Which cached faces are real and which fake, per dataset, for a run (methods left out removed)."""
+    """Which cached faces are real and which fake, per training set, for a run (methods left out removed).
 
-    def __init__(self, ffpp: CropSet, dfdc: CropSet, exclude_methods: tuple[str, ...] = ()) -> None:
-        self.sets = {"ffpp": ffpp, "dfdc": dfdc}
+    Args:
+        sets: the training sets' face regions by name (the recipe: "ffpp" and "dfdc").
+        shares: the chance a face is drawn from each set, in the order of ``sets`` (they sum to 1).
+        exclude_methods: FF++ methods whose faces are never drawn.
+        need_fakes: refuse sets without fake faces (False: a real-only run whose fakes are all self-blends).
+
+    Raises:
+        ValueError: a set lacks real faces, or fake ones when they are needed.
+    """
+
+    def __init__(self, sets: dict[str, CropSet], shares: dict[str, float], exclude_methods: tuple[str, ...] = (),
+                 need_fakes: bool = True) -> None:
+        self.sets, self.shares = sets, [shares[k] for k in sets]
         excluded = {f"ffpp/{m}" for m in exclude_methods}
         self.faces: dict[tuple[str, int], np.ndarray] = {}
         for key, cs in self.sets.items():
@@ -264,12 +275,18 @@ class FacePools:
             keep = np.array([cs.items[k]["source"] not in excluded for k in cs.item], dtype=bool)
             for lab in (0, 1):
                 self.faces[(key, lab)] = np.flatnonzero((labels == lab) & keep)
-        for k, v in self.faces.items():
-            if len(v) == 0:
-                raise ValueError(f"no {('real', 'fake')[k[1]]} faces in the {k[0]} training split")
+        for (key, lab), v in self.faces.items():
+            if len(v) == 0 and (lab == 0 or need_fakes):
+                raise ValueError(f"no {('real', 'fake')[lab]} faces in the {key} training split")
 
-    def draw(self, rng: np.random.Generator, label: int, ffpp_share: float) -> tuple[CropSet, int]:
-        key = "ffpp" if rng.random() < ffpp_share else "dfdc"
+    def draw(self, rng: np.random.Generator, label: int) -> tuple[CropSet, int]:
+        # One uniform draw picks the set by cumulative share (the recipe: FF++ below ffpp_share, else DFDC).
+        u, cum, key = rng.random(), 0.0, list(self.sets)[-1]
+        for k, share in zip(self.sets, self.shares):
+            cum += share
+            if u < cum:
+                key = k
+                break
         pool = self.faces[(key, label)]
         return self.sets[key], int(pool[rng.integers(len(pool))])
 
@@ -290,7 +307,7 @@ class FrameBatches:
         n_real = r.batch // 2
         n_sbi = int(round((r.batch - n_real) * r.sbi_fraction))
         faces, labels = [], []
-        reals = [self.pools.draw(rng, 0, r.ffpp_share) for _ in range(n_real)]
+        reals = [self.pools.draw(rng, 0) for _ in range(n_real)]
         for cs, i in reals:
             faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
             labels.append(0)
@@ -298,7 +315,7 @@ class FrameBatches:
             faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, sample_blend_params(rng, TRAIN_BLEND)))
             labels.append(1)
         for _ in range(r.batch - n_real - n_sbi):
-            cs, i = self.pools.draw(rng, 1, r.ffpp_share)
+            cs, i = self.pools.draw(rng, 1)
             faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
             labels.append(1)
         return np.stack(faces), torch.tensor(labels, dtype=torch.float32)
@@ -376,14 +393,19 @@ class Progress:
             self.t, self.n, self.loss = time.time(), 0, 0.0
 
 
-def train_frames(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, work: Path, steps: int,
-                 teacher: Teacher | None) -> tuple[list[dict], float]:
+def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_sets: dict[str, CropSet],
+                 work: Path, steps: int, teacher: Teacher | None,
+                 pre: PreprocessConfig | None = None) -> tuple[list[dict], float]:
     """The frame stage: CNN + per-frame head on single faces. Resumes from ``work/frames.pt``.
+
+    Args:
+        pools: the training faces.
+        monitor_sets: held-out faces whose frame AUC is printed every ``run.eval_every`` steps.
+        pre: the crop rule (None: the run's).
 
     Returns the monitoring history and the seconds spent.
     """
-    pre = run_preprocess(run)
-    pools = FacePools(data.crops["ffpp_train"], data.crops["dfdc_train"], run.exclude_methods)
+    pre = pre or run_preprocess(run)
     batches = FrameBatches(pools, run, teacher.pre if teacher else pre)
     params = [p for n, p in model.named_parameters() if not n.startswith(("lstm.", "clip_head."))]
     projector = None
@@ -425,7 +447,7 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, work: P
         step += 1
         progress.step(step, loss.item())
         if step % run.eval_every == 0 or step == steps:
-            m = monitor(model, pre, data)
+            m = monitor(model, pre, monitor_sets)
             history.append({"step": step, **m})
             print(f"[{run.name}] calibration split @ {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()),
                   flush=True)
@@ -441,12 +463,16 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, work: P
 
 
 @torch.no_grad()
-def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, data: TrainingData, max_faces: int = 600) -> dict:
-    """Frame AUC on the calibration split (FF++ faces and DFDC crops), undegraded: progress only, never selection."""
+def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, sets: dict[str, CropSet], max_faces: int = 600) -> dict:
+    """Frame AUC on held-out faces (the recipe: its calibration split), undegraded: progress only, never selection.
+
+    A set with one class only (or no faces) is skipped: it has no AUC.
+    """
     model.eval()
     out = {}
-    for name in ("ffpp_calib", "dfdc_calib"):
-        cs = data.crops[name]
+    for name, cs in sets.items():
+        if len({cs.items[k]["label"] for k in np.unique(cs.item)}) < 2:
+            continue
         idx = np.linspace(0, len(cs.crops) - 1, min(max_faces, len(cs.crops))).round().astype(int)
         logits, labels = [], []
         for k in range(0, len(idx), 64):
@@ -471,14 +497,20 @@ class ClipFeatures:
 
 
 @torch.no_grad()
-def clip_features(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, teacher: Teacher | None) -> ClipFeatures:
+def clip_features(model: ResNeXtLSTM, run: RunConfig, sets: list[tuple[CropSet, bool]], teacher: Teacher | None,
+                  pre: PreprocessConfig | None = None) -> ClipFeatures:
     """Features of every training clip, and of a self-blend of every real one, in ``clip_variants`` degraded copies.
 
     Every frame of one copy shares its degradation and its blend, as a real video's frames share
-    their compression and a face swap's frames its blending. DFDC faces join as 1-frame sequences.
+    their compression and a face swap's frames its blending.
+
+    Args:
+        sets: the training sets, each with whether its items are clips (the recipe: FF++) or single
+            images (the recipe: DFDC crops), which join as up to ``run.dfdc_clip_faces`` 1-frame sequences.
+        pre: the crop rule (None: the run's).
     """
     model.eval()
-    pre = run_preprocess(run)
+    pre = pre or run_preprocess(run)
     crop_pre = teacher.pre if teacher else pre
     out = ClipFeatures([], [], [])
     excluded = {f"ffpp/{m}" for m in run.exclude_methods}
@@ -497,22 +529,23 @@ def clip_features(model: ResNeXtLSTM, run: RunConfig, data: TrainingData, teache
         out.feats.append(model.features(as_input(crops, pre)))
         out.labels.append(label)
 
-    ff = data.crops["ffpp_train"]
     for v in range(run.clip_variants):
         rng = np.random.default_rng([run.seed, 2, v])
-        for k, meta in enumerate(ff.items):
-            idx = np.flatnonzero(ff.item == k)
-            if len(idx) == 0 or meta["source"] in excluded:
+        for cs, are_clips in sets:
+            if are_clips:
+                for k, meta in enumerate(cs.items):
+                    idx = np.flatnonzero(cs.item == k)
+                    if len(idx) == 0 or meta["source"] in excluded:
+                        continue
+                    add(cs, idx, meta["label"], False, rng)
+                    if meta["label"] == 0:
+                        add(cs, idx, 1, True, rng)
                 continue
-            add(ff, idx, meta["label"], False, rng)
-            if meta["label"] == 0:
-                add(ff, idx, 1, True, rng)
-        dd = data.crops["dfdc_train"]
-        for i in rng.choice(len(dd.crops), size=min(run.dfdc_clip_faces, len(dd.crops)), replace=False):
-            label = dd.items[dd.item[i]]["label"]
-            add(dd, np.array([i]), label, False, rng)
-            if label == 0 and rng.random() < 0.5:
-                add(dd, np.array([i]), 1, True, rng)
+            for i in rng.choice(len(cs.crops), size=min(run.dfdc_clip_faces, len(cs.crops)), replace=False):
+                label = cs.items[cs.item[i]]["label"]
+                add(cs, np.array([i]), label, False, rng)
+                if label == 0 and rng.random() < 0.5:
+                    add(cs, np.array([i]), 1, True, rng)
         print(f"[{run.name}] clip features: variant {v + 1}/{run.clip_variants}, {len(out.feats)} sequences",
               flush=True)
     return out
@@ -539,7 +572,8 @@ def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: 
         for g in opt.param_groups:
             g["lr"] = lr_at(step, run.clip_lr, 50, steps)
         rng = np.random.default_rng([run.seed, 3, step])
-        n_multi = run.clip_batch * 3 // 4
+        # Without clips of both labels (e.g. a user's data of single images) every sequence is a single face.
+        n_multi = run.clip_batch * 3 // 4 if all(multi) else 0
         chosen = [multi[k % 2][j % len(multi[k % 2])] for k, j in enumerate(rng.integers(0, 1 << 30, size=n_multi))]
         chosen += [single[j] for j in rng.integers(len(single), size=run.clip_batch - len(chosen))] if single else []
         seqs = []
@@ -590,7 +624,10 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
     clip_steps = max(1, int(run.clip_steps * cfg.step_scale))
     teacher = Teacher.load(str(checkpoint_path(RECIPE[run.teacher], cfg))) if run.teacher else None
     model = build_model(run)
-    history, frame_s = train_frames(model, run, data, work, frame_steps, teacher)
+    pools = FacePools({"ffpp": data.crops["ffpp_train"], "dfdc": data.crops["dfdc_train"]},
+                      {"ffpp": run.ffpp_share, "dfdc": 1.0 - run.ffpp_share}, run.exclude_methods)
+    monitor_sets = {k: data.crops[k] for k in ("ffpp_calib", "dfdc_calib")}
+    history, frame_s = train_frames(model, run, pools, monitor_sets, work, frame_steps, teacher)
     clip_state = work / "clips.pt"
     if clip_state.exists():
         state = torch.load(clip_state, map_location="cpu", weights_only=True)
@@ -598,7 +635,8 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
         clip_s = state["seconds"]
     else:
         t = time.time()
-        feats = clip_features(model, run, data, teacher)
+        feats = clip_features(model, run, [(data.crops["ffpp_train"], True), (data.crops["dfdc_train"], False)],
+                              teacher)
         clip_s = (time.time() - t) + train_clips(model, run, feats, clip_steps)
         torch.save({"model": model.state_dict(), "seconds": clip_s}, clip_state)
     model.eval()
