@@ -99,6 +99,9 @@ def _parser() -> argparse.ArgumentParser:
     own.add_argument("--frames-per-clip", type=int, default=16, help="training frames per clip (default 16)")
     own.add_argument("--lr", type=float, help="peak learning rate (default 1e-4, or 4e-4 from ImageNet)")
     own.add_argument("--out", metavar="FILE.pt", help="the checkpoint to write (default weights/custom.pt)")
+    own.add_argument("--batch", type=int, default=32, help="faces per training step (default 32)")
+    own.add_argument("--seed", type=int, default=0, help="seeds the split, the batches and new weights (default 0)")
+    own.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     own.add_argument("--frames", type=_frame_list, default=[10, 20, 40, 60, 80, 100],
                      help="frame counts calibrated and reported in the card (comma-separated)")
     t.add_argument("--runs", help="comma-separated runs of the recipe, in order (default: all, as make train)")
@@ -242,14 +245,15 @@ def _train_custom(args: argparse.Namespace) -> int:
             print(f"error: --{flag.replace('_', '-')} belongs to the recipe (make train), not to --dataset/--csv",
                   file=sys.stderr)
             return EXIT_INPUT_ERROR
-    if args.steps < 1 or args.clip_steps < 1 or args.frames_per_clip < 1:
-        print("error: --steps, --clip-steps and --frames-per-clip must be at least 1", file=sys.stderr)
+    if min(args.steps, args.clip_steps, args.frames_per_clip, args.batch, args.threads) < 1:
+        print("error: --steps, --clip-steps, --frames-per-clip, --batch and --threads must be at least 1",
+              file=sys.stderr)
         return EXIT_INPUT_ERROR
     opts = CustomTrainOptions(
         datasets=tuple((args.dataset or []) + (args.csv or [])), out=args.out or "weights/custom.pt",
         init=args.init, from_imagenet=args.from_imagenet, model=args.model, steps=args.steps,
         clip_steps=args.clip_steps, val_fraction=args.val_fraction, frames_per_clip=args.frames_per_clip, lr=args.lr,
-        frame_counts=tuple(args.frames),
+        frame_counts=tuple(args.frames), batch=args.batch, seed=args.seed, threads=args.threads,
         **({"work_dir": args.work_dir} if args.work_dir else {}))
     result = train_custom(opts)
     print(f"{result.checkpoint}  sha256 {result.sha256}\ncard: {result.card_path}")

@@ -252,9 +252,10 @@ def build_custom_card(weights: str | os.PathLike, val_items: list[LabelledItem],
         "title": f"{Path(weights).stem}: trained on your data",
         "location": str(weights),
         "base_model": info.get("base_model"),
-        "data_terms": "Trained on the user's own data (listed above); its terms are the user's. "
-                      + ("The base model was trained on FaceForensics++ and DFDC, research use only. "
-                         if info.get("base_model") and "ImageNet" not in info["base_model"] else ""),
+        "data_terms": "Trained on the user's own data (listed above); its terms are the user's."
+                      + (f" The base model was trained on {'; '.join(info['base_data'])}: mind those datasets' "
+                         "terms too (the research datasets the shipped models learnt from are for research use only)."
+                         if info.get("base_data") else ""),
         "evaluation": {
             "command": info.get("command"),
             "split": "the validation split of this run's train / calibration / validation split; never trained, "
@@ -269,7 +270,7 @@ def build_custom_card(weights: str | os.PathLike, val_items: list[LabelledItem],
                         "on videos from other sources and other manipulation methods."]
                        + (["The data had no fakes: the only fakes it learnt were self-blends, AUC on validation "
                            "is undefined (one class), and the probabilities keep the base model's calibration."]
-                          if real_only else []) + LIMITATIONS,
+                          if real_only else []) + LIMITATIONS[1:],  # [0] describes the shipped models' data
     }
     _write_card(Path(weights), card)
     return card
@@ -360,6 +361,8 @@ def _video_table(by_frames: dict) -> list[str]:
 
 
 def _reliability(bins: list[dict], where: str) -> list[str]:
+    if not any(b.get("count") for b in bins):
+        return []
     lines = ["", f"Reliability ({where}, 40 frames):", "",
              "| bin | count | mean predicted | fraction fake |", "|---|---:|---:|---:|"]
     for b in bins:

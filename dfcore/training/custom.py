@@ -192,6 +192,7 @@ class Base:
     preprocess: PreprocessConfig
     description: str  # what the card says the run started from
     calibration: tuple[float, float, float]  # the base's (temperature, bias, frame temperature)
+    data: list[str]  # the datasets the base was trained on (its card's list; empty from ImageNet)
 
 
 def resolve_base(opts: CustomTrainOptions) -> Base:
@@ -218,7 +219,7 @@ def resolve_base(opts: CustomTrainOptions) -> Base:
         load_lite0_imagenet(model.backbone)
         ref = RECIPE["lite0_lstm"]
         return Base(model, arch, run_preprocess(ref), "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-"
-                                                      "model 0.1.0, Apache-2.0)", (1.0, 0.0, 1.0))
+                                                      "model 0.1.0, Apache-2.0)", (1.0, 0.0, 1.0), [])
     if opts.init:
         path = Path(opts.init)
     elif opts.model and opts.model not in MODEL_CONFIGS:
@@ -226,6 +227,9 @@ def resolve_base(opts: CustomTrainOptions) -> Base:
     else:
         path = resolve_model(None).path  # the default model
     ck = load_checkpoint(path)
+    if opts.init and opts.model and opts.model != ck.model_name and opts.model not in MODEL_CONFIGS:
+        raise DatasetError(None, f"--init and --model {opts.model} (an installed model) both name a starting point",
+                           "Give one of them; --model may also name the architecture of --init's checkpoint.")
     if opts.model and opts.model in MODEL_CONFIGS and opts.model != ck.model_name:
         raise DatasetError(path, f"is a {ck.model_name} checkpoint, not {opts.model}",
                            "Pass --init with a checkpoint of that architecture, or --from-imagenet.")
@@ -233,7 +237,8 @@ def resolve_base(opts: CustomTrainOptions) -> Base:
     for p in model.parameters():
         p.requires_grad_(True)
     return Base(model, ck.model_name, ck.preprocess, f"{path.name} (sha256 {ck.sha256})",
-                (ck.temperature, ck.bias, ck.frame_temperature))
+                (ck.temperature, ck.bias, ck.frame_temperature),
+                list((ck.info.get("trained_on") or {}).get("datasets") or []))
 
 
 # --------------------------------------------------------------------------- the run
@@ -262,6 +267,7 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
     out = Path(opts.out)
     if out.suffix != ".pt":
         raise DatasetError(out, "the output must be a .pt file", "For example --out weights/my_model.pt.")
+    base = resolve_base(opts)  # first: a bad starting point is reported before the data is read
     items = read_datasets(opts.datasets)
     check_readable(items)
     plan = plan_splits(items, opts.val_fraction, opts.calib_fraction, opts.seed)
@@ -269,7 +275,6 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
           f"; sizes {plan.sizes()}", flush=True)
     if plan.real_only:
         print("no fake items: training on real faces and their self-blends only (SBI)", flush=True)
-    base = resolve_base(opts)
     work = Path(opts.work_dir) / out.stem
     _fresh_state_unless_same(work, opts)
 
@@ -301,7 +306,7 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
     info = {
         "trained_on": _data_info(opts, plan, items),
         "run_config": {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(run).items()},
-        "command": "python -m dfcore train " + " ".join(f"--dataset {d}" for d in opts.datasets) + f" --out {out}",
+        "command": command_line(opts),
         "trained_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "crop_extraction_s": None if extraction_s is None else round(extraction_s, 1),
         "training_s": round(frame_s + clip_s, 1),
@@ -310,6 +315,7 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
         "monitoring_history": history,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {opts.threads} threads",
         "base_model": base.description,
+        "base_data": base.data,
         "teacher": None,
     }
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -322,6 +328,26 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
     ck = load_checkpoint(out)
     print(f"wrote {out} (sha256 {ck.sha256}) and its card; {(time.time() - t0) / 60:.1f} min", flush=True)
     return CustomResult(out, ck.sha256, card_path_for(out), card)
+
+
+def command_line(opts: CustomTrainOptions) -> str:
+    """The ``python -m dfcore train`` command that repeats the run (recorded in the checkpoint and card)."""
+    parts = ["python -m dfcore train"] + [f"--dataset {d}" for d in opts.datasets]
+    if opts.init:
+        parts.append(f"--init {opts.init}")
+    if opts.from_imagenet:
+        parts.append("--from-imagenet")
+    if opts.model:
+        parts.append(f"--model {opts.model}")
+    defaults = CustomTrainOptions(datasets=(), out="")
+    for flag, field in (("--steps", "steps"), ("--clip-steps", "clip_steps"), ("--val-fraction", "val_fraction"),
+                        ("--frames-per-clip", "frames_per_clip"), ("--lr", "lr"), ("--batch", "batch"),
+                        ("--seed", "seed")):
+        if getattr(opts, field) != getattr(defaults, field):
+            parts.append(f"{flag} {getattr(opts, field)}")
+    if opts.frame_counts != defaults.frame_counts:
+        parts.append("--frames " + ",".join(map(str, opts.frame_counts)))
+    return " ".join(parts + [f"--out {opts.out}"])
 
 
 def _data_info(opts: CustomTrainOptions, plan: SplitPlan, items: Sequence[LabelledItem]) -> dict:
