@@ -16,7 +16,6 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +50,7 @@ DEFAULT_DECISION = (0.5, 1.0, 0.0, 1.0)  # threshold, temperature, bias, frame t
 
 @pytest.fixture(autouse=True)
 def _one_thread():
-    """The CLI's `train` has no --threads flag (it trains at 2): keep the rest of the session at 1."""
+    """A CLI `train` without --threads trains at 2: keep the rest of the session at 1."""
     yield
     torch.set_num_threads(1)
 
@@ -219,18 +218,20 @@ def test_csv_run_through_the_cli(pool: list[tuple[Path, int]], base: Path, tmp_p
     seen = []
     real_train = custom_mod.train_custom
 
-    def one_thread(opts: CustomTrainOptions):  # the CLI has no --threads or --batch: keep the test small
+    def spy(opts: CustomTrainOptions):
         seen.append(opts)
-        return real_train(replace(opts, threads=1, batch=4))
+        return real_train(opts)
 
-    monkeypatch.setattr(custom_mod, "train_custom", one_thread)
+    monkeypatch.setattr(custom_mod, "train_custom", spy)
     rc = main(["train", "--csv", str(csv_path), "--init", str(base), "--steps", "2", "--clip-steps", "2",
-               "--frames-per-clip", "4", "--frames", "10", "--out", str(out), "--work-dir", str(work)])
+               "--frames-per-clip", "4", "--frames", "10", "--batch", "4", "--threads", "1", "--out", str(out),
+               "--work-dir", str(work)])
     captured = capsys.readouterr()
     assert rc == 0, captured.err
     (opts,) = seen
     assert opts.datasets == (str(csv_path),) and opts.init == str(base) and opts.frame_counts == (10,)
     assert (opts.steps, opts.clip_steps, opts.frames_per_clip, opts.work_dir) == (2, 2, 4, str(work))
+    assert (opts.batch, opts.threads) == (4, 1)
 
     sha = sha256_file(out)
     assert f"{out}  sha256 {sha}" in captured.out and "card: " in captured.out
@@ -242,6 +243,11 @@ def test_csv_run_through_the_cli(pool: list[tuple[Path, int]], base: Path, tmp_p
     assert _total(data["sizes"]) == 16
     assert "csv: by file" in data["split"]
     assert set(card["metrics"]["validation"]["by_frames"]) == {"10"}
+    # The card records the command that repeats the run, every flag that differs from the defaults included.
+    command = card["training"]["command"]
+    assert command.startswith(f"python -m dfcore train --dataset {csv_path} --init {base} ")
+    for flag in ("--steps 2", "--clip-steps 2", "--frames-per-clip 4", "--batch 4", "--frames 10", f"--out {out}"):
+        assert flag in command
 
 
 @pytest.mark.slow

@@ -276,7 +276,7 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
     if plan.real_only:
         print("no fake items: training on real faces and their self-blends only (SBI)", flush=True)
     work = Path(opts.work_dir) / out.stem
-    _fresh_state_unless_same(work, opts)
+    _fresh_state_unless_same(work, opts, items)
 
     data_cfg = DataConfig(cache_dir=str(work / "faces"), frames_per_clip=opts.frames_per_clip, seed=opts.seed)
     train_faces, extraction_s = load_or_extract("train", plan.train, opts.frames_per_clip, data_cfg)
@@ -372,9 +372,10 @@ def _data_info(opts: CustomTrainOptions, plan: SplitPlan, items: Sequence[Labell
     }
 
 
-def _fresh_state_unless_same(work: Path, opts: CustomTrainOptions) -> None:
-    """Resume only a run with the very same options; otherwise its state (not its face cache) is cleared."""
-    fingerprint = hashlib.sha256(json.dumps(asdict(replace(opts, threads=0)), sort_keys=True).encode()).hexdigest()
+def _fresh_state_unless_same(work: Path, opts: CustomTrainOptions, items: Sequence[LabelledItem]) -> None:
+    """Resume only a run with the very same options and items; otherwise its state (not its face cache) is cleared."""
+    what = {"options": asdict(replace(opts, threads=0)), "items": [[str(it.path), it.label] for it in items]}
+    fingerprint = hashlib.sha256(json.dumps(what, sort_keys=True).encode()).hexdigest()
     stamp = work / "options.sha256"
     if stamp.is_file() and stamp.read_text().strip() != fingerprint:
         for name in ("frames.pt", "clips.pt"):
