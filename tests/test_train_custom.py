@@ -197,6 +197,10 @@ def test_folder_fine_tune_writes_checkpoint_manifest_and_card(folder_run, datase
     # Its limitations are about this model: not the shipped models' "Trained on ... FaceForensics++ c23 subset".
     assert not any("FaceForensics++" in line for line in on_disk["limitations"])
     assert any("Clips without a detectable face give NO_FACE" in line for line in on_disk["limitations"])
+    # A calibration split of a few real clips cannot set a trustworthy threshold: the card says so first.
+    n_calib_real = on_disk["training"]["data"]["sizes"]["calibration"]["real"]
+    assert n_calib_real < 20
+    assert on_disk["limitations"][0].startswith(f"Warning: the threshold and calibration rest on {n_calib_real} real")
 
     md = out.with_name("mine.card.md")
     assert md.is_file()

@@ -266,7 +266,8 @@ def build_custom_card(weights: str | os.PathLike, val_items: list[LabelledItem],
         "metrics": {"validation": {"unit": "item (video or image)", "split": "validation",
                                    "by_frames": _metrics(report["by_frames"])}},
         "calibration": {"validation_40_frames": report["by_frames"].get("40", {}).get("reliability", [])},
-        "limitations": ["Measured on a validation split of the training data's own sources: expect lower accuracy "
+        "limitations": [f"Warning: {w}." for w in info.get("warnings") or []] + [
+                        "Measured on a validation split of the training data's own sources: expect lower accuracy "
                         "on videos from other sources and other manipulation methods."]
                        + (["The data had no fakes: the only fakes it learnt were self-blends, AUC on validation "
                            "is undefined (one class), and the probabilities keep the base model's calibration."]
