@@ -415,6 +415,13 @@ def test_model_other_than_the_init_checkpoints_architecture(dataset: Path, base:
     assert not out.exists()
 
 
+def test_an_existing_output_is_never_overwritten(folder_run, dataset: Path, base: Path) -> None:
+    before = Path(folder_run.checkpoint).read_bytes()
+    with pytest.raises(DatasetError, match="already exists"):
+        train_custom(_opts([dataset], Path(folder_run.checkpoint), base))
+    assert Path(folder_run.checkpoint).read_bytes() == before
+
+
 # --------------------------------------------------------------------------- using the result
 
 

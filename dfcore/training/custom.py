@@ -270,6 +270,8 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
     out = Path(opts.out)
     if out.suffix != ".pt":
         raise DatasetError(out, "the output must be a .pt file", "For example --out weights/my_model.pt.")
+    if out.exists():  # never overwrite a model, shipped or trained: it may be the only copy
+        raise DatasetError(out, "already exists", "Choose another --out, or move the old checkpoint away first.")
     base = resolve_base(opts)  # first: a bad starting point is reported before the data is read
     items = read_datasets(opts.datasets)
     check_readable(items)
@@ -327,10 +329,15 @@ def train_custom(opts: CustomTrainOptions) -> CustomResult:
     }
     out.parent.mkdir(parents=True, exist_ok=True)
     save_checkpoint(out, model, base.model_name, base.preprocess, info=info)
-    if plan.real_only:
-        threshold_on_reals(out, plan.calib, base.calibration, opts.frame_counts)
-    else:
-        calibrate_checkpoint(out, plan.calib, opts.frame_counts)
+    try:
+        if plan.real_only:
+            threshold_on_reals(out, plan.calib, base.calibration, opts.frame_counts)
+        else:
+            calibrate_checkpoint(out, plan.calib, opts.frame_counts)
+    except ValueError as e:  # e.g. no face in any calibration clip of one class: no half-made model is left behind
+        out.unlink(missing_ok=True)
+        raise DatasetError(None, f"calibration failed: {e}", "Add calibration clips with visible faces of both "
+                           "classes (more items, or a larger --val-fraction), then run again.") from None
     card = build_custom_card(out, plan.val, opts.frame_counts)
     ck = load_checkpoint(out)
     print(f"wrote {out} (sha256 {ck.sha256}) and its card; {(time.time() - t0) / 60:.1f} min", flush=True)
