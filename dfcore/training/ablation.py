@@ -29,6 +29,7 @@ VARIANTS: dict[str, dict] = {  # RunConfig overrides, and the FF++ cache size (t
 
 def run_variant(name: str, run: RunConfig, pools: FacePools, monitor_sets: dict, work: Path, steps: int) -> dict:
     """Train one variant's frame stage for ``steps`` steps (resumable) and return its last monitoring line."""
+    (work / name).mkdir(parents=True, exist_ok=True)
     model = build_model(run)
     t = time.time()
     history, seconds = train_frames(model, run, pools, monitor_sets, work / name, steps, None)
