@@ -45,8 +45,10 @@ from dfcore.training.train import (
     lr_at,
     model_face,
     run_preprocess,
+    selected_step,
     sequence_positions,
     train_clips,
+    train_frames,
     train_run,
     write_split_csvs,
 )
@@ -364,6 +366,59 @@ def test_train_clips_is_deterministic_and_uses_the_teachers_logits() -> None:
     assert all(torch.equal(a[k], b[k]) for k in a)  # seeded per step: a rerun is the same run
     # Soft targets that disagree with the labels change what is learnt.
     assert not all(torch.equal(a[k], c[k]) for k in a if k.startswith(("lstm.", "clip_head.")))
+
+
+def test_selected_step_is_the_best_mean_frame_auc() -> None:
+    history = [{"step": 1, "a_frame_auc": 0.6, "b_frame_auc": 0.9},
+               {"step": 2, "a_frame_auc": 0.9, "b_frame_auc": 0.8},  # mean 0.85: the best
+               {"step": 3, "a_frame_auc": 0.95, "b_frame_auc": 0.7},
+               {"step": 4, "a_frame_auc": 0.8, "b_frame_auc": 0.9}]  # ties with step 2: the earlier wins
+    assert selected_step(history) == 2
+    assert selected_step([]) is None and selected_step([{"step": 5}]) is None  # nothing scored (one-class sets)
+
+
+def test_the_leave_one_out_run_never_selects_on_its_calibration_split() -> None:
+    # That split holds the left-out method's fakes: selecting a step on it would let the method in.
+    loo = train_mod.RECIPE[train_mod.LEAVE_ONE_OUT]
+    assert loo.exclude_methods and not loo.select_best
+    assert all(r.select_best for name, r in train_mod.RECIPE.items() if name != train_mod.LEAVE_ONE_OUT)
+
+
+@pytest.mark.parametrize("select_best", [True, False])
+def test_train_frames_keeps_the_best_monitored_step(tmp_path: Path, pools: FacePools, select_best: bool,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    scripted = iter([0.6, 0.9, 0.7, 0.8])  # the calibration AUC after steps 1-4: step 2 is the best
+    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": next(scripted)})
+    run = dataclasses.replace(RUN, frame_steps=4, eval_every=1, select_best=select_best)
+    model = _tiny_model()
+    history, _ = train_frames(model, run, pools, {}, tmp_path, 4, None)
+    assert [h["step"] for h in history] == [1, 2, 3, 4]
+    last = torch.load(tmp_path / "frames.pt", weights_only=True)
+    assert last["step"] == 4
+    state = model.state_dict()
+    if select_best:
+        best = torch.load(tmp_path / "frames_best.pt", weights_only=True)
+        assert best["step"] == 2
+        assert all(torch.equal(state[k], best["model"][k]) for k in state)
+        assert not all(torch.equal(state[k], last["model"][k]) for k in state)  # the last weights were set aside
+    else:
+        assert not (tmp_path / "frames_best.pt").exists()
+        assert all(torch.equal(state[k], last["model"][k]) for k in state)
+
+
+def test_train_frames_ignores_a_best_file_its_history_lost(tmp_path: Path, pools: FacePools,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # A run stopped after saving a best step but before saving the state that records it: on resume the
+    # history does not know that step, so the file is not trusted and the last weights are kept.
+    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
+    run = dataclasses.replace(RUN, frame_steps=2, eval_every=1, select_best=True)
+    model = _tiny_model()
+    train_frames(model, run, pools, {}, tmp_path, 2, None)
+    torch.save({"step": 7, "model": _tiny_model().state_dict()}, tmp_path / "frames_best.pt")
+    resumed = _tiny_model()
+    train_frames(resumed, run, pools, {}, tmp_path, 2, None)
+    last = torch.load(tmp_path / "frames.pt", weights_only=True)["model"]
+    assert all(torch.equal(v, last[k]) for k, v in resumed.state_dict().items())
 
 
 # --------------------------------------------------------------------------- whole runs

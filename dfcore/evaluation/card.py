@@ -332,6 +332,7 @@ def _describe(det: Detector) -> dict:
             "teacher": info.get("teacher"),
             "config": info.get("run_config"),
             "monitoring_history": info.get("monitoring_history"),
+            "selected_frame_step": info.get("selected_frame_step"),
         },
     }
 
@@ -423,6 +424,10 @@ def render_markdown(card: dict) -> str:
         f"+ {_extraction(tr.get('crop_extraction_s'))}) on {tr.get('machine')}.",
         "",
     ]
+    if tr.get("selected_frame_step") is not None:
+        lines[-1:-1] = [f"The frame stage kept the weights of step {tr['selected_frame_step']} of "
+                        f"{(tr.get('config') or {}).get('frame_steps')}, the best mean frame AUC on the calibration "
+                        "split (FF++ faces and DFDC crops); the test split never takes part in training or selection."]
     if "validation" in card["metrics"]:
         lines += ["## Metrics (validation split, measured by the command above)", "",
                   "The validation split, item level (\"real→FAKE\" and \"fakes caught\" at the threshold above):", ""]

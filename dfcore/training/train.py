@@ -93,6 +93,9 @@ class RunConfig:
     sbi_fraction: float = 0.5  # share of a batch's fakes that are self-blends of its reals
     ffpp_share: float = 0.35  # chance a face is drawn from FF++ rather than DFDC (FF++ has few reals)
     augment_strength: float = 1.0  # degradations (dfcore.training.augment): a pretrained CNN learns through them
+    # Keep the frame-stage weights whose mean calibration-split frame AUC was best, not the last ones: the first
+    # long teacher run peaked at 2400 of 4000 steps on FF++ and then drifted down while DFDC still rose.
+    select_best: bool = False
     imagenet_init: bool = False  # start the CNN from the packaged ImageNet weights (teacher only)
     exclude_methods: tuple[str, ...] = ()  # FF++ manipulation methods left out of training
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
@@ -110,16 +113,20 @@ class RunConfig:
 
 # The shipped recipe. Step counts are sized so `make train` stays within 2.5 hours on 2 cores.
 RECIPE: dict[str, RunConfig] = {
+    # Degradations at half strength: at equal steps the full ranges cost 0.12 FF++ and 0.05 DFDC calibration
+    # frame AUC (python -m dfcore.training.ablation), while the test clips are c23 video, not phone re-uploads.
     "lite0_lstm": RunConfig(
         name="lite0_lstm", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
-        frame_steps=4000, lr=4e-4, imagenet_init=True),
+        frame_steps=3000, lr=4e-4, imagenet_init=True, augment_strength=0.5, select_best=True),
+    # No step selection here: its calibration split holds FaceSwap clips, the method this run must never see.
     "lite0_lstm_without_faceswap": RunConfig(
         name="lite0_lstm_without_faceswap", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD,
-        std=LITE0_MEAN_STD, frame_steps=1000, lr=4e-4, imagenet_init=True, exclude_methods=("FaceSwap",),
-        clip_variants=2, clip_steps=300),
+        std=LITE0_MEAN_STD, frame_steps=1000, lr=4e-4, imagenet_init=True, augment_strength=0.5,
+        exclude_methods=("FaceSwap",), clip_variants=2, clip_steps=300),
     "resnext_lstm": RunConfig(
         name="resnext_lstm", model_name="resnext_wide_lstm", input_size=128, mean=(0.5, 0.5, 0.5),
-        std=(0.25, 0.25, 0.25), frame_steps=2400, lr=2e-3, warmup=100, teacher="lite0_lstm"),
+        std=(0.25, 0.25, 0.25), frame_steps=2400, lr=2e-3, warmup=100, teacher="lite0_lstm", augment_strength=0.5,
+        select_best=True),
 }
 LEAVE_ONE_OUT = "lite0_lstm_without_faceswap"  # its checkpoint goes to weights/loo/, not into the model list
 
@@ -403,6 +410,9 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         monitor_sets: held-out faces whose frame AUC is printed every ``run.eval_every`` steps.
         pre: the crop rule (None: the run's).
 
+    With ``run.select_best``, the weights of the monitoring point with the best mean frame AUC are kept
+    (``work/frames_best.pt``) and loaded at the end; :func:`selected_step` names that point.
+
     Returns the monitoring history and the seconds spent.
     """
     pre = pre or run_preprocess(run)
@@ -413,7 +423,7 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         projector = nn.Linear(model.backbone.out_features, teacher.model.backbone.out_features)
         params += list(projector.parameters())
     opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
-    state_path = work / "frames.pt"
+    state_path, best_path = work / "frames.pt", work / "frames_best.pt"
     step, history, seconds = 0, [], 0.0
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
@@ -453,18 +463,36 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
                   flush=True)
             seconds += time.time() - t0
             t0 = time.time()
+            if run.select_best and selected_step(history) == step:  # saved before the state that records it
+                torch.save({"step": step, "model": model.state_dict()}, work / "frames_best.pt.tmp")
+                os.replace(work / "frames_best.pt.tmp", best_path)
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                      "history": json.dumps(history), "seconds": seconds}
             if projector is not None:
                 state["projector"] = projector.state_dict()
             torch.save(state, work / "frames.pt.tmp")
             os.replace(work / "frames.pt.tmp", state_path)
+    if run.select_best and best_path.exists():
+        best = torch.load(best_path, map_location="cpu", weights_only=True)
+        # A run stopped between the two saves has a best file from a step its history lost: keep the last weights.
+        if best["step"] == selected_step(history):
+            model.load_state_dict(best["model"])
+            print(f"[{run.name}] kept the frame stage of step {best['step']} (best mean calibration frame AUC)",
+                  flush=True)
     return history, seconds
+
+
+def selected_step(history: list[dict]) -> int | None:
+    """The monitoring step with the best mean frame AUC (the earliest on ties); None without any AUC."""
+    scored = [(float(np.mean([v for k, v in h.items() if k.endswith("_frame_auc")])), -h["step"])
+              for h in history if any(k.endswith("_frame_auc") for k in h)]
+    return -max(scored)[1] if scored else None
 
 
 @torch.no_grad()
 def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, sets: dict[str, CropSet], max_faces: int = 600) -> dict:
-    """Frame AUC on held-out faces (the recipe: its calibration split), undegraded: progress only, never selection.
+    """Frame AUC on held-out faces (the recipe: its calibration split), undegraded: progress, and the selection of
+    the frame stage's step when ``RunConfig.select_best`` (never the test split).
 
     A set with one class only (or no faces) is skipped: it has no AUC.
     """
@@ -652,6 +680,7 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
         "frame_stage_s": round(frame_s, 1),
         "clip_stage_s": round(clip_s, 1),
         "monitoring_history": history,
+        "selected_frame_step": selected_step(history) if run.select_best else None,
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {run.threads} threads",
         "teacher": f"{run.teacher}.pt" if run.teacher else None,
     }
