@@ -168,6 +168,41 @@ def test_features_split_at_a_stage_are_the_features(stage: str) -> None:
         model.stage_output(x, "stem")
 
 
+class _NormAct(torch.nn.BatchNorm2d):
+    """A norm that applies its activation itself, as timm's BatchNormAct2d does."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.drop, self.act = torch.nn.Identity(), torch.nn.ReLU6()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.drop(super().forward(x)))
+
+
+def test_fold_batchnorm_in_place_keeps_outputs_and_activations() -> None:
+    from dfcore.models.model import fold_batchnorm_in_place
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2, bias=False), _NormAct(8),
+        torch.nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=True), torch.nn.BatchNorm2d(8),
+        torch.nn.ReLU(), torch.nn.BatchNorm2d(8),  # a norm after an activation: not foldable, kept
+    ).eval()
+    for m in net.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.uniform_(-0.2, 0.2)
+    x = torch.randn(2, 3, 17, 17)
+    with torch.no_grad():
+        before = net(x)
+        assert fold_batchnorm_in_place(net) == 2
+        torch.testing.assert_close(net(x), before, atol=1e-5, rtol=1e-5)
+    assert isinstance(net[1], torch.nn.Sequential) and isinstance(net[1][1], torch.nn.ReLU6)
+    assert isinstance(net[3], torch.nn.Identity) and isinstance(net[5], torch.nn.BatchNorm2d)
+
+
 def test_inference_backbone_gives_the_same_features() -> None:
     from dfcore.models.model import inference_backbone
 

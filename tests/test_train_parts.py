@@ -384,6 +384,17 @@ def test_the_leave_one_out_run_never_selects_on_its_calibration_split() -> None:
     assert all(r.select_best for name, r in train_mod.RECIPE.items() if name != train_mod.LEAVE_ONE_OUT)
 
 
+def test_ablation_variants_each_change_the_recipe() -> None:
+    # A variant that names no RunConfig field, or leaves the recipe as it is, would measure nothing.
+    from dfcore.training.ablation import VARIANTS
+
+    base = train_mod.RECIPE["lite0_lstm"]
+    for name, overrides in VARIANTS.items():
+        fields = {k: v for k, v in overrides.items() if k != "ffpp_cache_size"}
+        variant = dataclasses.replace(base, **fields)
+        assert (variant != base) == (name != "recipe"), name
+
+
 @pytest.mark.parametrize("select_best", [True, False])
 def test_train_frames_keeps_the_best_monitored_step(tmp_path: Path, pools: FacePools, select_best: bool,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,7 @@ LITE0_MEAN_STD = (0.5, 0.5, 0.5)  # the normalisation those ImageNet weights wer
 class EfficientNetLite0(nn.Module):
     """timm ``tf_efficientnet_lite0`` without its classifier, as stem + layer1..layer4 -> pooled 1280-d features."""
 
-    traceable = False  # torch.fx cannot trace timm's "same" padding: model.inference_backbone keeps BatchNorm
+    traceable = False  # torch.fx cannot trace timm's "same" padding: model.inference_backbone folds by module order
 
     def __init__(self) -> None:
         super().__init__()

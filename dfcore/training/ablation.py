@@ -3,8 +3,9 @@
 ``python -m dfcore.training.ablation --steps 400`` trains the recipe's teacher briefly as it is
 ("recipe"), at 224 px instead of 160 ("input_224", its FF++ faces cached at 330 px so the 224 px crop
 holds the video's own detail, not an upsampled 164 px one; the DFDC crops are 224 px files either
-way), and without degradations ("no_degradation"),
-each from the same ImageNet start, seed and batches, and prints each one's frame AUC on the
+way), without degradations ("no_degradation") or at full strength ("full_degradation"), with
+self-blends as the only fakes ("sbi_only", as the SBI paper trains), at a lower learning rate
+("lower_lr") and with more FF++ faces per batch ("more_ffpp"), each from the same ImageNet start, seed and batches, and prints each one's frame AUC on the
 calibration split (FF++ faces and DFDC crops) with the seconds it took. Short runs rank settings
 only roughly: the numbers say which way a setting points at equal steps, not what a full run reaches.
 """
@@ -24,6 +25,10 @@ VARIANTS: dict[str, dict] = {  # RunConfig overrides, and the FF++ cache size (t
     "recipe": {},
     "input_224": {"input_size": 224, "ffpp_cache_size": 330},
     "no_degradation": {"augment_strength": 0.0},
+    "full_degradation": {"augment_strength": 1.0},
+    "sbi_only": {"sbi_fraction": 1.0},
+    "lower_lr": {"lr": 1.5e-4},
+    "more_ffpp": {"ffpp_share": 0.6},
 }
 
 
@@ -57,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
             ff = {k: load_or_extract(k, splits[k], cfg.frames_per_clip, cfg)[0] for k in ff}
         run = replace(base, name=f"ablation_{name}", frame_steps=args.steps, eval_every=args.steps, **overrides)
         pools = FacePools({"ffpp": ff["ffpp_train"], "dfdc": data.crops["dfdc_train"]},
-                          {"ffpp": base.ffpp_share, "dfdc": 1.0 - base.ffpp_share})
+                          {"ffpp": run.ffpp_share, "dfdc": 1.0 - run.ffpp_share})
         monitor_sets = {"ffpp_calib": ff["ffpp_calib"], "dfdc_calib": data.crops["dfdc_calib"]}
         results.append(run_variant(name, run, pools, monitor_sets, work, args.steps))
         print(json.dumps(results[-1]), flush=True)
