@@ -384,6 +384,28 @@ def test_the_leave_one_out_run_never_selects_on_its_calibration_split() -> None:
     assert all(r.select_best for name, r in train_mod.RECIPE.items() if name != train_mod.LEAVE_ONE_OUT)
 
 
+def test_monitor_degraded_scores_the_same_faces_degraded_the_same_way(ffpp_set: CropSet, dfdc_set: CropSet,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    model = _tiny_model().eval()
+    sets = {"ffpp": ffpp_set, "dfdc": dfdc_set}
+    seen: list[np.ndarray] = []
+    real_as_input = train_mod.as_input
+
+    def recording_as_input(crops: np.ndarray, pre: object) -> torch.Tensor:
+        seen.append(crops.copy())
+        return real_as_input(crops, pre)
+
+    monkeypatch.setattr(train_mod, "as_input", recording_as_input)
+    clean = train_mod.monitor(model, PRE, sets)
+    n = len(seen)
+    degraded = train_mod.monitor(model, PRE, sets, degrade=1.0)
+    again = train_mod.monitor(model, PRE, sets, degrade=1.0)
+    assert set(clean) == set(degraded) == {"ffpp_frame_auc", "dfdc_frame_auc"}
+    assert degraded == again  # one fixed draw of degradations: every model meets the same faces
+    assert all(np.array_equal(a, b) for a, b in zip(seen[n:2 * n], seen[2 * n:]))
+    assert not all(np.array_equal(a, b) for a, b in zip(seen[:n], seen[n:2 * n]))  # and they are degraded
+
+
 def test_ablation_variants_each_change_the_recipe() -> None:
     # A variant that names no RunConfig field, or leaves the recipe as it is, would measure nothing.
     from dfcore.training.ablation import VARIANTS

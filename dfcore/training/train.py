@@ -490,9 +490,15 @@ def selected_step(history: list[dict]) -> int | None:
 
 
 @torch.no_grad()
-def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, sets: dict[str, CropSet], max_faces: int = 600) -> dict:
+def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, sets: dict[str, CropSet], max_faces: int = 600,
+            degrade: float = 0.0) -> dict:
     """Frame AUC on held-out faces (the recipe: its calibration split), undegraded: progress, and the selection of
     the frame stage's step when ``RunConfig.select_best`` (never the test split).
+
+    Args:
+        degrade: score the faces degraded at this strength instead (``dfcore.training.augment``), each set's
+            degradations drawn from one fixed seed, so every model meets the same ones: what the degradations
+            in training buy on re-encoded, resized, blurred uploads.
 
     A set with one class only (or no faces) is skipped: it has no AUC.
     """
@@ -502,10 +508,14 @@ def monitor(model: ResNeXtLSTM, pre: PreprocessConfig, sets: dict[str, CropSet],
         if len({cs.items[k]["label"] for k in np.unique(cs.item)}) < 2:
             continue
         idx = np.linspace(0, len(cs.crops) - 1, min(max_faces, len(cs.crops))).round().astype(int)
+        rng = np.random.default_rng([0, 4])
         logits, labels = [], []
         for k in range(0, len(idx), 64):
             part = idx[k:k + 64]
-            crops = np.stack([crop_face(cs.crops[i], cs.face_box(i), pre) for i in part])
+            crops = [crop_face(cs.crops[i], cs.face_box(i), pre) for i in part]
+            if degrade > 0:
+                crops = [apply_augment(c, sample_augment(rng, degrade), rng) for c in crops]
+            crops = np.stack(crops)
             logits.append(frame_logits(model, as_input(crops, pre))[1].numpy())
             labels.extend(cs.items[cs.item[i]]["label"] for i in part)
         out[f"{name}_frame_auc"] = roc_auc(np.array(labels), np.concatenate(logits))
