@@ -171,7 +171,7 @@ def fold_batchnorm_in_place(module: nn.Module) -> int:
     timm's are; a norm that also applies an activation (timm's ``BatchNormAct2d``: norm, dropout,
     activation) keeps its dropout and activation. Eval-mode only: the running statistics become
     constants. Folding saves a full pass over each activation map per norm: for EfficientNet-Lite0
-    (49 norms) about a quarter of the CPU time at 160 px.
+    (49 norms) it cut the model stage of a 100-frame analysis from 0.98 s to 0.81 s (``make bench``).
 
     Returns:
         The number of norms folded.
