@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, fields
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from torchvision.models import resnext50_32x4d
 from torchvision.models.resnet import Bottleneck
@@ -183,16 +184,9 @@ def fold_batchnorm_in_place(module: nn.Module) -> int:
             conv, norm = parent._modules[conv_name], parent._modules[norm_name]
             if not (isinstance(conv, nn.Conv2d) and isinstance(norm, nn.BatchNorm2d)):
                 continue
-            if norm.training or not norm.track_running_stats:
+            if conv.training or norm.training or norm.running_var is None:
                 raise ValueError("fold BatchNorm only with eval-mode running statistics")
-            scale = norm.running_var.add(norm.eps).rsqrt()
-            if norm.affine:
-                scale = scale * norm.weight
-            shift = norm.bias if norm.affine else torch.zeros_like(scale)
-            bias = conv.bias if conv.bias is not None else torch.zeros_like(scale)
-            with torch.no_grad():
-                conv.weight.mul_(scale.view(-1, 1, 1, 1))
-                conv.bias = nn.Parameter((bias - norm.running_mean) * scale + shift, requires_grad=False)
+            parent._modules[conv_name] = fuse_conv_bn_eval(conv, norm)
             after = [m for m in (getattr(norm, "drop", None), getattr(norm, "act", None)) if m is not None]
             parent._modules[norm_name] = nn.Sequential(*after) if after else nn.Identity()
             folded += 1
