@@ -439,6 +439,29 @@ def test_train_frames_keeps_the_best_monitored_step(tmp_path: Path, pools: FaceP
         assert all(torch.equal(state[k], last["model"][k]) for k in state)
 
 
+def test_train_frames_leaves_frozen_stages_as_they_were(tmp_path: Path, pools: FacePools,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Frozen stages keep their weights and their BatchNorm statistics (train mode would update those without any
+    # gradient); the stages after them still learn.
+    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
+    run = dataclasses.replace(RUN, frame_steps=2, eval_every=2, frozen_stages=("stem", "layer1"))
+    model = _tiny_model()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    train_frames(model, run, pools, {}, tmp_path, 2, None)
+    after = model.state_dict()
+    frozen = [k for k in before if k.startswith(("backbone.stem.", "backbone.layer1."))]
+    assert any("running_mean" in k for k in frozen)
+    assert all(torch.equal(before[k], after[k]) for k in frozen)
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("backbone.layer2."))
+
+
+@pytest.mark.parametrize("stages", [("layer1",), ("stem", "layer2"), ("stem", "head")])
+def test_frozen_stages_must_be_the_first_ones(stages: tuple[str, ...]) -> None:
+    # Freezing a stage after a trained one saves no backward pass, and a misspelt stage would freeze nothing.
+    with pytest.raises(ValueError, match="first stages"):
+        train_mod.frozen_modules(_tiny_model(), stages)
+
+
 def test_train_frames_ignores_a_best_file_its_history_lost(tmp_path: Path, pools: FacePools,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # A run stopped after saving a best step but before saving the state that records it: on resume the

@@ -5,8 +5,9 @@
 holds the video's own detail, not an upsampled 164 px one; the DFDC crops are 224 px files either
 way), without degradations ("no_degradation") or at full strength ("full_degradation"), with
 self-blends as the only fakes ("sbi_only", as the SBI paper trains), at a lower learning rate
-("lower_lr") and with more FF++ faces per batch ("more_ffpp"), each from the same ImageNet start,
-seed and batches. It prints each one's frame AUC on the calibration split (FF++ faces and DFDC
+("lower_lr"), with more FF++ faces per batch ("more_ffpp") and with the stem and layer1 kept
+at their ImageNet weights ("frozen_early": the CNN's share of a step takes about half as long),
+each from the same ImageNet start, seed and batches. It prints each one's frame AUC on the calibration split (FF++ faces and DFDC
 crops), clean and degraded at full strength (what the degradations in training buy), with the
 seconds it took. Short runs rank settings only roughly: the numbers say which way a setting points
 at equal steps, not what a full run reaches.
@@ -31,6 +32,7 @@ VARIANTS: dict[str, dict] = {  # RunConfig overrides, and the FF++ cache size (t
     "sbi_only": {"sbi_fraction": 1.0},
     "lower_lr": {"lr": 1.5e-4},
     "more_ffpp": {"ffpp_share": 0.6},
+    "frozen_early": {"frozen_stages": ("stem", "layer1")},
 }
 
 

@@ -56,7 +56,7 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
 from .face_cache import CropSet, extract_crops
 from ..evaluation.metrics import roc_auc
-from ..models.model import ResNeXtLSTM, create_model
+from ..models.model import STAGES, ResNeXtLSTM, create_model
 from ..vision.preprocessing import PreprocessConfig, crop_face, resize_crop, to_tensor
 
 SLIDER_FRAMES = (10, 20, 40, 60, 80, 100)  # the frame counts the dashboard offers and the card measures
@@ -97,6 +97,11 @@ class RunConfig:
     # long teacher run peaked at 2400 of 4000 steps on FF++ and then drifted down while DFDC still rose.
     select_best: bool = False
     imagenet_init: bool = False  # start the CNN from the packaged ImageNet weights (teacher only)
+    # Backbone stages ("stem", then dfcore.models.model.STAGES, from the input on) kept as initialised: no
+    # gradients, BatchNorm statistics fixed. Lite0's stem and layer1 hold most of its activations, so backward
+    # stops before the costliest part: forward + backward + AdamW of a 32-face batch at 160 px went from 2.0 s
+    # to 1.1 s on 2 cores. Their ImageNet filters (edges, textures) need no deepfake data to be useful.
+    frozen_stages: tuple[str, ...] = ()
     exclude_methods: tuple[str, ...] = ()  # FF++ manipulation methods left out of training
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
     distill_weight: float = 0.5  # share of the loss on the teacher's probabilities (rest: the labels)
@@ -417,7 +422,11 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
     """
     pre = pre or run_preprocess(run)
     batches = FrameBatches(pools, run, teacher.pre if teacher else pre)
-    params = [p for n, p in model.named_parameters() if not n.startswith(("lstm.", "clip_head."))]
+    frozen = frozen_modules(model, run.frozen_stages)
+    for module in frozen:
+        module.requires_grad_(False)
+    params = [p for n, p in model.named_parameters()
+              if p.requires_grad and not n.startswith(("lstm.", "clip_head."))]
     projector = None
     if teacher is not None:  # maps student features onto the teacher's, for the hint loss; not shipped
         projector = nn.Linear(model.backbone.out_features, teacher.model.backbone.out_features)
@@ -437,6 +446,8 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
     t0 = time.time()
     while step < steps:
         model.train()
+        for module in frozen:  # their BatchNorms keep the ImageNet statistics
+            module.eval()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, run.lr, run.warmup, steps)
         crops, y = batches.make(step)
@@ -480,6 +491,19 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
             print(f"[{run.name}] kept the frame stage of step {best['step']} (best mean calibration frame AUC)",
                   flush=True)
     return history, seconds
+
+
+def frozen_modules(model: ResNeXtLSTM, stages: tuple[str, ...]) -> list[nn.Module]:
+    """The backbone stages ``RunConfig.frozen_stages`` names, checked to be a prefix of the model's stages.
+
+    Raises:
+        ValueError: a name that is not a stage, or stages that skip one (a frozen stage after a trained one
+            would still need its backward pass, so it would save nothing).
+    """
+    order = ("stem", *STAGES)
+    if tuple(stages) != order[:len(stages)]:
+        raise ValueError(f"frozen_stages must be the first stages of {order}, in order; got {stages}")
+    return [getattr(model.backbone, s) for s in stages]
 
 
 def selected_step(history: list[dict]) -> int | None:
