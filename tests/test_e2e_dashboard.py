@@ -58,11 +58,25 @@ def wait_for_result(page, key: str) -> str:
     return text
 
 
+VIDEO_STATES = """() => [...document.querySelectorAll('video')].map((v) => ({
+    src: v.currentSrc, autoplay: v.autoplay, muted: v.muted, paused: v.paused, readyState: v.readyState,
+    networkState: v.networkState, currentTime: v.currentTime, width: v.videoWidth,
+    error: v.error && v.error.code}))"""
+
+
 def wait_for_playing_video(page) -> None:
-    page.wait_for_function(
-        """() => [...document.querySelectorAll('video')].some(
-               (v) => v.readyState >= 2 && v.currentTime > 0 && !v.error && v.videoWidth > 0)""",
-        timeout=LOAD_S)
+    """Wait until a preview video has decoded frames and its time advances; fail with every video's state."""
+    # Chromium may hold back a muted autoplay video outside the viewport (to save power), and where the preview
+    # lands depends on the layout: bring it into view, as a user who wants to watch it would.
+    page.locator("video").first.scroll_into_view_if_needed(timeout=LOAD_S)
+    deadline = time.monotonic() + LOAD_S / 1000
+    while True:
+        states = page.evaluate(VIDEO_STATES)
+        if any(v["readyState"] >= 2 and v["currentTime"] > 0 and v["error"] is None and v["width"] > 0
+               for v in states):
+            return
+        assert time.monotonic() < deadline, f"no preview video played within {LOAD_S / 1000:.0f} s: {states}"
+        page.wait_for_timeout(500)
 
 
 def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser, streamlit_app, tmp_path,

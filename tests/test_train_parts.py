@@ -462,6 +462,53 @@ def test_frozen_stages_must_be_the_first_ones(stages: tuple[str, ...]) -> None:
         train_mod.frozen_modules(_tiny_model(), stages)
 
 
+def test_weight_average_moves_a_share_of_the_way_and_copies_integer_buffers() -> None:
+    model = _tiny_model()
+    average = train_mod.WeightAverage(model, decay=0.75)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(4.0)
+    for name, buf in model.named_buffers():
+        if not buf.dtype.is_floating_point:
+            buf.add_(3)  # BatchNorm's batch counter
+    average.update(model)
+    now, avg = model.state_dict(), average.state_dict()
+    weights = [k for k, v in start.items() if v.dtype.is_floating_point and not torch.equal(v, now[k])]
+    assert weights and all(torch.allclose(avg[k], start[k] + 1.0) for k in weights)  # a quarter of the +4
+    counters = [k for k, v in start.items() if not v.dtype.is_floating_point]
+    assert counters and all(torch.equal(avg[k], now[k]) for k in counters)
+    assert not any(p.requires_grad for p in average.model.parameters())
+
+
+def test_train_frames_with_an_average_monitors_keeps_and_resumes_it(tmp_path: Path, pools: FacePools,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # With ema_decay the average is what is monitored and kept, and a resumed run goes on averaging from the
+    # saved average, not from a fresh copy of the resumed weights.
+    monitored: list[dict] = []
+
+    def recording_monitor(model: ResNeXtLSTM, *a: object, **k: object) -> dict:
+        monitored.append({k: v.clone() for k, v in model.state_dict().items()})
+        return {"calib_frame_auc": 0.5}
+
+    monkeypatch.setattr(train_mod, "monitor", recording_monitor)
+    run = dataclasses.replace(RUN, frame_steps=3, eval_every=1, ema_decay=0.5)
+    model = _tiny_model()
+    train_frames(model, run, pools, {}, tmp_path, 2, None)
+    saved = torch.load(tmp_path / "frames.pt", weights_only=True)
+    assert all(torch.equal(v, saved["ema"][k]) for k, v in model.state_dict().items())  # the average is kept
+    assert all(torch.equal(v, saved["ema"][k]) for k, v in monitored[-1].items())  # and was monitored
+    floats = [k for k, v in saved["model"].items() if v.dtype.is_floating_point
+              and not torch.equal(v, saved["ema"][k])]
+    assert floats  # the raw weights differ from their average
+
+    resumed = _tiny_model()
+    train_frames(resumed, run, pools, {}, tmp_path, 3, None)
+    raw = torch.load(tmp_path / "frames.pt", weights_only=True)["model"]
+    kept = resumed.state_dict()
+    assert all(torch.allclose(kept[k], 0.5 * (saved["ema"][k] + raw[k])) for k in floats)
+
+
 def test_train_frames_ignores_a_best_file_its_history_lost(tmp_path: Path, pools: FacePools,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # A run stopped after saving a best step but before saving the state that records it: on resume the

@@ -34,6 +34,7 @@ Each run trains in two stages, because the CNN is where the cost is:
 
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -104,6 +105,10 @@ class RunConfig:
     # in mean calibration frame AUC than the shipped teacher, though it led after 300 steps (README: ablation).
     frozen_stages: tuple[str, ...] = ()
     exclude_methods: tuple[str, ...] = ()  # FF++ manipulation methods left out of training
+    # Decay of an exponential moving average of the frame stage's weights (0: off). When on, the average is what
+    # is monitored, selected and kept: it smooths the step-to-step swings that a tiny FF++ split and small
+    # batches leave in the raw weights, the swings that best-step selection would otherwise chase.
+    ema_decay: float = 0.0
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
     distill_weight: float = 0.5  # share of the loss on the teacher's probabilities (rest: the labels)
     hint_weight: float = 1.0  # weight of matching the teacher's features (cosine, through a learnt projection)
@@ -436,16 +441,21 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         projector = nn.Linear(model.backbone.out_features, teacher.model.backbone.out_features)
         params += list(projector.parameters())
     opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
+    ema = WeightAverage(model, run.ema_decay) if run.ema_decay > 0 else None
     state_path, best_path = work / "frames.pt", work / "frames_best.pt"
     step, history, seconds = 0, [], 0.0
     if state_path.exists():
         state = torch.load(state_path, map_location="cpu", weights_only=True)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
+        if ema is not None:
+            ema.load_state_dict(state["ema"])
         if projector is not None:
             projector.load_state_dict(state["projector"])
         step, history, seconds = state["step"], json.loads(state["history"]), state["seconds"]
     model.backbone.to(memory_format=torch.channels_last)
+    if ema is not None:
+        ema.model.backbone.to(memory_format=torch.channels_last)
     progress = Progress(f"[{run.name}] frames", steps, step)
     t0 = time.time()
     while step < steps:
@@ -469,24 +479,31 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
         opt.step()
+        if ema is not None:
+            ema.update(model)
         step += 1
         progress.step(step, loss.item())
         if step % run.eval_every == 0 or step == steps:
-            m = monitor(model, pre, monitor_sets)
+            kept = ema.model if ema is not None else model  # the weights this run would ship
+            m = monitor(kept, pre, monitor_sets)
             history.append({"step": step, **m})
             print(f"[{run.name}] calibration split @ {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()),
                   flush=True)
             seconds += time.time() - t0
             t0 = time.time()
             if run.select_best and selected_step(history) == step:  # saved before the state that records it
-                torch.save({"step": step, "model": model.state_dict()}, work / "frames_best.pt.tmp")
+                torch.save({"step": step, "model": kept.state_dict()}, work / "frames_best.pt.tmp")
                 os.replace(work / "frames_best.pt.tmp", best_path)
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
                      "history": json.dumps(history), "seconds": seconds}
             if projector is not None:
                 state["projector"] = projector.state_dict()
+            if ema is not None:
+                state["ema"] = ema.state_dict()
             torch.save(state, work / "frames.pt.tmp")
             os.replace(work / "frames.pt.tmp", state_path)
+    if ema is not None:  # the average, not the last raw step, is what the run keeps
+        model.load_state_dict(ema.model.state_dict())
     if run.select_best and best_path.exists():
         best = torch.load(best_path, map_location="cpu", weights_only=True)
         # A run stopped between the two saves has a best file from a step its history lost: keep the last weights.
@@ -495,6 +512,35 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
             print(f"[{run.name}] kept the frame stage of step {best['step']} (best mean calibration frame AUC)",
                   flush=True)
     return history, seconds
+
+
+class WeightAverage:
+    """An exponential moving average of a model's weights and BatchNorm statistics (as timm's ModelEmaV2).
+
+    Args:
+        model: the model being trained; a copy of it starts the average.
+        decay: the share of the average kept at each update (0.998: about the last 500 steps weigh in).
+    """
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.model, self.decay = copy.deepcopy(model).eval(), decay
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        """Move the average towards ``model``'s current weights (integer buffers, as BatchNorm's step count, copied)."""
+        for avg, cur in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.lerp_(cur.detach(), 1.0 - self.decay)
+            else:
+                avg.copy_(cur)
+
+    def state_dict(self) -> dict:
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state)
 
 
 def frozen_modules(model: ResNeXtLSTM, stages: tuple[str, ...]) -> list[nn.Module]:
