@@ -138,7 +138,8 @@ RECIPE: dict[str, RunConfig] = {
         exclude_methods=("FaceSwap",), clip_variants=2, clip_steps=300),
     # 2400 steps: a 4800-step run gained DFDC calibration frame AUC late (0.75) but lost FF++ (0.64), no better.
     # Labels kept (distill_weight 0.5): on the teacher's probabilities alone the mean calibration frame AUC
-    # peaked at 0.699, against 0.702 with labels, and DFDC at 0.68 against 0.71.
+    # peaked at 0.699, against 0.702 with labels, and DFDC at 0.68 against 0.71. At 128 px, not the teacher's 160:
+    # at 160 a step took 0.8 s instead of 0.6 and the mean peaked at 0.676 (step 1200: FF++ 0.67, DFDC 0.68).
     "resnext_lstm": RunConfig(
         name="resnext_lstm", model_name="resnext_wide_lstm", input_size=128, mean=(0.5, 0.5, 0.5),
         std=(0.25, 0.25, 0.25), frame_steps=2400, lr=2e-3, warmup=100, teacher="lite0_lstm", augment_strength=0.5,
