@@ -469,7 +469,7 @@ def test_weight_average_moves_a_share_of_the_way_and_copies_integer_buffers() ->
     with torch.no_grad():
         for p in model.parameters():
             p.add_(4.0)
-    for name, buf in model.named_buffers():
+    for buf in model.buffers():
         if not buf.dtype.is_floating_point:
             buf.add_(3)  # BatchNorm's batch counter
     average.update(model)
@@ -487,8 +487,8 @@ def test_train_frames_with_an_average_monitors_keeps_and_resumes_it(tmp_path: Pa
     # saved average, not from a fresh copy of the resumed weights.
     monitored: list[dict] = []
 
-    def recording_monitor(model: ResNeXtLSTM, *a: object, **k: object) -> dict:
-        monitored.append({k: v.clone() for k, v in model.state_dict().items()})
+    def recording_monitor(model: ResNeXtLSTM, *args: object, **kwargs: object) -> dict:
+        monitored.append({name: v.clone() for name, v in model.state_dict().items()})
         return {"calib_frame_auc": 0.5}
 
     monkeypatch.setattr(train_mod, "monitor", recording_monitor)
@@ -507,6 +507,16 @@ def test_train_frames_with_an_average_monitors_keeps_and_resumes_it(tmp_path: Pa
     raw = torch.load(tmp_path / "frames.pt", weights_only=True)["model"]
     kept = resumed.state_dict()
     assert all(torch.allclose(kept[k], 0.5 * (saved["ema"][k] + raw[k])) for k in floats)
+
+
+def test_train_frames_refuses_to_resume_without_the_average_it_asks_for(tmp_path: Path, pools: FacePools,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Starting an average from the resumed weights would silently be another run than the one configured.
+    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
+    run = dataclasses.replace(RUN, frame_steps=2, eval_every=1)
+    train_frames(_tiny_model(), run, pools, {}, tmp_path, 1, None)
+    with pytest.raises(ValueError, match="frames.pt: saved without a weight average"):
+        train_frames(_tiny_model(), dataclasses.replace(run, ema_decay=0.9), pools, {}, tmp_path, 2, None)
 
 
 def test_train_frames_ignores_a_best_file_its_history_lost(tmp_path: Path, pools: FacePools,

@@ -431,6 +431,9 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
     (``work/frames_best.pt``) and loaded at the end; :func:`selected_step` names that point.
 
     Returns the monitoring history and the seconds spent.
+
+    Raises:
+        ValueError: the saved state has no weight average but ``run.ema_decay`` asks for one.
     """
     pre = pre or run_preprocess(run)
     batches = FrameBatches(pools, run, teacher.pre if teacher else pre)
@@ -452,6 +455,10 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         if ema is not None:
+            if "ema" not in state:
+                raise ValueError(f"{state_path}: saved without a weight average, but the run now asks for one "
+                                 f"(ema_decay {run.ema_decay}): resume with the run's own config, or start afresh "
+                                 f"in another work folder")
             ema.load_state_dict(state["ema"])
         if projector is not None:
             projector.load_state_dict(state["projector"])
