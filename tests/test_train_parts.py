@@ -462,25 +462,6 @@ def test_frozen_stages_must_be_the_first_ones(stages: tuple[str, ...]) -> None:
         train_mod.frozen_modules(_tiny_model(), stages)
 
 
-def test_weight_average_moves_a_share_of_the_way_and_copies_integer_buffers() -> None:
-    model = _tiny_model()
-    average = train_mod.WeightAverage(model, decay=0.75)
-    start = {k: v.clone() for k, v in model.state_dict().items()}
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(4.0)
-    for buf in model.buffers():
-        if not buf.dtype.is_floating_point:
-            buf.add_(3)  # BatchNorm's batch counter
-    average.update(model)
-    now, avg = model.state_dict(), average.state_dict()
-    weights = [k for k, v in start.items() if v.dtype.is_floating_point and not torch.equal(v, now[k])]
-    assert weights and all(torch.allclose(avg[k], start[k] + 1.0) for k in weights)  # a quarter of the +4
-    counters = [k for k, v in start.items() if not v.dtype.is_floating_point]
-    assert counters and all(torch.equal(avg[k], now[k]) for k in counters)
-    assert not any(p.requires_grad for p in average.model.parameters())
-
-
 def test_train_frames_with_an_average_monitors_keeps_and_resumes_it(tmp_path: Path, pools: FacePools,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # With ema_decay the average is what is monitored and kept, and a resumed run goes on averaging from the

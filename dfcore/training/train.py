@@ -34,7 +34,6 @@ Each run trains in two stages, because the CNN is where the cost is:
 
 from __future__ import annotations
 
-import copy
 import csv
 import json
 import math
@@ -49,6 +48,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from timm.utils import ModelEmaV3
 
 from .augment import apply_augment, sample_augment
 from ..models.backbones import LITE0_MEAN_STD
@@ -447,7 +447,8 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         projector = nn.Linear(model.backbone.out_features, teacher.model.backbone.out_features)
         params += list(projector.parameters())
     opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
-    ema = WeightAverage(model, run.ema_decay) if run.ema_decay > 0 else None
+    # timm's average of every float in the state dict (weights and BatchNorm statistics), integers copied.
+    ema = ModelEmaV3(model, decay=run.ema_decay) if run.ema_decay > 0 else None
     state_path, best_path = work / "frames.pt", work / "frames_best.pt"
     step, history, seconds = 0, [], 0.0
     if state_path.exists():
@@ -459,13 +460,13 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
                 raise ValueError(f"{state_path}: saved without a weight average, but the run now asks for one "
                                  f"(ema_decay {run.ema_decay}): resume with the run's own config, or start afresh "
                                  f"in another work folder")
-            ema.load_state_dict(state["ema"])
+            ema.module.load_state_dict(state["ema"])
         if projector is not None:
             projector.load_state_dict(state["projector"])
         step, history, seconds = state["step"], json.loads(state["history"]), state["seconds"]
     model.backbone.to(memory_format=torch.channels_last)
     if ema is not None:
-        ema.model.backbone.to(memory_format=torch.channels_last)
+        ema.module.backbone.to(memory_format=torch.channels_last)
     progress = Progress(f"[{run.name}] frames", steps, step)
     t0 = time.time()
     while step < steps:
@@ -494,7 +495,7 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         step += 1
         progress.step(step, loss.item())
         if step % run.eval_every == 0 or step == steps:
-            kept = ema.model if ema is not None else model  # the weights this run would ship
+            kept = ema.module if ema is not None else model  # the weights this run would ship
             m = monitor(kept, pre, monitor_sets)
             history.append({"step": step, **m})
             print(f"[{run.name}] calibration split @ {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in m.items()),
@@ -509,11 +510,11 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
             if projector is not None:
                 state["projector"] = projector.state_dict()
             if ema is not None:
-                state["ema"] = ema.state_dict()
+                state["ema"] = ema.module.state_dict()
             torch.save(state, work / "frames.pt.tmp")
             os.replace(work / "frames.pt.tmp", state_path)
     if ema is not None:  # the average, not the last raw step, is what the run keeps
-        model.load_state_dict(ema.model.state_dict())
+        model.load_state_dict(ema.module.state_dict())
     if run.select_best and best_path.exists():
         best = torch.load(best_path, map_location="cpu", weights_only=True)
         # A run stopped between the two saves has a best file from a step its history lost: keep the last weights.
@@ -522,35 +523,6 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
             print(f"[{run.name}] kept the frame stage of step {best['step']} (best mean calibration frame AUC)",
                   flush=True)
     return history, seconds
-
-
-class WeightAverage:
-    """An exponential moving average of a model's weights and BatchNorm statistics (as timm's ModelEmaV2).
-
-    Args:
-        model: the model being trained; a copy of it starts the average.
-        decay: the share of the average kept at each update (0.998: about the last 500 steps weigh in).
-    """
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.model, self.decay = copy.deepcopy(model).eval(), decay
-        for p in self.model.parameters():
-            p.requires_grad_(False)
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        """Move the average towards ``model``'s current weights (integer buffers, as BatchNorm's step count, copied)."""
-        for avg, cur in zip(self.model.state_dict().values(), model.state_dict().values()):
-            if avg.dtype.is_floating_point:
-                avg.lerp_(cur.detach(), 1.0 - self.decay)
-            else:
-                avg.copy_(cur)
-
-    def state_dict(self) -> dict:
-        return self.model.state_dict()
-
-    def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state)
 
 
 def frozen_modules(model: ResNeXtLSTM, stages: tuple[str, ...]) -> list[nn.Module]:
