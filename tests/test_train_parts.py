@@ -417,6 +417,33 @@ def test_ablation_variants_each_change_the_recipe() -> None:
         assert (variant != base) == (name != "recipe"), name
 
 
+def test_unseen_method_sets_hold_the_left_out_fakes_and_only_calibration_reals() -> None:
+    # Train: the _ffpp clips (a FaceSwap clip among them); calibration: another draw of them, by other paths.
+    from dfcore.training.ablation import unseen_method_sets
+
+    train, calib = _ffpp(seed=1), _ffpp(seed=5)
+    sets = unseen_method_sets(train, calib, ("FaceSwap",))
+    unseen = sets["unseen"]
+    # The FaceSwap clips of both splits (5 faces each) against the calibration reals (4 + 5 + 0 faces).
+    assert [(it["path"], it["source"]) for it in unseen.items] == [
+        (train.items[3]["path"], "ffpp/FaceSwap"),
+        *[(calib.items[k]["path"], calib.items[k]["source"]) for k in (0, 1, 3, 4)]]
+    assert len(unseen.crops) == len(unseen.boxes) == len(unseen.landmarks) == len(unseen.item) == 5 + 4 + 5 + 5
+    for i in range(len(unseen.crops)):  # every face is the one its item names, with its own geometry
+        item = unseen.items[unseen.item[i]]
+        source, rows = (train, np.flatnonzero(train.item == 3)) if item["path"] == train.items[3]["path"] else \
+            (calib, np.flatnonzero(calib.item == [it["path"] for it in calib.items].index(item["path"])))
+        assert any(np.array_equal(unseen.crops[i], source.crops[r]) for r in rows)
+    assert np.isnan(unseen.landmarks[unseen.item == 1][1, 0, 0])  # the calibration face without a mesh kept its NaN
+    # The calibration split without FaceSwap: its Deepfakes clip and its reals.
+    seen = sets["ffpp_calib_seen"]
+    assert [it["source"] for it in seen.items] == ["ffpp/original", "ffpp/original", "ffpp/Deepfakes", "ffpp/original"]
+    assert len(seen.crops) == 4 + 5 + 4
+    # A calibration split without the left-out method is its own "seen" set: none is added.
+    no_faceswap = _cropset([4, 4], [0, 1], 6, ["ffpp/original", "ffpp/Deepfakes"])
+    assert set(unseen_method_sets(train, no_faceswap, ("FaceSwap",))) == {"unseen"}
+
+
 @pytest.mark.parametrize("select_best", [True, False])
 def test_train_frames_keeps_the_best_monitored_step(tmp_path: Path, pools: FacePools, select_best: bool,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:

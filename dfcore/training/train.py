@@ -131,7 +131,8 @@ RECIPE: dict[str, RunConfig] = {
     "lite0_lstm": RunConfig(
         name="lite0_lstm", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
         frame_steps=3000, lr=4e-4, imagenet_init=True, augment_strength=0.5, select_best=True),
-    # No step selection here: its calibration split holds FaceSwap clips, the method this run must never see.
+    # No step selection here: a calibration split may hold clips of the method left out (the recipe's seed
+    # happens to put no FaceSwap or Face2Face clip there), and selecting on them would let the run see it.
     "lite0_lstm_without_faceswap": RunConfig(
         name="lite0_lstm_without_faceswap", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD,
         std=LITE0_MEAN_STD, frame_steps=1000, lr=4e-4, imagenet_init=True, augment_strength=0.5,
