@@ -132,7 +132,7 @@ def test_sample_blend_params_seeded_and_in_range() -> None:
         assert o.scale[0] <= p.scale <= o.scale[1]
         assert all(abs(v) <= o.translate for v in p.shift)
         assert abs(p.rotate_deg) <= o.rotate_deg
-        assert p.mask_shape in ("keypoints", "ellipse")
+        assert p.mask_shape in ("keypoints", "ellipse")  # "inner" only when inner_face_prob asks for it
         assert o.mask_blur[0] <= p.mask_blur <= o.mask_blur[1]
         assert p.blend_ratio in o.blend_ratios
     # Every detail mode and both mask shapes turn up in 40 draws.
@@ -296,3 +296,61 @@ def test_without_landmarks_the_blend_is_unchanged(photo, face, mesh_points) -> N
     out, mask = self_blend(photo, face.box, face.keypoints, np.random.default_rng(4))
     params = sample_blend_params(np.random.default_rng(4))
     np.testing.assert_array_equal(mask, apply_blend(photo, face.box, face.keypoints, params)[1])
+
+
+# --------------------------------------------------------------------------- the inner-face mask
+
+
+def test_mesh_indices_are_mediapipes_own() -> None:
+    # blend.py keeps its own copy of the outline and brow indices so blending needs no MediaPipe import.
+    from mediapipe.python.solutions import face_mesh_connections as conn
+
+    from dfcore.synth import blend
+
+    def points(connections) -> set[int]:
+        return {i for pair in connections for i in pair}
+
+    assert set(blend._MESH_FACE_OVAL) == points(conn.FACEMESH_FACE_OVAL)
+    assert set(blend._MESH_BROWS) == points(conn.FACEMESH_LEFT_EYEBROW) | points(conn.FACEMESH_RIGHT_EYEBROW)
+    assert {blend._MESH_FOREHEAD_TOP, blend._MESH_CHIN} <= set(blend._MESH_FACE_OVAL)
+
+
+def test_inner_face_mask_stops_at_the_brows(photo, face, mesh_points) -> None:
+    from mediapipe.python.solutions import face_mesh_connections as conn
+
+    _, whole = apply_blend(photo, face.box, face.keypoints, _outline_params(), landmarks=mesh_points)
+    _, inner = apply_blend(photo, face.box, face.keypoints, _outline_params(mask_shape="inner"),
+                           landmarks=mesh_points)
+    brows = mesh_points[sorted({i for pair in conn.FACEMESH_LEFT_EYEBROW | conn.FACEMESH_RIGHT_EYEBROW
+                                for i in pair})]
+    top_of_brows, chin = brows[:, 1].min(), mesh_points[152]
+    forehead = np.round((brows.mean(axis=0) + mesh_points[10]) / 2).astype(int)  # halfway up the forehead
+    assert whole[forehead[1], forehead[0]] > 0.95 and inner[forehead[1], forehead[0]] < 0.05
+    assert inner[: int(top_of_brows) - 8].max() < 0.05  # nothing well above the brows
+    # Below the brows the two masks are the same face: eyes, nose, mouth and the jaw line down to the chin.
+    for i in (33, 263, 1, 13):  # eye corners, nose tip, lips (Face Mesh indices)
+        x, y = np.round(mesh_points[i]).astype(int)
+        assert inner[y, x] > 0.95, i
+    x, y = np.round(chin + (mesh_points[1] - chin) * 0.1).astype(int)  # just inside the chin
+    assert inner[y, x] > 0.5
+    rows = slice(int(top_of_brows) + 12, None)  # the two hulls differ there only along the edge, by a pixel or two
+    assert inner[rows].sum() > 0.95 * whole[rows].sum()
+    assert inner.sum() < 0.9 * whole.sum()  # the forehead band it leaves out
+    # Without the mesh an inner mask is the keypoint outline, as a "keypoints" one is.
+    np.testing.assert_array_equal(
+        apply_blend(photo, face.box, face.keypoints, _outline_params(mask_shape="inner"))[1],
+        apply_blend(photo, face.box, face.keypoints, _outline_params())[1])
+
+
+def test_inner_face_prob_splits_the_outline_masks_and_leaves_every_other_draw() -> None:
+    # The share is taken from the outline masks' draw, so a recipe without it draws exactly what it drew before.
+    base, inner = BlendOptions(keypoint_mask_prob=0.8), BlendOptions(keypoint_mask_prob=0.8, inner_face_prob=0.5)
+    a = [sample_blend_params(np.random.default_rng(s), base) for s in range(400)]
+    b = [sample_blend_params(np.random.default_rng(s), inner) for s in range(400)]
+    for p, q in zip(a, b):
+        assert dataclasses.replace(q, mask_shape=p.mask_shape) == p
+        assert q.mask_shape == p.mask_shape or (p.mask_shape, q.mask_shape) == ("keypoints", "inner")
+    shapes = [q.mask_shape for q in b]
+    assert 0.3 < shapes.count("inner") / 400 < 0.5  # 0.8 * 0.5 of the draws
+    assert 0.3 < shapes.count("keypoints") / 400 < 0.5
+    assert {p.mask_shape for p in a} == {"keypoints", "ellipse"}

@@ -32,7 +32,6 @@ from dfcore.models.model import ModelConfig, ResNeXtLSTM
 from dfcore.vision.preprocessing import crop_face
 from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP
 from dfcore.training.train import (
-    TRAIN_BLEND,
     ClipFeatures,
     DataConfig,
     FacePools,
@@ -163,7 +162,7 @@ def test_model_face_is_crop_face_of_the_region(ffpp_set: CropSet) -> None:
 
 
 def test_model_face_blends_the_region_before_cropping(ffpp_set: CropSet) -> None:
-    params = dataclasses.replace(sample_blend_params(np.random.default_rng(3), TRAIN_BLEND), mask_shape="keypoints",
+    params = dataclasses.replace(sample_blend_params(np.random.default_rng(3), train_mod.train_blend(RUN)), mask_shape="keypoints",
                                  blend_ratio=1.0)
     i = 0
     got = model_face(ffpp_set, i, PRE, np.random.default_rng(0), 1.0, params, IDENTITY)

@@ -48,6 +48,12 @@ _OUTLINE_POINTS = 72  # vertices of a mask outline: smooth after blurring, cheap
 # The mask is rendered at a resolution where its blur sigma is this many pixels,
 # then upsampled: a wide blur at full resolution would dominate the cost.
 _MASK_SIGMA_LOWRES = 2.0
+# Face Mesh indices (MediaPipe's FACEMESH_FACE_OVAL, in its order, and FACEMESH_LEFT/RIGHT_EYEBROW), kept here so
+# blending needs no MediaPipe import. The inner-face mask is the hull of the brows and of the outline below them.
+_MESH_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152,
+                   148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+_MESH_BROWS = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336, 46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
+_MESH_FOREHEAD_TOP, _MESH_CHIN = 10, 152
 
 
 @dataclass(frozen=True)
@@ -71,6 +77,10 @@ class BlendOptions:
     # Chance of the face-outline mask rather than the box ellipse: the hull of the Face Mesh landmarks
     # when given, else of the keypoints (extended to brows and chin) when given.
     keypoint_mask_prob: float = 0.5
+    # Of those outline masks, the share that stops at the brows ("inner": the hull of the brows and the jaw line,
+    # what a 68-landmark hull covers and where most face swaps put their seam) instead of going up the forehead
+    # as the whole mesh does. Without Face Mesh landmarks an "inner" mask is the keypoint outline (brow-high too).
+    inner_face_prob: float = 0.0
     mask_grow: tuple[float, float] = (0.88, 1.08)  # outline scale about its centre: < 1 erodes, > 1 dilates
     mask_elastic: float = 0.08  # max relative wobble of the outline's radius (random, smooth along the outline)
     mask_blur: tuple[float, float] = (0.01, 0.08)  # edge blur sigma range, fraction of the box's longer side
@@ -91,7 +101,9 @@ class BlendParams:
     scale: float  # source scale about the face centre
     shift: tuple[float, float]  # source shift, fractions of the box's (width, height)
     rotate_deg: float  # source rotation about the face centre, degrees (counter-clockwise)
-    mask_shape: str  # "keypoints" (hull of the Face Mesh landmarks, else of the expanded keypoints) or "ellipse"
+    # "keypoints" (hull of the Face Mesh landmarks, else of the expanded keypoints), "inner" (the same, stopped
+    # at the brows) or "ellipse"
+    mask_shape: str
     mask_grow: float  # outline scale about its centre
     mask_elastic: float  # max relative wobble of the outline's radius
     mask_seed: int  # seeds the outline's wobble, so the same params give the same mask
@@ -118,6 +130,13 @@ def sample_blend_params(rng: np.random.Generator, options: BlendOptions | None =
         detail, amount = "blur", u(*o.blur_sigma)
     else:
         detail, amount = "none", 0.0
+    # One draw picks the shape (the outline below keypoint_mask_prob, the inner face in its first part), so adding
+    # inner_face_prob leaves every other parameter's draw where it was.
+    shape_roll = u()
+    if shape_roll < o.keypoint_mask_prob * o.inner_face_prob:
+        mask_shape = "inner"
+    else:
+        mask_shape = "keypoints" if shape_roll < o.keypoint_mask_prob else "ellipse"
     return BlendParams(
         hue_deg=float(u(-o.hue_deg, o.hue_deg)),
         saturation=float(u(1 - o.saturation, 1 + o.saturation)),
@@ -129,7 +148,7 @@ def sample_blend_params(rng: np.random.Generator, options: BlendOptions | None =
         scale=float(u(*o.scale)),
         shift=(float(u(-o.translate, o.translate)), float(u(-o.translate, o.translate))),
         rotate_deg=float(u(-o.rotate_deg, o.rotate_deg)),
-        mask_shape="keypoints" if u() < o.keypoint_mask_prob else "ellipse",
+        mask_shape=mask_shape,
         mask_grow=float(u(*o.mask_grow)),
         mask_elastic=float(u(0.0, o.mask_elastic)),
         mask_seed=int(rng.integers(0, 2**31 - 1)),
@@ -382,11 +401,15 @@ def _mask_outline(box: Box, keypoints: Sequence[Point] | None, params: BlendPara
                   landmarks: np.ndarray | None = None) -> np.ndarray:
     """The mask's outline in image pixels: the chosen shape, grown or shrunk, then wobbled by ``mask_seed``."""
     has_kps = keypoints is not None and len(keypoints) >= 6
-    if params.mask_shape == "keypoints" and landmarks is not None and len(landmarks) >= 3:
-        hull = cv2.convexHull(np.asarray(landmarks, np.float32))[:, 0, :]
+    outline_shape = params.mask_shape in ("keypoints", "inner")
+    if outline_shape and landmarks is not None and len(landmarks) >= 3:
+        points = np.asarray(landmarks, np.float32)
+        if params.mask_shape == "inner":
+            points = _inner_face_points(points)
+        hull = cv2.convexHull(points)[:, 0, :]
         centre = hull.mean(axis=0)
         outline = _resample_closed(centre + (hull - centre) * params.mask_grow, _OUTLINE_POINTS)
-    elif params.mask_shape == "keypoints" and has_kps:
+    elif outline_shape and has_kps:
         outline = _keypoint_outline(_keypoints_or_typical(box, keypoints), params.mask_grow)
     else:
         outline = _ellipse_outline(box, params.mask_grow)
@@ -407,6 +430,18 @@ def _mask_outline(box: Box, keypoints: Sequence[Point] | None, params: BlendPara
     angle = np.arctan2(rel[:, 1], rel[:, 0]) - roll
     radius_gain = 1.0 + (amp[None, :] * np.cos(harmonics[None, :] * angle[:, None] + phase[None, :])).sum(axis=1)
     return (centre + rel * radius_gain[:, None]).astype(np.float32)
+
+
+def _inner_face_points(landmarks: np.ndarray) -> np.ndarray:
+    """The Face Mesh points of the inner face: the brows, and the face outline from brow height down round the chin.
+
+    "Down" is along the mesh's own chin-to-forehead axis, so a tilted or rolled face keeps its forehead out.
+    """
+    up = landmarks[_MESH_FOREHEAD_TOP] - landmarks[_MESH_CHIN]
+    brows = landmarks[list(_MESH_BROWS)]
+    oval = landmarks[list(_MESH_FACE_OVAL)]
+    brow_level = float((brows @ up).mean())
+    return np.vstack([brows, oval[oval @ up <= brow_level]])
 
 
 def _blur_px(box: Box, params: BlendParams) -> float:

@@ -44,6 +44,7 @@ VARIANTS: dict[str, dict] = {  # RunConfig overrides, and the FF++ cache size (t
     "full_degradation": {"augment_strength": 1.0},
     "sbi_only": {"sbi_fraction": 1.0},
     "sbi_075": {"sbi_fraction": 0.75},
+    "inner_mask": {"inner_face_prob": 0.5},
     "lower_lr": {"lr": 1.5e-4},
     "more_ffpp": {"ffpp_share": 0.6},
     "frozen_early": {"frozen_stages": ("stem", "layer1")},

@@ -111,6 +111,9 @@ class RunConfig:
     # a full teacher run with 0.998 rose smoothly but peaked at a mean calibration frame AUC of 0.88 (step 2200:
     # FF++ 0.87, DFDC 0.90), short of the 0.90 set before the run (the shipped teacher's 0.89 plus 0.01 for noise).
     ema_decay: float = 0.0
+    # Share of the self-blends' Face Mesh masks that stop at the brows (BlendOptions.inner_face_prob) rather
+    # than covering the forehead: face swaps' seams mostly run there.
+    inner_face_prob: float = 0.0
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
     distill_weight: float = 0.5  # share of the loss on the teacher's probabilities (rest: the labels)
     hint_weight: float = 1.0  # weight of matching the teacher's features (cosine, through a learnt projection)
@@ -253,8 +256,9 @@ def run_preprocess(run: RunConfig) -> PreprocessConfig:
     return PreprocessConfig(input_size=run.input_size, mean=run.mean, std=run.std)
 
 
-# Training blends use the Face Mesh outline most of the time, as the SBI paper's landmark hull.
-TRAIN_BLEND = BlendOptions(keypoint_mask_prob=0.8)
+def train_blend(run: RunConfig) -> BlendOptions:
+    """The self-blends a run trains on: the Face Mesh outline most of the time, as the SBI paper's landmark hull."""
+    return BlendOptions(keypoint_mask_prob=0.8, inner_face_prob=run.inner_face_prob)
 
 
 def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Generator,
@@ -337,7 +341,7 @@ class FrameBatches:
             faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
             labels.append(0)
         for cs, i in reals[:n_sbi]:  # paired: the same face, blended with itself
-            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, sample_blend_params(rng, TRAIN_BLEND)))
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, sample_blend_params(rng, train_blend(r))))
             labels.append(1)
         for _ in range(r.batch - n_real - n_sbi):
             cs, i = self.pools.draw(rng, 1)
@@ -612,7 +616,7 @@ def clip_features(model: ResNeXtLSTM, run: RunConfig, sets: list[tuple[CropSet, 
 
     def add(cs: CropSet, idx: np.ndarray, label: int, blend: bool, rng: np.random.Generator) -> None:
         aug = sample_augment(rng, run.augment_strength)
-        bp = sample_blend_params(rng, TRAIN_BLEND) if blend else None
+        bp = sample_blend_params(rng, train_blend(run)) if blend else None
         crops = np.stack([model_face(cs, int(i), crop_pre, rng, 0.0, bp, aug) for i in idx])
         if teacher is not None:
             t_feats, _ = teacher.frames(crops)
