@@ -130,13 +130,6 @@ def sample_blend_params(rng: np.random.Generator, options: BlendOptions | None =
         detail, amount = "blur", u(*o.blur_sigma)
     else:
         detail, amount = "none", 0.0
-    # One draw picks the shape (the outline below keypoint_mask_prob, the inner face in its first part), so adding
-    # inner_face_prob leaves every other parameter's draw where it was.
-    shape_roll = u()
-    if shape_roll < o.keypoint_mask_prob * o.inner_face_prob:
-        mask_shape = "inner"
-    else:
-        mask_shape = "keypoints" if shape_roll < o.keypoint_mask_prob else "ellipse"
     return BlendParams(
         hue_deg=float(u(-o.hue_deg, o.hue_deg)),
         saturation=float(u(1 - o.saturation, 1 + o.saturation)),
@@ -148,13 +141,21 @@ def sample_blend_params(rng: np.random.Generator, options: BlendOptions | None =
         scale=float(u(*o.scale)),
         shift=(float(u(-o.translate, o.translate)), float(u(-o.translate, o.translate))),
         rotate_deg=float(u(-o.rotate_deg, o.rotate_deg)),
-        mask_shape=mask_shape,
+        mask_shape=_mask_shape(u(), o),  # drawn here, in its place in the stream: recipes keep their draws
         mask_grow=float(u(*o.mask_grow)),
         mask_elastic=float(u(0.0, o.mask_elastic)),
         mask_seed=int(rng.integers(0, 2**31 - 1)),
         mask_blur=float(u(*o.mask_blur)),
         blend_ratio=float(rng.choice(o.blend_ratios)),
     )
+
+
+def _mask_shape(roll: float, o: BlendOptions) -> str:
+    """The mask shape for a uniform draw: the outline below ``keypoint_mask_prob``, the inner face in its first
+    ``inner_face_prob`` part, so adding inner faces turns outline masks into inner ones and changes no other draw."""
+    if roll < o.keypoint_mask_prob * o.inner_face_prob:
+        return "inner"
+    return "keypoints" if roll < o.keypoint_mask_prob else "ellipse"
 
 
 def face_mask(
