@@ -162,8 +162,8 @@ def test_model_face_is_crop_face_of_the_region(ffpp_set: CropSet) -> None:
 
 
 def test_model_face_blends_the_region_before_cropping(ffpp_set: CropSet) -> None:
-    params = dataclasses.replace(sample_blend_params(np.random.default_rng(3), train_mod.train_blend(RUN)), mask_shape="keypoints",
-                                 blend_ratio=1.0)
+    params = dataclasses.replace(sample_blend_params(np.random.default_rng(3), train_mod.train_blend(RUN)),
+                                 mask_shape="keypoints", blend_ratio=1.0)
     i = 0
     got = model_face(ffpp_set, i, PRE, np.random.default_rng(0), 1.0, params, IDENTITY)
     blended, _ = apply_blend(ffpp_set.crops[i], ffpp_set.face_box(i), ffpp_set.keypoints[i].tolist(), params,
