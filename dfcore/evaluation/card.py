@@ -26,7 +26,7 @@ from ..training.datasets import LabelledItem
 from ..models.detector import Detector, load_detector
 from .evaluate import DEFAULT_FRAME_COUNTS, evaluate, format_table
 from ..models.model_registry import CARD_MD_SUFFIX, card_path_for, write_index
-from ..training.train import LEAVE_ONE_OUT, RECIPE, DataConfig, make_splits, write_split_csvs
+from ..training.train import LEAVE_ONE_OUT, RECIPE, DataConfig, make_splits, trained_data_config, write_split_csvs
 
 LIMITATIONS = [
     "Trained on little data (a FaceForensics++ c23 subset with 3 manipulation methods; DFDC: one face crop per "
@@ -150,10 +150,7 @@ def choose_default(cards: dict[str, dict]) -> tuple[str, str]:
 
 def data_config_of(det: Detector, data_root: str) -> DataConfig:
     """The split settings the checkpoint was trained with, so the test split is the same held-out data."""
-    saved = det.checkpoint.info.get("data_config", {})
-    keep = {k: saved[k] for k in ("seed", "test_fraction_ffpp", "calib_fraction_ffpp", "holdout_fraction_dfdc")
-            if k in saved}
-    return DataConfig(data_root=data_root, **keep)
+    return trained_data_config(det.checkpoint.info, data_root)
 
 
 def leave_one_out_items(splits: dict[str, list[LabelledItem]], method: str = LOO_METHOD) -> list[LabelledItem]:

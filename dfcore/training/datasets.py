@@ -579,16 +579,22 @@ def read_dataset(path: str | os.PathLike) -> list[LabelledItem]:
 # --------------------------------------------------------------------------- splitting
 
 
+STRATIFY_BY = ("label", "source")  # what split_by_identity keeps in proportion
+
+
 def split_by_identity(
-    items: Sequence[LabelledItem], val_fraction: float, seed: int
+    items: Sequence[LabelledItem], val_fraction: float, seed: int, stratify: str = "label"
 ) -> tuple[list[LabelledItem], list[LabelledItem]]:
     """Split items into (train, validation) with no identity on both sides.
 
     Items sharing an identity are linked, and linked items form groups (e.g. a
     real clip, every fake made from it, and every fake made *with* its face).
     Whole groups are assigned to validation, in an order shuffled by ``seed``,
-    while that brings the count of real and of fake items each closer to
-    ``val_fraction`` of its total, so validation keeps the data's class balance.
+    while that brings the count of each stratum closer to ``val_fraction`` of
+    its total, so validation keeps the data's mix. With ``stratify="label"`` the
+    strata are real and fake; with ``"source"`` they are each (source, label),
+    e.g. every FF++ manipulation method, so a validation split that chooses
+    weights or a threshold sees every kind of fake, not only the commonest.
 
     Args:
         items: the items to split (order does not matter: the result depends
@@ -596,34 +602,40 @@ def split_by_identity(
         val_fraction: the share of items wanted in validation, in (0, 1). The
             result is close to it unless single groups are large.
         seed: the shuffle seed; the same items and seed give the same split.
+        stratify: ``"label"`` or ``"source"`` (see above).
 
     Returns:
         (train, val), each sorted by path.
 
     Raises:
-        ValueError: ``val_fraction`` is not in (0, 1), or fewer than 2 items.
+        ValueError: ``val_fraction`` is not in (0, 1), fewer than 2 items, or an
+            unknown ``stratify``.
     """
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if len(items) < 2:
         raise ValueError(f"need at least 2 items to split, got {len(items)}")
+    if stratify not in STRATIFY_BY:
+        raise ValueError(f"stratify must be one of {', '.join(STRATIFY_BY)}, got {stratify!r}")
     groups = identity_groups(items)
     # Order groups by content first, so only the seed (not the input order) decides the shuffle.
     groups.sort(key=lambda g: min(str(items[i].path) for i in g))
     order = np.random.default_rng(seed).permutation(len(groups))
 
     labels = np.array([it.label for it in items])
-    target = np.array([(labels == 0).sum(), (labels == 1).sum()], dtype=float) * val_fraction
-    counts = [np.bincount(labels[g], minlength=2).astype(float) for g in groups]
+    strata = sorted({(it.source, it.label) if stratify == "source" else it.label for it in items}, key=str)
+    stratum = np.array([strata.index((it.source, it.label) if stratify == "source" else it.label) for it in items])
+    target = np.bincount(stratum, minlength=len(strata)).astype(float) * val_fraction
     in_val = np.zeros(len(groups), dtype=bool)
-    have = np.zeros(2)
+    have = np.zeros(len(strata))
     for gi in order:
-        # Greedy: take a group when it brings both class counts nearer their targets.
-        after = have + counts[gi]
+        # Greedy: take a group when it brings the stratum counts nearer their targets.
+        after = have + np.bincount(stratum[groups[gi]], minlength=len(strata))
         if np.sum((after - target) ** 2) < np.sum((have - target) ** 2):
             in_val[gi] = True
             have = after
-    _ensure_both_labels(in_val, counts, order, have)
+    counts = [np.bincount(labels[g], minlength=2).astype(float) for g in groups]
+    _ensure_both_labels(in_val, counts, order, sum((counts[gi] for gi in np.flatnonzero(in_val)), np.zeros(2)))
 
     val_idx = sorted(i for gi in np.flatnonzero(in_val) for i in groups[gi])
     val_set = set(val_idx)
@@ -750,6 +762,6 @@ def _finish(items: list[LabelledItem], where: Path) -> list[LabelledItem]:
 
 __all__ = [
     "LABELS", "LabelledItem", "read_ffpp", "read_celebdf", "read_dfdc", "read_dfdc_faces", "read_folder",
-    "read_csv", "detect_layout", "read_dataset", "split_by_identity", "identity_groups", "check_disjoint",
+    "read_csv", "detect_layout", "read_dataset", "STRATIFY_BY", "split_by_identity", "identity_groups", "check_disjoint",
     "count_by_source",
 ]

@@ -75,6 +75,10 @@ class DataConfig:
     cache_margin: float = 0.9
     test_fraction_ffpp: float = 0.25  # FF++ items held out for the card's metrics (whole identity groups)
     calib_fraction_ffpp: float = 0.2  # of the rest: held out for calibration and the threshold
+    # What the FF++ calibration split keeps in proportion (datasets.STRATIFY_BY). "source": every manipulation
+    # method, so best-step selection and the threshold see Face2Face and FaceSwap too; by label alone the seed-0
+    # split held Deepfakes fakes only. The test split stays stratified by label, so cards stay comparable.
+    calib_stratify_ffpp: str = "source"
     holdout_fraction_dfdc: float = 0.1  # DFDC items held out, halved into calibration and test
     seed: int = 0  # seeds the splits
 
@@ -173,7 +177,7 @@ def make_splits(cfg: DataConfig) -> dict[str, list[LabelledItem]]:
     """
     root = Path(cfg.data_root)
     ff_rest, ff_test = split_by_identity(read_ffpp(root / "ffpp_c23"), cfg.test_fraction_ffpp, cfg.seed)
-    ff_train, ff_calib = split_by_identity(ff_rest, cfg.calib_fraction_ffpp, cfg.seed)
+    ff_train, ff_calib = split_by_identity(ff_rest, cfg.calib_fraction_ffpp, cfg.seed, cfg.calib_stratify_ffpp)
     dd_train, dd_held = split_by_identity(read_dfdc_faces(root / "dfdc_faces"), cfg.holdout_fraction_dfdc, cfg.seed)
     dd_calib, dd_test = split_by_identity(dd_held, 0.5, cfg.seed)
     splits = {"ffpp_train": ff_train, "ffpp_calib": ff_calib, "ffpp_test": ff_test,
@@ -182,6 +186,21 @@ def make_splits(cfg: DataConfig) -> dict[str, list[LabelledItem]]:
         for x, y in (("train", "calib"), ("train", "test"), ("calib", "test")):
             check_disjoint(splits[f"{a}_{x}"], splits[f"{a}_{y}"])
     return splits
+
+
+def trained_data_config(info: dict, data_root: str) -> DataConfig:
+    """The split settings a checkpoint was trained with (its ``info["data_config"]``), for ``data_root``.
+
+    Rebuilding its splits with today's defaults could put its training clips in calibration or test.
+    Settings it does not record keep what they meant when it was trained (see below); with no record
+    at all, the defaults.
+    """
+    saved = info.get("data_config", {})
+    split_keys = ("seed", "test_fraction_ffpp", "calib_fraction_ffpp", "calib_stratify_ffpp", "holdout_fraction_dfdc")
+    keep = {k: saved[k] for k in split_keys if k in saved}
+    if saved and "calib_stratify_ffpp" not in saved:  # trained before the setting existed: stratified by label
+        keep["calib_stratify_ffpp"] = "label"
+    return DataConfig(data_root=data_root, **keep)
 
 
 def write_split_csvs(splits: dict[str, list[LabelledItem]], out_dir: Path) -> dict[str, Path]:
@@ -829,11 +848,13 @@ def recalibrate(cfg: TrainConfig) -> list[Path]:
     """
     from .calibrate import calibrate_checkpoint
 
-    splits = make_splits(cfg.data)
     done = []
     for run in (RECIPE[name] for name in cfg.runs):
         path = checkpoint_path(run, cfg)
         if not run.exclude_methods and path.is_file():
+            # The calibration split of the checkpoint's own training, whatever today's defaults say.
+            info = load_checkpoint(path).info
+            splits = make_splits(trained_data_config(info, cfg.data.data_root))
             calibrate_checkpoint(path, splits["ffpp_calib"], refit=True)
             done.append(path)
     return done
