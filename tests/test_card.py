@@ -34,7 +34,7 @@ from dfcore.models.detector import Detector
 from dfcore.evaluation.evaluate import VideoScores, summarize_by_frames
 from dfcore.models.model import create_model
 from dfcore.vision.preprocessing import PreprocessConfig
-from dfcore.training.train import DataConfig, RunConfig, jsonable
+from dfcore.training.train import DataConfig, RunConfig, jsonable, trained_data_config
 
 THRESHOLD = 0.42
 SHA = "ab" * 32
@@ -292,6 +292,11 @@ def test_data_config_of_reads_the_training_split_settings(detector: Detector) ->
     assert cfg.data_root == "/data/root"
     assert cfg.seed == 7 and cfg.test_fraction_ffpp == 0.3
     assert cfg.calib_fraction_ffpp == DataConfig().calib_fraction_ffpp
+    assert cfg.calib_stratify_ffpp == "source"
+    # Trained before the calibration split was stratified by method: by label, as it then was.
+    older = {k: v for k, v in jsonable(DataConfig(seed=7)).items() if k != "calib_stratify_ffpp"}
+    assert trained_data_config({"data_config": older}, "x").calib_stratify_ffpp == "label"
+    assert trained_data_config({"data_config": older}, "x").seed == 7
     # A checkpoint without a recorded data config: the defaults.
     bare = Checkpoint(detector.checkpoint.model, "resnext_compact_lstm", PreprocessConfig(), 0.5, 1.0, 0.0, 1.0, SHA)
     assert data_config_of(Detector(bare, device="cpu"), "x") == DataConfig(data_root="x")

@@ -386,6 +386,40 @@ def test_split_both_labels_in_validation_when_classes_are_unequal(tmp_path: Path
         assert {it.label for it in train} == {0, 1}
 
 
+def rare_method_items(root: Path) -> list[LabelledItem]:
+    """Like the shared FF++ data: 20 pairs with Deepfakes fakes, only 4 of them with FaceSwap ones too."""
+    items = []
+    for k in range(20):
+        a, b = f"{2 * k:03d}", f"{2 * k + 1:03d}"
+        items += [LabelledItem(root / f"{i}.mp4", 0, (i,), "ffpp/original") for i in (a, b)]
+        for m in ("Deepfakes", "FaceSwap") if k < 4 else ("Deepfakes",):
+            items += [LabelledItem(root / m / f"{t}_{s}.mp4", 1, (t, s), f"ffpp/{m}") for t, s in ((a, b), (b, a))]
+    return items
+
+
+def test_split_by_source_puts_a_rare_method_in_validation(tmp_path: Path) -> None:
+    items = rare_method_items(tmp_path)
+    by_label_lacks_it = 0
+    for seed in range(10):
+        train, val = split_by_identity(items, 0.2, seed=seed, stratify="source")
+        check_disjoint(train, val)
+        assert {it.source for it in val} == {"ffpp/original", "ffpp/Deepfakes", "ffpp/FaceSwap"}, seed
+        assert any(it.source == "ffpp/FaceSwap" for it in train)  # 1 of the 4 groups is the target
+        n_real = sum(it.source == "ffpp/original" for it in val)
+        assert abs(n_real - 0.2 * 40) <= 2  # within one group of the target share
+        assert sum(it.source == "ffpp/Deepfakes" for it in val) == n_real  # each group has as many as reals
+        _, val_by_label = split_by_identity(items, 0.2, seed=seed)
+        by_label_lacks_it += not any(it.source == "ffpp/FaceSwap" for it in val_by_label)
+    assert by_label_lacks_it > 0  # the gap that stratifying by source closes
+
+
+def test_split_by_label_is_the_default(big_ffpp: list[LabelledItem]) -> None:
+    # One method pair per group: both strata rules agree, and "label" is what no argument means.
+    assert split_by_identity(big_ffpp, 0.25, seed=3) == split_by_identity(big_ffpp, 0.25, seed=3, stratify="label")
+    with pytest.raises(ValueError, match="stratify"):
+        split_by_identity(big_ffpp, 0.25, seed=3, stratify="method")
+
+
 def test_split_argument_errors(big_ffpp: list[LabelledItem]) -> None:
     for bad in (0.0, 1.0, -0.1, 1.5):
         with pytest.raises(ValueError):

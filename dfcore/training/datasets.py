@@ -622,20 +622,19 @@ def split_by_identity(
     groups.sort(key=lambda g: min(str(items[i].path) for i in g))
     order = np.random.default_rng(seed).permutation(len(groups))
 
-    labels = np.array([it.label for it in items])
     strata = sorted({(it.source, it.label) if stratify == "source" else it.label for it in items}, key=str)
     stratum = np.array([strata.index((it.source, it.label) if stratify == "source" else it.label) for it in items])
-    target = np.bincount(stratum, minlength=len(strata)).astype(float) * val_fraction
+    target = np.bincount(stratum, minlength=len(strata)) * val_fraction
+    counts = [np.bincount(stratum[g], minlength=len(strata)).astype(float) for g in groups]
     in_val = np.zeros(len(groups), dtype=bool)
     have = np.zeros(len(strata))
     for gi in order:
         # Greedy: take a group when it brings the stratum counts nearer their targets.
-        after = have + np.bincount(stratum[groups[gi]], minlength=len(strata))
+        after = have + counts[gi]
         if np.sum((after - target) ** 2) < np.sum((have - target) ** 2):
             in_val[gi] = True
             have = after
-    counts = [np.bincount(labels[g], minlength=2).astype(float) for g in groups]
-    _ensure_both_labels(in_val, counts, order, sum((counts[gi] for gi in np.flatnonzero(in_val)), np.zeros(2)))
+    _ensure_every_stratum(in_val, counts, order, have)
 
     val_idx = sorted(i for gi in np.flatnonzero(in_val) for i in groups[gi])
     val_set = set(val_idx)
@@ -645,13 +644,17 @@ def split_by_identity(
     return train, val
 
 
-def _ensure_both_labels(in_val: np.ndarray, counts: list[np.ndarray], order: np.ndarray, have: np.ndarray) -> None:
-    """If validation lacks a class that train has in several groups, move the smallest such group over."""
-    for label in (0, 1):
-        if have[label] > 0:
+def _ensure_every_stratum(in_val: np.ndarray, counts: list[np.ndarray], order: np.ndarray, have: np.ndarray) -> None:
+    """If validation lacks a stratum that train has in several groups, move the smallest such group over.
+
+    Greedy filling can refuse every group of a rare stratum (a class, or a method): offered once the common
+    groups have filled validation, it would overshoot them. Validation without it could not measure it at all.
+    """
+    for s in range(len(have)):
+        if have[s] > 0:
             continue
-        candidates = [gi for gi in order if not in_val[gi] and counts[gi][label] > 0]
-        if len(candidates) < 2:  # moving the only one would empty train of that class instead
+        candidates = [gi for gi in order if not in_val[gi] and counts[gi][s] > 0]
+        if len(candidates) < 2:  # moving the only one would empty train of that stratum instead
             continue
         gi = min(candidates, key=lambda g: counts[g].sum())  # min() keeps the first (seeded) of equals
         in_val[gi] = True
