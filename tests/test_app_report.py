@@ -126,6 +126,25 @@ def test_speed_figure_reads_the_cards_and_marks_the_setting(weights_with_card):
     assert len(speed_accuracy_figure({}, 20).data) == 0, "no card: no curves, nothing invented"
 
 
+def test_speed_figure_draws_the_cards_auc_intervals(weights_with_card):
+    card = json.loads(card_path_for(weights_with_card).read_text())
+    _, auc = card_curve(card, "auc")
+    _, low = card_curve(card, "auc_ci_low")
+    _, high = card_curve(card, "auc_ci_high")
+    fig = speed_accuracy_figure({"a": card}, 20)
+    bars = fig.data[0].error_y
+    assert list(bars.array) == pytest.approx([h - a for a, h in zip(auc, high)])
+    assert list(bars.arrayminus) == pytest.approx([a - lo for a, lo in zip(auc, low)])
+    assert "95% interval" in fig.layout.annotations[0].text
+    # A card written before the intervals: no bars, and the title does not promise them.
+    old = json.loads(json.dumps(card))
+    for row in old["metrics"]["ffpp_c23_val"]["by_frames"].values():
+        del row["auc_ci_low"], row["auc_ci_high"]
+    fig = speed_accuracy_figure({"a": old}, 20)
+    assert fig.data[0].error_y.array is None
+    assert "interval" not in fig.layout.annotations[0].text
+
+
 def live_webm(path: Path, seconds: float = 2.0, fps: int = 20) -> Path:
     """A WebM written as a live stream, like a browser's MediaRecorder: no duration in the header."""
     with av.open(str(path), "w", format="webm", options={"live": "1"}) as c:

@@ -18,6 +18,7 @@ import torch
 from dfcore.evaluation.card import (
     DATA_TERMS,
     DEFAULT_RULE_FRAMES,
+    INTERVAL_NOTE,
     LIMITATIONS,
     LOO_METHOD,
     STUDENT,
@@ -143,6 +144,8 @@ def test_card_structure_and_json(card: dict) -> None:
     by10 = card["metrics"]["ffpp_c23_val"]["by_frames"]["10"]
     assert "reliability" not in by10  # kept under "calibration" instead
     assert by10["auc"] == pytest.approx(0.75) and by10["accuracy"] == pytest.approx(0.5)
+    assert by10["auc_ci_low"] < by10["auc"] < by10["auc_ci_high"]
+    assert by10["frame_auc_ci_low"] <= by10["frame_auc"] <= by10["frame_auc_ci_high"]
     assert by10["real_called_fake"] == pytest.approx(0.5) and by10["fakes_caught"] == pytest.approx(0.5)
     assert (by10["n_scored"], by10["n_no_face"]) == (4, 1)
     by40 = card["metrics"]["ffpp_c23_val"]["by_frames"]["40"]
@@ -187,18 +190,23 @@ def test_markdown_metrics_rows(card: dict) -> None:
         "scored", "no face"]
     cells = _row(md, "10")
     assert cells[0] == "10"
-    assert cells[1] == "0.750" and cells[2] == "0.500"
+    low, high = map(float, re.fullmatch(r"0\.750 \((\d\.\d\d)–(\d\.\d\d)\)", cells[1]).groups())
+    assert low < 0.75 < high  # two reals and two fakes: a wide interval around the AUC
+    assert cells[2] == "0.500"
     assert cells[3] == "0.500" and cells[4] == "0.500"  # real→FAKE, fakes caught at the threshold
     assert cells[9] == "0.500"  # seconds per video
     assert cells[10:] == ["4", "1"]
     cells40 = _row(md, "40")
-    assert cells40[1] == "1.000" and cells40[5] == "0.000"  # perfect ranking: AUC 1, EER 0
+    # Perfect ranking: AUC 1 in every resample, EER 0.
+    assert cells40[1] == "1.000 (1.00–1.00)" and cells40[5] == "0.000"
+    assert cells40[8] == "1.000 (1.00–1.00)"  # frame AUC, clips resampled whole
     assert cells40[3] == "0.000" and cells40[4] == "1.000"
     assert cells40[10:] == ["5", "0"]
     # DFDC row: AUC 3/4 (clip head), 4 scored, none without a face.
     dfdc_header = lines.index("| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |")
     dfdc_row = [c.strip() for c in lines[dfdc_header + 2].strip("|").split("|")]
-    assert dfdc_row[0] == "0.750" and dfdc_row[-2:] == ["4", "0"]
+    assert dfdc_row[0].startswith("0.750 (") and dfdc_row[-2:] == ["4", "0"]
+    assert INTERVAL_NOTE in lines  # says what the brackets are
 
 
 def test_markdown_header_terms_and_limitations(card: dict) -> None:
@@ -219,7 +227,7 @@ def test_markdown_header_terms_and_limitations(card: dict) -> None:
         assert f"- {limitation}" in md
     assert "in 4321.000 s (frame stage 4000.000 s, clip stage 321.000 s; + 120 s face-crop extraction)" in md
     # Reliability rows only for non-empty bins; their counts add up to the clips scored at 40 frames.
-    rel_rows = [line for line in md.splitlines() if line.startswith("| 0.") and "–" in line.split("|")[1]]
+    rel_rows = [line for line in md.splitlines() if re.match(r"\| \d\.\d–\d\.\d \|", line)]
     assert sum(int(r.split("|")[2]) for r in rel_rows) == 5
 
 
@@ -228,7 +236,22 @@ def test_markdown_leave_one_out_line(card: dict) -> None:
     line = next(x for x in md.splitlines() if "`weights/loo/held_out.pt`" in x)
     assert line.startswith(f"- {LOO['recipe']}")
     assert f"scored on {LOO['scored_on']} at 20 frames" in line
-    assert "video AUC **0.688**, frame AUC 0.610" in line
+    assert "video AUC **0.688**, frame AUC 0.610" in line  # a card written before intervals: the AUC alone
+    with_interval = render_markdown({**card, "metrics": {**card["metrics"], "leave_one_method_out": {
+        **LOO, "auc_ci_low": 0.4912, "auc_ci_high": 0.8531}}})
+    assert "video AUC **0.688 (0.49–0.85)**, frame AUC 0.610" in with_interval
+
+
+def test_markdown_of_a_card_without_intervals_is_as_before(card: dict) -> None:
+    """Cards written before the intervals render their AUCs alone, without the note on brackets."""
+    c = json.loads(json.dumps(card))
+    for section in ("ffpp_c23_val", "dfdc_faces_val"):
+        for row in c["metrics"][section]["by_frames"].values():
+            for key in ("auc_ci_low", "auc_ci_high", "frame_auc_ci_low", "frame_auc_ci_high"):
+                del row[key]
+    md = render_markdown(c)
+    assert _row(md, "10")[1] == "0.750" and _row(md, "40")[8] == "1.000"
+    assert INTERVAL_NOTE not in md
 
 
 def test_markdown_has_no_none_for_present_values(card: dict) -> None:

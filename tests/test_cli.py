@@ -124,6 +124,7 @@ def test_evaluate_csv(tmp_path: Path, face_video: Path, fake_videos: list[Path],
     # The table: a header naming the metrics and one row per frame count.
     lines = proc.stdout.strip().splitlines()
     assert "frames" in lines[0] and "auc" in lines[0] and "seconds_per_video" in lines[0]
+    assert "auc_95%_interval" in lines[0]
     rows = [line.split()[0] for line in lines[2:]]
     assert rows == ["10", "20"]
 
@@ -134,6 +135,7 @@ def test_evaluate_csv(tmp_path: Path, face_video: Path, fake_videos: list[Path],
         assert METRIC_KEYS <= set(m)
         assert m["n_videos"] == 2 and m["n_no_face"] == 0 and m["n_scored"] == 2
         assert m["auc"] in (0.0, 0.5, 1.0)  # two clips, one per class
+        assert m["auc_ci_low"] == m["auc_ci_high"] == m["auc"]  # one clip per class: every resample is the same
         assert 0.0 <= m["accuracy"] <= 1.0 and 0.0 <= m["eer"] <= 1.0
         assert m["log_loss"] > 0 and m["seconds_per_video"] > 0
     videos = {Path(v["path"]).name: v for v in report["videos"]}

@@ -10,6 +10,7 @@ import pytest
 from dfcore.evaluation.metrics import (
     TEMPERATURE_RANGE,
     accuracy,
+    auc_interval,
     equal_error_rate,
     expected_calibration_error,
     fit_platt,
@@ -21,6 +22,7 @@ from dfcore.evaluation.metrics import (
     sigmoid,
     summarize,
     threshold_at_fpr,
+    weighted_auc,
 )
 
 # --------------------------------------------------------------------------- AUC
@@ -31,6 +33,62 @@ def test_auc_perfect_reversed_and_ties() -> None:
     assert roc_auc(y, [0.1, 0.2, 0.8, 0.9]) == 1.0
     assert roc_auc(y, [0.9, 0.8, 0.2, 0.1]) == 0.0
     assert roc_auc(y, [0.5, 0.5, 0.5, 0.5]) == 0.5
+
+
+def test_weighted_auc_equals_the_auc_of_the_repeated_scores() -> None:
+    # Weights are how often a bootstrap drew each item: the AUC of the scores repeated that often,
+    # ties (0.6 vs 0.6) counting half.
+    pos, neg = np.array([0.4, 0.7, 0.6]), np.array([0.1, 0.6, 0.9])
+    w_pos = np.array([[1, 1, 1], [0, 2, 1], [3, 0, 0]])
+    w_neg = np.array([[1, 1, 1], [2, 0, 1], [0, 1, 2]])
+    expected = [roc_auc([1] * int(wp.sum()) + [0] * int(wn.sum()), np.r_[np.repeat(pos, wp), np.repeat(neg, wn)])
+                for wp, wn in zip(w_pos, w_neg)]
+    assert weighted_auc(pos, neg, w_pos, w_neg) == pytest.approx(expected)
+
+
+def test_auc_interval_holds_the_auc_and_narrows_with_more_data() -> None:
+    rng = np.random.default_rng(3)
+
+    def sample(n: int) -> tuple[np.ndarray, np.ndarray]:
+        y = np.r_[np.zeros(n), np.ones(n)].astype(int)
+        return y, np.r_[rng.normal(0, 1, n), rng.normal(1, 1, n)]
+
+    y, s = sample(20)
+    low, high = auc_interval(y, s)
+    assert low < roc_auc(y, s) < high
+    assert auc_interval(y, s) == (low, high)  # seeded: the same scores give the same interval
+    y_big, s_big = sample(500)
+    low_big, high_big = auc_interval(y_big, s_big)
+    assert high_big - low_big < (high - low) / 3  # ~1/sqrt(25) as wide
+    # Two unit-variance normals one apart: the true AUC is Phi(1 / sqrt 2) = 0.760.
+    assert low_big < 0.760 < high_big
+    assert auc_interval(y, s, level=0.5)[1] - auc_interval(y, s, level=0.5)[0] < high - low
+
+
+def test_auc_interval_of_separated_one_class_and_bad_input() -> None:
+    assert auc_interval([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9]) == (1.0, 1.0)
+    assert all(math.isnan(v) for v in auc_interval([1, 1], [0.2, 0.3]))
+    with pytest.raises(ValueError, match="level"):
+        auc_interval([0, 1], [0.1, 0.9], level=1.0)
+    with pytest.raises(ValueError, match="n_resamples"):
+        auc_interval([0, 1], [0.1, 0.9], n_resamples=0)
+    with pytest.raises(ValueError, match="both real and fake"):
+        auc_interval([0, 1], [0.1, 0.9], groups=[7, 7])
+    with pytest.raises(ValueError, match="length"):
+        auc_interval([0, 1], [0.1, 0.9], groups=[1])
+
+
+def test_auc_interval_by_group_is_wider_than_pretending_frames_are_independent() -> None:
+    # 10 clips of each class, 20 near-identical frames each: 400 frames carry the evidence of 20 clips.
+    rng = np.random.default_rng(4)
+    clip_scores = np.r_[rng.normal(0, 1, 10), rng.normal(1, 1, 10)]
+    labels = np.repeat(np.r_[np.zeros(10), np.ones(10)].astype(int), 20)
+    scores = np.repeat(clip_scores, 20) + rng.normal(0, 0.01, 400)
+    groups = np.repeat(np.arange(20), 20)
+    by_frame, by_clip = auc_interval(labels, scores), auc_interval(labels, scores, groups=groups)
+    clips_only = auc_interval(np.r_[np.zeros(10), np.ones(10)].astype(int), clip_scores)
+    assert by_clip[1] - by_clip[0] > 3 * (by_frame[1] - by_frame[0])
+    assert by_clip[1] - by_clip[0] == pytest.approx(clips_only[1] - clips_only[0], abs=0.05)
 
 
 def test_auc_small_mixed_case_by_counting_pairs() -> None:

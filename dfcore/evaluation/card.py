@@ -183,6 +183,8 @@ def _leave_one_out(folder: Path, data_root: str, work_dir: str) -> dict | None:
                      f"(some FaceSwap targets' real clips were in training)",
         "frames": LOO_FRAMES,
         "auc": m["auc"],
+        "auc_ci_low": m.get("auc_ci_low"),
+        "auc_ci_high": m.get("auc_ci_high"),
         "frame_auc": m["frame_auc"],
         "n_scored": m["n_scored"],
     }
@@ -342,6 +344,23 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
+def _with_interval(row: dict, key: str) -> str:
+    """An AUC with its 95% interval when the card has one (cards written before intervals: the AUC alone)."""
+    low, high = row.get(f"{key}_ci_low"), row.get(f"{key}_ci_high")
+    if row.get(key) is None or low is None or high is None:
+        return _fmt(row.get(key))
+    return f"{row[key]:.3f} ({low:.2f}–{high:.2f})"
+
+
+INTERVAL_NOTE = ("AUCs in brackets: 95% interval of a bootstrap that resamples reals and fakes separately, by clip "
+                 "(a clip's frames are resampled together); how far the split's size lets the number be trusted.")
+
+
+def _interval_note(by_frames: dict) -> list[str]:
+    """The line that says what the bracketed intervals are, when the card has them."""
+    return ["", INTERVAL_NOTE] if any(m.get("auc_ci_low") is not None for m in by_frames.values()) else []
+
+
 def _extraction(seconds: float | None) -> str:
     if seconds is None:
         return "a face-crop extraction whose time this run did not record: it reused cache/"
@@ -352,9 +371,9 @@ def _video_table(by_frames: dict) -> list[str]:
     lines = ["| frames | AUC | accuracy | real→FAKE | fakes caught | EER | log-loss | ECE | frame AUC | s/video | scored "
              "| no face |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for k, m in by_frames.items():
-        lines.append(f"| {k} | {_fmt(m['auc'])} | {_fmt(m['accuracy'])} | {_fmt(m.get('real_called_fake'))} | "
+        lines.append(f"| {k} | {_with_interval(m, 'auc')} | {_fmt(m['accuracy'])} | {_fmt(m.get('real_called_fake'))} | "
                      f"{_fmt(m.get('fakes_caught'))} | {_fmt(m['eer'])} | {_fmt(m['log_loss'])} | "
-                     f"{_fmt(m['ece'])} | {_fmt(m['frame_auc'])} | {_fmt(m['seconds_per_video'])} | "
+                     f"{_fmt(m['ece'])} | {_with_interval(m, 'frame_auc')} | {_fmt(m['seconds_per_video'])} | "
                      f"{m['n_scored']} | {m['n_no_face']} |")
     return lines
 
@@ -429,6 +448,7 @@ def render_markdown(card: dict) -> str:
         lines += ["## Metrics (validation split, measured by the command above)", "",
                   "The validation split, item level (\"real→FAKE\" and \"fakes caught\" at the threshold above):", ""]
         lines += _video_table(card["metrics"]["validation"]["by_frames"])
+        lines += _interval_note(card["metrics"]["validation"]["by_frames"])
         lines += _reliability(card["calibration"].get("validation_40_frames", []), "validation split")
         lines += ["", "## Limitations", ""] + [f"- {x}" for x in card["limitations"]] + [""]
         return "\n".join(lines)
@@ -440,15 +460,17 @@ def render_markdown(card: dict) -> str:
               "| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in card["metrics"]["dfdc_faces_val"]["by_frames"].values():
-        lines.append(f"| {_fmt(m['auc'])} | {_fmt(m['frame_auc'])} | {_fmt(m['accuracy'])} | {_fmt(m['eer'])} | "
-                     f"{_fmt(m['log_loss'])} | {_fmt(m['ece'])} | {m['n_scored']} | {m['n_no_face']} |")
+        lines.append(f"| {_with_interval(m, 'auc')} | {_with_interval(m, 'frame_auc')} | {_fmt(m['accuracy'])} | "
+                     f"{_fmt(m['eer'])} | {_fmt(m['log_loss'])} | {_fmt(m['ece'])} | {m['n_scored']} | "
+                     f"{m['n_no_face']} |")
     loo = card["metrics"].get("leave_one_method_out")
     lines += ["", "Leave one method out (a manipulation method the detector never saw):", ""]
     if loo:
         lines.append(f"- {loo['recipe']} (`{loo['checkpoint']}`), scored on {loo['scored_on']} at {loo['frames']} "
-                     f"frames: video AUC **{_fmt(loo['auc'])}**, frame AUC {_fmt(loo['frame_auc'])}")
+                     f"frames: video AUC **{_with_interval(loo, 'auc')}**, frame AUC {_fmt(loo['frame_auc'])}")
     else:
         lines.append("- not measured: `weights/loo/` holds no leave-one-method-out checkpoint")
+    lines += _interval_note(card["metrics"]["ffpp_c23_val"]["by_frames"])
     lines += _reliability(card["calibration"]["ffpp_c23_val_40_frames"], "FF++ test split")
     lines += ["", "## Limitations", ""] + [f"- {x}" for x in card["limitations"]] + [""]
     return "\n".join(lines)

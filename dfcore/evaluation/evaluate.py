@@ -18,7 +18,7 @@ from ..analyze import analyze_video
 from ..training.datasets import LabelledItem
 from ..models.detector import Detector
 from ..errors import DfcoreError
-from .metrics import expected_calibration_error, reliability_table, summarize
+from .metrics import auc_interval, expected_calibration_error, reliability_table, summarize
 from ..media.video_io import is_image
 
 DEFAULT_FRAME_COUNTS = (10, 20, 40, 60, 80, 100)
@@ -70,7 +70,7 @@ def score_items(
 
 
 def summarize_by_frames(videos: Sequence[VideoScores], frame_counts: Sequence[int], threshold: float) -> dict:
-    """Per frame count: AUC, accuracy, EER, log-loss, calibration, speed, counts."""
+    """Per frame count: AUC with its 95% bootstrap interval, accuracy, EER, log-loss, calibration, speed, counts."""
     by = {}
     for k in map(str, frame_counts):
         scored = [v for v in videos if v.scores.get(k) is not None]
@@ -78,12 +78,19 @@ def summarize_by_frames(videos: Sequence[VideoScores], frame_counts: Sequence[in
         p = np.array([v.scores[k] for v in scored], dtype=float)
         fy = np.concatenate([[v.label == "fake"] * len(v.frame_scores[k]) for v in scored]).astype(int) if scored else np.zeros(0, int)
         fp = np.concatenate([v.frame_scores[k] for v in scored]).astype(float) if scored else np.zeros(0)
+        clip_of_frame = np.repeat(np.arange(len(scored)), [len(v.frame_scores[k]) for v in scored])
         m = summarize(y, p, threshold) if len(scored) else {}
+        # 95% intervals by a stratified bootstrap over clips: the clip is the independent unit, so the frame
+        # AUC's interval resamples whole clips too (a clip's frames are not independent evidence).
+        ci_low, ci_high = auc_interval(y, p) if len(scored) else (None, None)
+        frame_ci_low, frame_ci_high = auc_interval(fy, fp, groups=clip_of_frame) if len(fp) else (None, None)
         secs = [v.seconds[k] for v in videos if k in v.seconds]
         by[k] = {
-            "auc": m.get("auc"), "accuracy": m.get("accuracy"), "eer": m.get("eer"), "log_loss": m.get("log_loss"),
+            "auc": m.get("auc"), "auc_ci_low": ci_low, "auc_ci_high": ci_high,
+            "accuracy": m.get("accuracy"), "eer": m.get("eer"), "log_loss": m.get("log_loss"),
             "ece": expected_calibration_error(y, p) if len(scored) else None,
             "frame_auc": summarize(fy, fp, threshold)["auc"] if len(fp) else None,
+            "frame_auc_ci_low": frame_ci_low, "frame_auc_ci_high": frame_ci_high,
             # The two rates at the shipped threshold: reals called FAKE (the costly error) and fakes caught.
             "real_called_fake": float(np.mean(p[y == 0] >= threshold)) if (y == 0).any() else None,
             "fakes_caught": float(np.mean(p[y == 1] >= threshold)) if (y == 1).any() else None,
@@ -122,12 +129,17 @@ def evaluate(items: Sequence[LabelledItem], frame_counts: Sequence[int], detecto
 
 def format_table(report: dict) -> str:
     """The printed summary: one row per frame count."""
-    cols = ("auc", "accuracy", "eer", "log_loss", "ece", "frame_auc", "seconds_per_video", "n_scored", "n_no_face")
+    cols = ("auc", "auc_95%_interval", "accuracy", "eer", "log_loss", "ece", "frame_auc", "seconds_per_video",
+            "n_scored", "n_no_face")
     head = f"{'frames':>6} " + " ".join(f"{c:>17}" for c in cols)
     rows = [head, "-" * len(head)]
     for k, m in report["by_frames"].items():
         cells = []
         for c in cols:
+            if c == "auc_95%_interval":
+                low, high = m.get("auc_ci_low"), m.get("auc_ci_high")
+                cells.append(f"{'-':>17}" if low is None or high is None else f"{f'{low:.3f}–{high:.3f}':>17}")
+                continue
             v = m.get(c)
             cells.append(f"{'-':>17}" if v is None else f"{v:>17d}" if isinstance(v, int) else f"{v:>17.4f}")
         rows.append(f"{k:>6} " + " ".join(cells))
