@@ -10,6 +10,7 @@ import streamlit as st
 import torch
 
 import dfcore
+from dfcore.evaluation.evaluate import auc_change_sentence
 from dfcore.models.checkpoint import sha256_file
 from dfcore.reporting.figures import reliability_figure
 from dfcore.models.model_registry import ModelEntry
@@ -104,6 +105,9 @@ def show_card(entry: ModelEntry) -> None:
         table = pd.DataFrame.from_dict(section.get("by_frames", {}), orient="index").round(3)
         table.index.name = "frames"
         st.dataframe(table, width="stretch")
+        trend = auc_change_sentence(section.get("auc_change"))
+        if trend:
+            st.caption(trend)
     calibration = card.get("calibration", {})
     bins = calibration.get("ffpp_c23_val_40_frames") or calibration.get("validation_40_frames") or []
     if any(b.get("count") for b in bins):

@@ -267,6 +267,9 @@ def test_model_page_renders_the_card(with_card):
     assert "TEST FIXTURE" in at.header[0].value
     assert any("research use only" in i.value for i in at.info)
     assert len(at.dataframe) == 2 and len(at.get("plotly_chart")) == 1
+    # The FF++ table says whether the AUC falls as frames rise (the DFDC crops have one frame: no such line).
+    trend = [c.value for c in at.caption if c.value.startswith("AUC from 10 to 100 frames:")]
+    assert len(trend) == 1 and "paired bootstrap over the 40 clips scored at both" in trend[0]
 
 
 def test_model_page_without_card_or_with_a_broken_one(with_weights):

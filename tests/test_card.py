@@ -32,7 +32,7 @@ from dfcore.evaluation.card import (
 from dfcore.models.checkpoint import Checkpoint
 from dfcore.training.datasets import LabelledItem
 from dfcore.models.detector import Detector
-from dfcore.evaluation.evaluate import VideoScores, summarize_by_frames
+from dfcore.evaluation.evaluate import VideoScores, auc_change_with_frames, summarize_by_frames
 from dfcore.models.model import create_model
 from dfcore.vision.preprocessing import PreprocessConfig
 from dfcore.training.train import DataConfig, RunConfig, jsonable, trained_data_config
@@ -113,7 +113,8 @@ def detector() -> Detector:
 
 
 def _reports() -> tuple[dict, dict]:
-    ffpp = {"by_frames": summarize_by_frames(_videos(), (10, 40), THRESHOLD)}
+    ffpp = {"by_frames": summarize_by_frames(_videos(), (10, 40), THRESHOLD),
+            "auc_change": auc_change_with_frames(_videos(), (10, 40))}
     dfdc = {"by_frames": summarize_by_frames(_dfdc_videos(), (1,), THRESHOLD)}
     return ffpp, dfdc
 
@@ -240,6 +241,28 @@ def test_markdown_leave_one_out_line(card: dict) -> None:
     with_interval = render_markdown({**card, "metrics": {**card["metrics"], "leave_one_method_out": {
         **LOO, "auc_ci_low": 0.4912, "auc_ci_high": 0.8531}}})
     assert "video AUC **0.688 (0.49–0.85)**, frame AUC 0.610" in with_interval
+
+
+def test_card_says_whether_the_auc_falls_as_frames_rise(card: dict) -> None:
+    # The 4 clips scored at both counts: AUC 3/4 at 10 frames, 1 at 40; at 40 every resample ranks perfectly,
+    # so no resample loses.
+    change = card["metrics"]["ffpp_c23_val"]["auc_change"]
+    assert (change["from_frames"], change["to_frames"], change["n_scored"]) == (10, 40, 4)
+    assert change["change"] == pytest.approx(0.25) and change["ci_low"] >= 0.0
+    assert change["falls_beyond_noise"] is False
+    md = render_markdown(card)
+    assert "AUC from 10 to 40 frames: +0.250 (95% interval" in md and "4 clips scored at both): no fall beyond noise." in md
+    c = json.loads(json.dumps(card))
+    c["metrics"]["ffpp_c23_val"]["auc_change"].update(change=-0.2, ci_low=-0.3, ci_high=-0.1, falls_beyond_noise=True)
+    assert "-0.200 (95% interval -0.300 to -0.100" in render_markdown(c)
+    assert "it falls beyond noise." in render_markdown(c)
+    c["metrics"]["ffpp_c23_val"]["auc_change"] = None  # a card written before: no line
+    assert "AUC from" not in render_markdown(c)
+
+
+def test_auc_change_needs_two_counts_and_both_classes() -> None:
+    assert auc_change_with_frames(_videos(), (10,)) is None
+    assert auc_change_with_frames([v for v in _videos() if v.label == "fake"], (10, 40)) is None
 
 
 def test_markdown_of_a_card_without_intervals_is_as_before(card: dict) -> None:

@@ -125,11 +125,13 @@ def test_evaluate_csv(tmp_path: Path, face_video: Path, fake_videos: list[Path],
     lines = proc.stdout.strip().splitlines()
     assert "frames" in lines[0] and "auc" in lines[0] and "seconds_per_video" in lines[0]
     assert "auc_95%_interval" in lines[0]
-    rows = [line.split()[0] for line in lines[2:]]
+    rows = [line.split()[0] for line in lines[2:-1]]
     assert rows == ["10", "20"]
+    assert lines[-1].startswith("AUC from 10 to 20 frames:")  # then whether the AUC falls as frames rise
 
     report = json.loads((work / "report.json").read_text())
     assert set(report["by_frames"]) == {"10", "20"}
+    assert report["auc_change"]["n_scored"] == 2
     for k in ("10", "20"):
         m = report["by_frames"][k]
         assert METRIC_KEYS <= set(m)

@@ -10,6 +10,7 @@ import pytest
 from dfcore.evaluation.metrics import (
     TEMPERATURE_RANGE,
     accuracy,
+    auc_change_interval,
     auc_interval,
     equal_error_rate,
     expected_calibration_error,
@@ -89,6 +90,29 @@ def test_auc_interval_by_group_is_wider_than_pretending_frames_are_independent()
     clips_only = auc_interval(np.r_[np.zeros(10), np.ones(10)].astype(int), clip_scores)
     assert by_clip[1] - by_clip[0] > 3 * (by_frame[1] - by_frame[0])
     assert by_clip[1] - by_clip[0] == pytest.approx(clips_only[1] - clips_only[0], abs=0.05)
+
+
+def test_auc_change_interval_is_paired() -> None:
+    rng = np.random.default_rng(5)
+    y = np.r_[np.zeros(10), np.ones(30)].astype(int)
+    before = np.r_[rng.normal(0, 1, 10), rng.normal(1, 1, 30)]
+    assert auc_change_interval(y, before, before) == (0.0, 0.0, 0.0)  # the same scores: no change, no doubt
+    # A small, consistent gain: every fake a little higher. Two separate intervals would overlap widely;
+    # the paired one sees that every resample gains.
+    after = before + 0.3 * y
+    change, low, high = auc_change_interval(y, before, after)
+    assert change == pytest.approx(roc_auc(y, after) - roc_auc(y, before)) and change > 0
+    assert low >= 0.0 and high > low
+    separate_before, separate_after = auc_interval(y, before), auc_interval(y, after)
+    assert separate_after[0] < separate_before[1], "unpaired intervals overlap"
+    # A detector that ranks well (AUC ~0.9) whose scores stop ranking at all (constant): the AUC falls to 0.5,
+    # beyond noise.
+    good = before + 1.5 * y
+    change, low, high = auc_change_interval(y, good, np.zeros(40))
+    assert change == pytest.approx(0.5 - roc_auc(y, good)) and high < 0
+    assert all(math.isnan(v) for v in auc_change_interval([1, 1], [0.2, 0.3], [0.4, 0.5]))
+    with pytest.raises(ValueError, match="length"):
+        auc_change_interval([0, 1], [0.1, 0.9], [0.1])
 
 
 def test_auc_small_mixed_case_by_counting_pairs() -> None:

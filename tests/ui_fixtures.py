@@ -61,7 +61,8 @@ def write_card_fixture(weights: Path, secs_per_frame: float = 0.05) -> Path:
     """``<stem>.card.json`` beside ``weights`` in dfcore.evaluation.card's schema, from invented scores (not measurements)."""
     from dfcore import load_detector
     from dfcore.evaluation.card import _card, render_markdown
-    from dfcore.evaluation.evaluate import DEFAULT_FRAME_COUNTS, VideoScores, summarize_by_frames
+    from dfcore.evaluation.evaluate import DEFAULT_FRAME_COUNTS, VideoScores, auc_change_with_frames, \
+        summarize_by_frames
     from dfcore.models.model_registry import CARD_MD_SUFFIX, card_path_for
     from dfcore.training.train import TrainConfig
 
@@ -80,7 +81,8 @@ def write_card_fixture(weights: Path, secs_per_frame: float = 0.05) -> Path:
                 scores[str(k)], frames[str(k)] = p, [p] * min(k, 5)
                 seconds[str(k)] = 0.5 + secs_per_frame * k
             videos.append(VideoScores(f"invented_{v}.mp4", label, scores, frames, seconds))
-        return {"by_frames": summarize_by_frames(videos, counts, det.threshold)}
+        return {"by_frames": summarize_by_frames(videos, counts, det.threshold),
+                "auc_change": auc_change_with_frames(videos, counts)}
 
     ffpp = invented_report(DEFAULT_FRAME_COUNTS, 40, secs_per_frame)
     dfdc = invented_report((1,), 30, 0.0)

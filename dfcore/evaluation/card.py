@@ -24,7 +24,7 @@ import torch
 from .. import __version__
 from ..training.datasets import LabelledItem
 from ..models.detector import Detector, load_detector
-from .evaluate import DEFAULT_FRAME_COUNTS, evaluate, format_table
+from .evaluate import DEFAULT_FRAME_COUNTS, auc_change_sentence, evaluate, format_table
 from ..models.model_registry import CARD_MD_SUFFIX, card_path_for, write_index
 from ..training.train import LEAVE_ONE_OUT, RECIPE, DataConfig, make_splits, trained_data_config, write_split_csvs
 
@@ -215,7 +215,8 @@ def _card(det: Detector, data_cfg: DataConfig, ffpp: dict, dfdc: dict, csvs: dic
             "machine": _machine(),
         },
         "metrics": {
-            "ffpp_c23_val": {"unit": "video", "split": "test", "by_frames": _metrics(ffpp["by_frames"])},
+            "ffpp_c23_val": {"unit": "video", "split": "test", "by_frames": _metrics(ffpp["by_frames"]),
+                             "auc_change": ffpp.get("auc_change")},
             "dfdc_faces_val": {"unit": "face crop (one frame)", "split": "test", "by_frames": _metrics(dfdc["by_frames"])},
             "leave_one_method_out": leave_one_out,
         },
@@ -263,7 +264,8 @@ def build_custom_card(weights: str | os.PathLike, val_items: list[LabelledItem],
             "machine": _machine(),
         },
         "metrics": {"validation": {"unit": "item (video or image)", "split": "validation",
-                                   "by_frames": _metrics(report["by_frames"])}},
+                                   "by_frames": _metrics(report["by_frames"]),
+                                   "auc_change": report.get("auc_change")}},
         "calibration": {"validation_40_frames": report["by_frames"].get("40", {}).get("reliability", [])},
         "limitations": [f"Warning: {w}." for w in info.get("warnings") or []] + [
                         "Measured on a validation split of the training data's own sources: expect lower accuracy "
@@ -354,6 +356,11 @@ def _with_interval(row: dict, key: str) -> str:
 
 INTERVAL_NOTE = ("AUCs in brackets: 95% interval of a bootstrap that resamples reals and fakes separately, by clip "
                  "(a clip's frames are resampled together); how far the split's size lets the number be trusted.")
+
+
+def _auc_change_line(change: dict | None) -> list[str]:
+    sentence = auc_change_sentence(change)
+    return ["", sentence] if sentence else []
 
 
 def _interval_note(by_frames: dict) -> list[str]:
@@ -448,6 +455,7 @@ def render_markdown(card: dict) -> str:
         lines += ["## Metrics (validation split, measured by the command above)", "",
                   "The validation split, item level (\"real→FAKE\" and \"fakes caught\" at the threshold above):", ""]
         lines += _video_table(card["metrics"]["validation"]["by_frames"])
+        lines += _auc_change_line(card["metrics"]["validation"].get("auc_change"))
         lines += _interval_note(card["metrics"]["validation"]["by_frames"])
         lines += _reliability(card["calibration"].get("validation_40_frames", []), "validation split")
         lines += ["", "## Limitations", ""] + [f"- {x}" for x in card["limitations"]] + [""]
@@ -456,6 +464,7 @@ def render_markdown(card: dict) -> str:
               "FaceForensics++ c23 test split, video level (\"real→FAKE\" and \"fakes caught\" at the threshold above):",
               ""]
     lines += _video_table(card["metrics"]["ffpp_c23_val"]["by_frames"])
+    lines += _auc_change_line(card["metrics"]["ffpp_c23_val"].get("auc_change"))
     lines += ["", "DFDC face crops, test split (one frame each; another dataset than FF++):", "",
               "| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|"]

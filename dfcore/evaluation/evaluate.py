@@ -18,7 +18,7 @@ from ..analyze import analyze_video
 from ..training.datasets import LabelledItem
 from ..models.detector import Detector
 from ..errors import DfcoreError
-from .metrics import auc_interval, expected_calibration_error, reliability_table, summarize
+from .metrics import auc_change_interval, auc_interval, expected_calibration_error, reliability_table, summarize
 from ..media.video_io import is_image
 
 DEFAULT_FRAME_COUNTS = (10, 20, 40, 60, 80, 100)
@@ -103,6 +103,35 @@ def summarize_by_frames(videos: Sequence[VideoScores], frame_counts: Sequence[in
     return _finite(by)
 
 
+def auc_change_with_frames(videos: Sequence[VideoScores], frame_counts: Sequence[int]) -> dict | None:
+    """Does the AUC fall as more frames are analysed? The change from the fewest to the most frames, with a
+    paired bootstrap interval over the clips scored at both.
+
+    Returns:
+        ``{"from_frames", "to_frames", "change", "ci_low", "ci_high", "n_scored", "falls_beyond_noise"}``
+        (it falls beyond noise when the whole interval is below zero); None with fewer than two frame
+        counts or without a real and a fake clip scored at both.
+    """
+    first, last = str(min(frame_counts)), str(max(frame_counts))
+    both = [v for v in videos if v.scores.get(first) is not None and v.scores.get(last) is not None]
+    y = np.array([v.label == "fake" for v in both], dtype=int)
+    if first == last or not (y == 0).any() or not (y == 1).any():
+        return None
+    change, low, high = auc_change_interval(y, [v.scores[first] for v in both], [v.scores[last] for v in both])
+    return {"from_frames": int(first), "to_frames": int(last), "change": change, "ci_low": low, "ci_high": high,
+            "n_scored": len(both), "falls_beyond_noise": bool(high < 0)}
+
+
+def auc_change_sentence(change: dict | None) -> str | None:
+    """Whether the AUC falls as frames rise, in words, from a card's ``auc_change`` (None: the card has none)."""
+    if not change:
+        return None
+    verdict = "it falls beyond noise" if change["falls_beyond_noise"] else "no fall beyond noise"
+    return (f"AUC from {change['from_frames']} to {change['to_frames']} frames: {change['change']:+.3f} "
+            f"(95% interval {change['ci_low']:+.3f} to {change['ci_high']:+.3f}, a paired bootstrap over the "
+            f"{change['n_scored']} clips scored at both): {verdict}.")
+
+
 def evaluate(items: Sequence[LabelledItem], frame_counts: Sequence[int], detector: Detector,
              progress: Callable[[int, int, str], None] | None = None) -> dict:
     """Score ``items`` and summarise: the JSON that ``python -m dfcore evaluate`` writes.
@@ -114,11 +143,13 @@ def evaluate(items: Sequence[LabelledItem], frame_counts: Sequence[int], detecto
         progress: called as ``progress(done, total, path)`` after each item.
 
     Returns:
-        ``{"by_frames": {n: metrics}, "videos": [...], "model": {...}, "threshold": t}``.
+        ``{"by_frames": {n: metrics}, "auc_change": see :func:`auc_change_with_frames`, "videos": [...],
+        "model": {...}, "threshold": t}``.
     """
     videos = score_items(items, frame_counts, detector, progress)
     return {
         "by_frames": summarize_by_frames(videos, frame_counts, detector.threshold),
+        "auc_change": auc_change_with_frames(videos, frame_counts),
         "videos": [
             {"path": v.path, "label": v.label, "scores": v.scores, "error": v.error} for v in videos
         ],
@@ -143,7 +174,8 @@ def format_table(report: dict) -> str:
             v = m.get(c)
             cells.append(f"{'-':>17}" if v is None else f"{v:>17d}" if isinstance(v, int) else f"{v:>17.4f}")
         rows.append(f"{k:>6} " + " ".join(cells))
-    return "\n".join(rows)
+    trend = auc_change_sentence(report.get("auc_change"))
+    return "\n".join(rows + ([trend] if trend else []))
 
 
 def _finite(obj: object) -> object:

@@ -111,6 +111,53 @@ def auc_interval(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike | None 
     return float(low), float(high)
 
 
+def auc_change_interval(labels: ArrayLike, scores_before: ArrayLike, scores_after: ArrayLike, level: float = 0.95,
+                        n_resamples: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """How the AUC changes from one set of scores to another on the same items, with a paired bootstrap interval.
+
+    Both AUCs are computed on the same resample of items (reals and fakes resampled separately), so what the
+    items have in common cancels: the question "does the AUC fall when more frames are analysed?" is
+    answered by whether the interval of the change lies below zero, not by comparing two wide intervals.
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores_before: one score per item, e.g. at 10 frames.
+        scores_after: one score per item, in the same order, e.g. at 100 frames.
+        level: the interval's coverage, in (0, 1).
+        n_resamples: bootstrap resamples (>= 1).
+        seed: the random generator's seed.
+
+    Returns:
+        (AUC after − AUC before, low, high); all nan when only one class is present.
+
+    Raises:
+        ValueError: as for :func:`auc_interval`, or score lists of different lengths.
+    """
+    y, before = _check(labels, scores_before)
+    _, after = _check(labels, scores_after)
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
+    if n_pos == 0 or n_neg == 0:
+        return math.nan, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    # Per score set: its fakes, its reals sorted (as weighted_auc wants) and that order, which the reals' weights follow.
+    sets = [(s[y == 1], s[y == 0][order], order)
+            for s in (before, after) for order in [np.argsort(s[y == 0], kind="stable")]]
+    change = np.empty(n_resamples)
+    block = max(1, 2_000_000 // y.size)  # resamples at a time, so the weight matrices stay small
+    for start in range(0, n_resamples, block):
+        r = min(block, n_resamples - start)
+        w_pos, w_neg = _resample_counts(rng, n_pos, r), _resample_counts(rng, n_neg, r)
+        auc = [weighted_auc(pos, neg, w_pos, w_neg[:, order]) for pos, neg, order in sets]
+        change[start:start + r] = auc[1] - auc[0]
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(change, [tail, 1.0 - tail])
+    return roc_auc(y, after) - roc_auc(y, before), float(low), float(high)
+
+
 def _renumber(ids: np.ndarray) -> np.ndarray:
     """Group ids as 0..k-1."""
     return np.unique(ids, return_inverse=True)[1]
@@ -495,6 +542,6 @@ def _bin(p: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = [
-    "TEMPERATURE_RANGE", "roc_auc", "auc_interval", "weighted_auc", "roc_curve", "equal_error_rate", "accuracy", "log_loss",
+    "TEMPERATURE_RANGE", "roc_auc", "auc_interval", "auc_change_interval", "weighted_auc", "roc_curve", "equal_error_rate", "accuracy", "log_loss",
     "reliability_table", "expected_calibration_error", "sigmoid", "fit_temperature", "summarize",
 ]
