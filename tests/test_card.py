@@ -251,7 +251,8 @@ def test_card_says_whether_the_auc_falls_as_frames_rise(card: dict) -> None:
     assert change["change"] == pytest.approx(0.25) and change["ci_low"] >= 0.0
     assert change["falls_beyond_noise"] is False
     md = render_markdown(card)
-    assert "AUC from 10 to 40 frames: +0.250 (95% interval" in md and "4 clips scored at both): no fall beyond noise." in md
+    assert "AUC from 10 to 40 frames: +0.250 (95% interval" in md
+    assert "4 clips scored at both): no fall beyond noise." in md
     c = json.loads(json.dumps(card))
     c["metrics"]["ffpp_c23_val"]["auc_change"].update(change=-0.2, ci_low=-0.3, ci_high=-0.1, falls_beyond_noise=True)
     assert "-0.200 (95% interval -0.300 to -0.100" in render_markdown(c)

@@ -92,11 +92,11 @@ def auc_interval(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike | None 
     _, g = np.unique(g, return_inverse=True)
     if np.unique(np.stack([g, y]), axis=1).shape[1] != g.max() + 1:
         raise ValueError("a group holds both real and fake items")
+    if y.all() or not y.any():
+        return math.nan, math.nan
     order = np.argsort(s[y == 0], kind="stable")  # weighted_auc wants the reals sorted
     pos, neg = s[y == 1], s[y == 0][order]
     pos_group, neg_group = _renumber(g[y == 1]), _renumber(g[y == 0][order])
-    if pos.size == 0 or neg.size == 0:
-        return math.nan, math.nan
     rng = np.random.default_rng(seed)
     aucs = np.empty(n_resamples)
     # Resamples in blocks, so the weight matrices stay small on a large validation set.
@@ -143,7 +143,7 @@ def auc_change_interval(labels: ArrayLike, scores_before: ArrayLike, scores_afte
     if n_pos == 0 or n_neg == 0:
         return math.nan, math.nan, math.nan
     rng = np.random.default_rng(seed)
-    # Per score set: its fakes, its reals sorted (as weighted_auc wants) and that order, which the reals' weights follow.
+    # Per score set: its fakes, its reals sorted (as weighted_auc wants), and that order for the reals' weights.
     sets = [(s[y == 1], s[y == 0][order], order)
             for s in (before, after) for order in [np.argsort(s[y == 0], kind="stable")]]
     change = np.empty(n_resamples)
@@ -542,6 +542,7 @@ def _bin(p: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = [
-    "TEMPERATURE_RANGE", "roc_auc", "auc_interval", "auc_change_interval", "weighted_auc", "roc_curve", "equal_error_rate", "accuracy", "log_loss",
+    "TEMPERATURE_RANGE", "roc_auc", "auc_interval", "auc_change_interval", "weighted_auc", "roc_curve",
+    "equal_error_rate", "accuracy", "log_loss",
     "reliability_table", "expected_calibration_error", "sigmoid", "fit_temperature", "summarize",
 ]
