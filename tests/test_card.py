@@ -206,7 +206,7 @@ def test_markdown_metrics_rows(card: dict) -> None:
     # DFDC row: AUC 3/4 (clip head), 4 scored, none without a face.
     dfdc_header = lines.index("| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |")
     dfdc_row = [c.strip() for c in lines[dfdc_header + 2].strip("|").split("|")]
-    assert dfdc_row[0].startswith("0.750 (") and dfdc_row[-2:] == ["4", "0"]
+    assert re.fullmatch(r"0\.750 \(\d\.\d\d–\d\.\d\d\)", dfdc_row[0]) and dfdc_row[-2:] == ["4", "0"]
     assert INTERVAL_NOTE in lines  # says what the brackets are
 
 

@@ -46,6 +46,8 @@ DATA_TERMS = (
     "arXiv:2006.07397) are released for research use only. Neither the data nor clips or frames cut from it "
     "are part of this project; only weights trained on it are. Use these weights for research."
 )
+INTERVAL_NOTE = ("AUCs in brackets: 95% interval of a bootstrap that resamples reals and fakes separately, by clip "
+                 "(a clip's frames are resampled together); how far the split's size lets the number be trusted.")
 LOO_METHOD = "FaceSwap"  # the FF++ method the leave-one-method-out run never saw
 LOO_FRAMES = 20  # the frame count it is scored at (the dashboard's default)
 DEFAULT_RULE_FRAMES = "20"  # the default model is chosen on the test AUC at this frame count...
@@ -354,11 +356,8 @@ def _with_interval(row: dict, key: str) -> str:
     return f"{row[key]:.3f} ({low:.2f}–{high:.2f})"
 
 
-INTERVAL_NOTE = ("AUCs in brackets: 95% interval of a bootstrap that resamples reals and fakes separately, by clip "
-                 "(a clip's frames are resampled together); how far the split's size lets the number be trusted.")
-
-
 def _auc_change_line(change: dict | None) -> list[str]:
+    """The card's line on whether the AUC falls as frames rise (none for a card without the measurement)."""
     sentence = auc_change_sentence(change)
     return ["", sentence] if sentence else []
 

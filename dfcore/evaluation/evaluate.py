@@ -165,14 +165,10 @@ def format_table(report: dict) -> str:
     head = f"{'frames':>6} " + " ".join(f"{c:>17}" for c in cols)
     rows = [head, "-" * len(head)]
     for k, m in report["by_frames"].items():
-        cells = []
-        for c in cols:
-            if c == "auc_95%_interval":
-                low, high = m.get("auc_ci_low"), m.get("auc_ci_high")
-                cells.append(f"{'-':>17}" if low is None or high is None else f"{f'{low:.3f}–{high:.3f}':>17}")
-                continue
-            v = m.get(c)
-            cells.append(f"{'-':>17}" if v is None else f"{v:>17d}" if isinstance(v, int) else f"{v:>17.4f}")
+        low, high = m.get("auc_ci_low"), m.get("auc_ci_high")
+        values = {**m, "auc_95%_interval": None if low is None or high is None else f"{low:.3f}–{high:.3f}"}
+        cells = [f"{'-':>17}" if v is None else f"{v:>17d}" if isinstance(v, int) else
+                 f"{v:>17}" if isinstance(v, str) else f"{v:>17.4f}" for v in map(values.get, cols)]
         rows.append(f"{k:>6} " + " ".join(cells))
     trend = auc_change_sentence(report.get("auc_change"))
     return "\n".join(rows + ([trend] if trend else []))

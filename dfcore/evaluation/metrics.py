@@ -82,10 +82,7 @@ def auc_interval(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike | None 
             outside (0, 1); n_resamples < 1.
     """
     y, s = _check(labels, scores)
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"level must be in (0, 1), got {level}")
-    if n_resamples < 1:
-        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
+    _check_bootstrap(level, n_resamples)
     g = np.arange(y.size) if groups is None else np.asarray(groups).ravel()
     if g.size != y.size:
         raise ValueError(f"groups and labels differ in length: {g.size} vs {y.size}")
@@ -97,18 +94,9 @@ def auc_interval(labels: ArrayLike, scores: ArrayLike, groups: ArrayLike | None 
     order = np.argsort(s[y == 0], kind="stable")  # weighted_auc wants the reals sorted
     pos, neg = s[y == 1], s[y == 0][order]
     pos_group, neg_group = _renumber(g[y == 1]), _renumber(g[y == 0][order])
-    rng = np.random.default_rng(seed)
-    aucs = np.empty(n_resamples)
-    # Resamples in blocks, so the weight matrices stay small on a large validation set.
-    block = max(1, 2_000_000 // (pos.size + neg.size))
-    for start in range(0, n_resamples, block):
-        r = min(block, n_resamples - start)
-        w_pos = _resample_counts(rng, int(pos_group.max()) + 1, r)[:, pos_group]
-        w_neg = _resample_counts(rng, int(neg_group.max()) + 1, r)[:, neg_group]
-        aucs[start:start + r] = weighted_auc(pos, neg, w_pos, w_neg)
-    tail = (1.0 - level) / 2.0
-    low, high = np.quantile(aucs, [tail, 1.0 - tail])
-    return float(low), float(high)
+    # A group's draw count weighs each of its items.
+    return _bootstrap_interval(lambda c_pos, c_neg: weighted_auc(pos, neg, c_pos[:, pos_group], c_neg[:, neg_group]),
+                               (int(pos_group.max()) + 1, int(neg_group.max()) + 1), y.size, level, n_resamples, seed)
 
 
 def auc_change_interval(labels: ArrayLike, scores_before: ArrayLike, scores_after: ArrayLike, level: float = 0.95,
@@ -135,37 +123,52 @@ def auc_change_interval(labels: ArrayLike, scores_before: ArrayLike, scores_afte
     """
     y, before = _check(labels, scores_before)
     _, after = _check(labels, scores_after)
+    _check_bootstrap(level, n_resamples)
+    if y.all() or not y.any():
+        return math.nan, math.nan, math.nan
+    # Per score set: its fakes, its reals sorted (as weighted_auc wants), and that order for the reals' weights.
+    sets = [(s[y == 1], s[y == 0][order], order)
+            for s in (before, after) for order in [np.argsort(s[y == 0], kind="stable")]]
+
+    def change(c_pos: np.ndarray, c_neg: np.ndarray) -> np.ndarray:
+        (pos_b, neg_b, order_b), (pos_a, neg_a, order_a) = sets
+        after_auc = weighted_auc(pos_a, neg_a, c_pos, c_neg[:, order_a])
+        return after_auc - weighted_auc(pos_b, neg_b, c_pos, c_neg[:, order_b])
+
+    low, high = _bootstrap_interval(change, (int(y.sum()), int((y == 0).sum())), y.size, level, n_resamples, seed)
+    return roc_auc(y, after) - roc_auc(y, before), low, high
+
+
+def _check_bootstrap(level: float, n_resamples: int) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
     if n_resamples < 1:
         raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
-    n_pos, n_neg = int(y.sum()), int((y == 0).sum())
-    if n_pos == 0 or n_neg == 0:
-        return math.nan, math.nan, math.nan
+
+
+def _bootstrap_interval(statistic, n_units: tuple[int, int], n_items: int, level: float, n_resamples: int,
+                        seed: int) -> tuple[float, float]:
+    """Percentile interval of ``statistic(fake_counts, real_counts)`` over stratified resamples.
+
+    Each resample draws, with replacement, as many fake units as there are and as many real units, and passes
+    how often each unit was drawn (arrays of shape (resamples, units)); ``statistic`` returns one value per row.
+    Resamples go in blocks, so the count matrices stay small on a large validation set.
+    """
     rng = np.random.default_rng(seed)
-    # Per score set: its fakes, its reals sorted (as weighted_auc wants), and that order for the reals' weights.
-    sets = [(s[y == 1], s[y == 0][order], order)
-            for s in (before, after) for order in [np.argsort(s[y == 0], kind="stable")]]
-    change = np.empty(n_resamples)
-    block = max(1, 2_000_000 // y.size)  # resamples at a time, so the weight matrices stay small
+    values = np.empty(n_resamples)
+    block = max(1, 2_000_000 // n_items)
     for start in range(0, n_resamples, block):
         r = min(block, n_resamples - start)
-        w_pos, w_neg = _resample_counts(rng, n_pos, r), _resample_counts(rng, n_neg, r)
-        auc = [weighted_auc(pos, neg, w_pos, w_neg[:, order]) for pos, neg, order in sets]
-        change[start:start + r] = auc[1] - auc[0]
+        counts = [rng.multinomial(n, np.full(n, 1.0 / n), size=r) for n in n_units]
+        values[start:start + r] = statistic(*counts)
     tail = (1.0 - level) / 2.0
-    low, high = np.quantile(change, [tail, 1.0 - tail])
-    return roc_auc(y, after) - roc_auc(y, before), float(low), float(high)
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return float(low), float(high)
 
 
 def _renumber(ids: np.ndarray) -> np.ndarray:
     """Group ids as 0..k-1."""
     return np.unique(ids, return_inverse=True)[1]
-
-
-def _resample_counts(rng: np.random.Generator, n: int, resamples: int) -> np.ndarray:
-    """How often each of n units is drawn in each of ``resamples`` draws of n with replacement."""
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples)
 
 
 def weighted_auc(pos: np.ndarray, neg: np.ndarray, w_pos: np.ndarray, w_neg: np.ndarray) -> np.ndarray:

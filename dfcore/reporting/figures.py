@@ -79,10 +79,10 @@ def card_curve(card: dict, metric: str, dataset: str = "ffpp_c23_val") -> tuple[
     return counts, [by_frames[str(k)].get(metric) for k in counts]
 
 
-def auc_error_bars(card: dict, auc: list[float | None]) -> dict | None:
-    """Plotly ``error_y`` for a card's AUC curve from its 95% intervals; None when the card has none for every point
-    (cards written before the intervals), so no half-drawn bars."""
-    low, high = card_curve(card, "auc_ci_low")[1], card_curve(card, "auc_ci_high")[1]
+def auc_error_bars(card: dict) -> dict | None:
+    """Plotly ``error_y`` for a card's AUC curve from its 95% intervals; None unless every point has one (cards
+    written before the intervals), so no half-drawn bars."""
+    auc, low, high = (card_curve(card, metric)[1] for metric in ("auc", "auc_ci_low", "auc_ci_high"))
     if not auc or any(v is None for v in (*auc, *low, *high)):
         return None
     return {"type": "data", "symmetric": False, "array": [h - a for a, h in zip(auc, high)],
@@ -104,21 +104,21 @@ def speed_accuracy_figure(cards: Mapping[str, dict], current_frames: int | None 
     Returns:
         A two-panel figure.
     """
-    bars = any(auc_error_bars(card, card_curve(card, "auc")[1]) for card in cards.values())
+    bars = {name: auc_error_bars(card) for name, card in cards.items()}
     fig = make_subplots(rows=1, cols=2, subplot_titles=(
-        "AUC on the validation split (FF++ c23, per video" + ("; bars: 95% interval)" if bars else ")"),
+        "AUC on the validation split (FF++ c23, per video" + ("; bars: 95% interval)" if any(bars.values()) else ")"),
         "Seconds per video"))
     for i, (name, card) in enumerate(cards.items()):
         colour = MODEL_COLOURS[i % len(MODEL_COLOURS)]
         where = card.get("evaluation", {}).get("machine", "the evaluation machine")
         x, y = card_curve(card, "auc")
-        error_y, hover = auc_error_bars(card, y), f"{name}: AUC %{{y:.3f}} at %{{x}} frames"
-        if error_y:
+        hover = f"{name}: AUC %{{y:.3f}} at %{{x}} frames"
+        if bars[name]:
             hover += " (95% interval %{customdata[0]:.2f}–%{customdata[1]:.2f})"
+        interval = list(zip(card_curve(card, "auc_ci_low")[1], card_curve(card, "auc_ci_high")[1]))
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name,
-                                 line={"color": colour}, error_y=error_y,
-                                 customdata=list(zip(card_curve(card, "auc_ci_low")[1],
-                                                     card_curve(card, "auc_ci_high")[1])) if error_y else None,
+                                 line={"color": colour}, error_y=bars[name],
+                                 customdata=interval if bars[name] else None,
                                  hovertemplate=hover + "<extra></extra>"), row=1, col=1)
         x, y = card_curve(card, "seconds_per_video")
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name, legendgroup=name, showlegend=False,
