@@ -23,6 +23,7 @@ from . import __version__
 from .media.clip_memory import ClipMemory, prefetch_pays
 from .deadline import Deadline
 from .deadline import check as check_deadline
+from .decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, Decision, decide, rarity_sentence
 from .models.detector import Detector, load_detector
 from .models.explain import ExplainOptions, gradcam_maps
 from .vision.faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
@@ -46,7 +47,7 @@ Progress = Callable[[str, float], None]  # (stage name, fraction done in [0, 1])
 CROP_THREADS = 4  # at most this many threads cut face crops (never more than the CPU has)
 CROP_THREADS_FROM = 16  # fewer frames than this are cut on the calling thread: a pool would cost more than it saves
 
-REAL, FAKE, NO_FACE = "REAL", "FAKE", "NO_FACE"
+SCHEMA_VERSION = 2  # of to_dict()'s JSON; 2: three verdicts (FAKE / UNCERTAIN / NO_SIGN) and two thresholds
 
 
 @dataclass
@@ -60,9 +61,9 @@ class FrameResult:
 @dataclass
 class AnalysisResult:
     path: str  # the file analysed
-    verdict: str  # "REAL", "FAKE" or "NO_FACE"
+    verdict: str  # "FAKE", "UNCERTAIN", "NO_SIGN" or "NO_FACE" (dfcore.decision)
     fake_probability: float | None  # calibrated clip probability of "fake"; None for NO_FACE
-    threshold: float  # the clip is FAKE when fake_probability >= threshold
+    threshold: float  # t_fake: the clip is FAKE when fake_probability >= threshold (and the evidence suffices)
     n_frames_requested: int  # frames asked for
     frames: list[FrameResult]  # one per sampled frame, in time order
     video: VideoInfo  # what the file is
@@ -79,6 +80,26 @@ class AnalysisResult:
     model_file: str = ""  # the checkpoint's file name
     model_version: dict = field(default_factory=dict)  # dfcore.provenance.model_version of the checkpoint
     threshold_rule: str | None = None  # how the model's threshold was chosen, as its checkpoint records it
+    threshold_no_sign: float | None = None  # t_no_sign: NO_SIGN below it; None: as ``threshold`` (a one-threshold model)
+    decision: Decision | None = None  # the verdict's reasons and the score's rarity in the calibration pool
+    decision_rule: str = ""  # how the model's thresholds were set, in words (its checkpoint's record)
+
+    @property
+    def is_image(self) -> bool:
+        return self.video.kind == "image"
+
+    @property
+    def t_no_sign(self) -> float:
+        return self.threshold if self.threshold_no_sign is None else self.threshold_no_sign
+
+    @property
+    def rarity(self) -> str | None:
+        """How rare the score is among the calibration pool's reals and fakes, in words (None: not known)."""
+        return rarity_sentence(self.decision, self.is_image) if self.decision else None
+
+    @property
+    def reason_sentences(self) -> list[str]:
+        return self.decision.sentences() if self.decision else []
 
     @property
     def n_faces(self) -> int:
@@ -100,6 +121,7 @@ class AnalysisResult:
             "input": self.input_file.to_dict() if self.input_file else None,
             "analysed_at": self.analysed_at or None,
             "dfcore_version": __version__,
+            "schema_version": SCHEMA_VERSION,
             "verdict": self.verdict,
             "fake_probability": self.fake_probability,
             "threshold": self.threshold,
@@ -118,7 +140,15 @@ class AnalysisResult:
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
             "model": {"name": self.model_name, "sha256": self.model_sha256, "file": self.model_file or None,
                       "version": dict(self.model_version)},
-            "decision": {"threshold": self.threshold, "rule": DECISION_RULE, "threshold_rule": self.threshold_rule},
+            "decision": {
+                "threshold": self.threshold, "t_fake": self.threshold, "t_no_sign": self.t_no_sign,
+                "rule": DECISION_RULE, "threshold_rule": self.threshold_rule, "thresholds_set": self.decision_rule or None,
+                "reasons": list(self.decision.reasons) if self.decision else [],
+                "reason_sentences": self.reason_sentences,
+                "calibration_reals_at_or_above": self.decision.real_share if self.decision else None,
+                "calibration_fakes_at_or_above": self.decision.fake_share if self.decision else None,
+                "rarity": self.rarity,
+            },
             "video": {
                 "width": self.video.width, "height": self.video.height, "fps": round(self.video.fps, 3),
                 "frame_count": self.video.frame_count, "duration_s": round(self.video.duration_s, 3),
@@ -305,15 +335,19 @@ def score_clip(
             frame_probs[i] = float(scores.frame_probabilities[j])
     timings["model"] = time.perf_counter() - t
 
-    verdict = NO_FACE if clip_prob is None else (FAKE if clip_prob >= detector.threshold else REAL)
+    is_image = clip.info.kind == "image"
+    scale = max(clip.info.width, clip.info.height) / max(frames[0].image.shape[:2]) if frames else 1.0
+    decision = decide(clip_prob, detector.rule, is_image=is_image, n_frames=len(frames), n_with_face=len(face_idx),
+                      face_sides=[min(b[2], b[3]) * scale for b in track.boxes if b is not None])
+    verdict = decision.verdict
+    thresholds = detector.rule.thresholds(is_image)
     cams: list[np.ndarray | None] | None = None
     layer = None
     if opts and scores is not None:
         report("explaining", 0.75)
         check_deadline(deadline, "explaining")
         t = time.perf_counter()
-        towards_fake = opts.target == "fake" or verdict == FAKE
-        maps = gradcam_maps(detector, face_crops, towards_fake, opts.layer, stage_maps=scores.stage_maps)
+        maps = gradcam_maps(detector, face_crops, True, opts.layer, stage_maps=scores.stage_maps)
         cams = [None] * len(frames)
         for j, i in enumerate(face_idx):
             cams[i] = maps[j]
@@ -323,7 +357,7 @@ def score_clip(
     report("done", 1.0)
 
     return AnalysisResult(
-        path=clip.path, verdict=verdict, fake_probability=clip_prob, threshold=detector.threshold,
+        path=clip.path, verdict=verdict, fake_probability=clip_prob, threshold=thresholds.fake,
         n_frames_requested=clip.n_frames_requested,
         frames=[FrameResult(f.index, f.time_s, box, p) for f, box, p in zip(frames, track.boxes, frame_probs)],
         video=clip.info, timings_s=timings, model_name=detector.name, model_sha256=detector.sha256,
@@ -332,6 +366,7 @@ def score_clip(
         input_file=input_file, analysed_at=utc_now(), model_file=Path(detector.checkpoint.path).name,
         model_version=model_version(detector.checkpoint),
         threshold_rule=detector.checkpoint.info.get("threshold_rule"),
+        threshold_no_sign=thresholds.no_sign, decision=decision, decision_rule=detector.rule.description,
     )
 
 

@@ -18,8 +18,10 @@ from .models.checkpoint import FORMAT_VERSION, Checkpoint, sha256_file
 from .media.video_io import check_input_path
 
 # How a verdict follows from the scores (dfcore.analyze.score_clip applies it).
-DECISION_RULE = ("FAKE when the calibrated clip fake probability is at or above the threshold, REAL below it; "
-                 "NO_FACE when no analysed frame has a face")
+DECISION_RULE = ("FAKE when the calibrated clip fake probability is at or above t_fake; NO_SIGN (no sign of "
+                 "manipulation found, not proof of authenticity) below t_no_sign; UNCERTAIN between them, or when the "
+                 "face is in fewer than half of the frames or fewer than 8, or under 64 px in most; NO_FACE when no "
+                 "analysed frame has a face. Still images use thresholds calibrated on single face crops")
 # What a checkpoint's ``info`` may record about its training that a report repeats, in this order.
 TRAINING_FACTS = ("trained_at", "command", "best_step", "teacher")
 

@@ -87,7 +87,7 @@ def test_explain(explained_result) -> None:
 
 
 def test_explain_options_layer(one_frame_video: Path, detector) -> None:
-    r = analyze_video(one_frame_video, 1, detector=detector, explain=ExplainOptions(layer="layer2", target="fake"))
+    r = analyze_video(one_frame_video, 1, detector=detector, explain=ExplainOptions(layer="layer2"))
     assert r.cam_layer == "layer2"
     assert len(r.cams) == 1 and r.cams[0].shape == (112, 112)
 

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
+from ..decision import DecisionRule
 from ..errors import NoWeightsInstalledError
 from ..evaluation.metrics import sigmoid
 from .model_registry import resolve_model
@@ -68,7 +69,8 @@ class Detector:
             p.requires_grad_(False)
         self._fast_backbone = inference_backbone(self.model.backbone)  # scoring only; see model.py
         self.preprocess = checkpoint.preprocess
-        self.threshold = checkpoint.threshold
+        self.threshold = checkpoint.threshold  # t_fake for videos (the rule has the rest)
+        self.rule = DecisionRule.from_checkpoint_info(checkpoint.info, checkpoint.threshold)
 
     @property
     def name(self) -> str:

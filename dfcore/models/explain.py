@@ -43,9 +43,8 @@ _CUDNN_FLAG_LOCK = threading.Lock()
 @dataclass(frozen=True)
 class ExplainOptions:
     layer: str = "layer4"  # which ResNeXt stage Grad-CAM reads; one of LAYERS
-    # "verdict" explains what pushed the clip to its verdict (towards fake for a
-    # FAKE clip, towards real for a REAL one); "fake" always explains the fake score.
-    target: str = "verdict"
+    # The maps always explain the fake score (what raised it most): a map of what "pushed towards real"
+    # would be read as evidence of authenticity, which no detector of this kind can give.
 
 
 class _ClipScoreFromStage(nn.Module):
