@@ -56,6 +56,7 @@ from ..synth.blend import BlendOptions, apply_blend, sample_blend_params
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
 from .face_cache import CropSet, extract_crops
+from .talking_heads import read_talking_heads
 from ..evaluation.metrics import roc_auc
 from ..models.model import STAGES, ResNeXtLSTM, create_model
 from ..vision.preprocessing import PreprocessConfig, crop_face, resize_crop, to_tensor
@@ -80,6 +81,10 @@ class DataConfig:
     # split held Deepfakes fakes only. The test split stays stratified by label, so cards stay comparable.
     calib_stratify_ffpp: str = "source"
     holdout_fraction_dfdc: float = 0.1  # DFDC items held out, halved into calibration and test
+    # talking_heads/ (webcam, interview and studio reals, live swaps, generated heads), split by identity and
+    # stratified by source (kind of footage, generator), so calibration and test see every kind it has.
+    test_fraction_th: float = 0.25  # held out for validation (the card's talking-head rates)
+    calib_fraction_th: float = 0.33  # of the rest: held out for calibration and the thresholds
     seed: int = 0  # seeds the splits
 
 
@@ -183,7 +188,14 @@ def make_splits(cfg: DataConfig) -> dict[str, list[LabelledItem]]:
     dd_calib, dd_test = split_by_identity(dd_held, 0.5, cfg.seed)
     splits = {"ffpp_train": ff_train, "ffpp_calib": ff_calib, "ffpp_test": ff_test,
               "dfdc_train": dd_train, "dfdc_calib": dd_calib, "dfdc_test": dd_test}
-    for a in ("ffpp", "dfdc"):
+    groups = ["ffpp", "dfdc"]
+    if (root / "talking_heads" / "metadata.csv").is_file():  # data folders from before it have none
+        th_rest, th_test = split_by_identity(read_talking_heads(root / "talking_heads"), cfg.test_fraction_th,
+                                             cfg.seed, "source")
+        th_train, th_calib = split_by_identity(th_rest, cfg.calib_fraction_th, cfg.seed, "source")
+        splits.update(th_train=th_train, th_calib=th_calib, th_test=th_test)
+        groups.append("th")
+    for a in groups:
         for x, y in (("train", "calib"), ("train", "test"), ("calib", "test")):
             check_disjoint(splits[f"{a}_{x}"], splits[f"{a}_{y}"])
     return splits
@@ -197,7 +209,8 @@ def trained_data_config(info: dict, data_root: str) -> DataConfig:
     at all, the defaults.
     """
     saved = info.get("data_config", {})
-    split_keys = ("seed", "test_fraction_ffpp", "calib_fraction_ffpp", "calib_stratify_ffpp", "holdout_fraction_dfdc")
+    split_keys = ("seed", "test_fraction_ffpp", "calib_fraction_ffpp", "calib_stratify_ffpp", "holdout_fraction_dfdc",
+                  "test_fraction_th", "calib_fraction_th")
     keep = {k: saved[k] for k in split_keys if k in saved}
     if saved and "calib_stratify_ffpp" not in saved:  # trained before the setting existed: stratified by label
         keep["calib_stratify_ffpp"] = "label"
@@ -263,7 +276,7 @@ def prepare_data(cfg: DataConfig, work_dir: Path, only: tuple[str, ...] | None =
     for name, items in splits.items():
         if only is not None and name not in only:
             continue
-        cs, s = load_or_extract(name, items, cfg.frames_per_clip if name.startswith("ffpp") else 1, cfg)
+        cs, s = load_or_extract(name, items, 1 if name.startswith("dfdc") else cfg.frames_per_clip, cfg)
         crops[name], seconds = cs, seconds + [s]
         print(f"  {name}: {len(cs.crops)} faces, {np.isnan(cs.landmarks[:, 0, 0]).sum()} without a mesh", flush=True)
     return TrainingData(splits, crops, None if None in seconds else float(sum(seconds)))
