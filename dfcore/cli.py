@@ -12,8 +12,12 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .errors import DfcoreError
+
+if TYPE_CHECKING:
+    from .analyze import AnalysisResult
 
 EXIT_INPUT_ERROR = 2
 
@@ -120,8 +124,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="card only this model (repeatable); default: every shipped model")
     c.add_argument("--threads", type=int, help="torch CPU threads")
 
-    m = sub.add_parser("models", help="list the installed models, the default first")
-    m.add_argument("--json", action="store_true", help="print each model's card as JSON instead")
+    m = sub.add_parser("models", help="list the models offered for analysis, the default first")
+    m.add_argument("--json", action="store_true",
+                   help="print each model's card as JSON instead (the withdrawn ones under \"withdrawn\")")
+    m.add_argument("--all", action="store_true", help="also list the withdrawn models, each with its reason")
 
     s = sub.add_parser("samples", help="generate the synthetic sample clips")
     s.add_argument("--out", default="sample_videos", help="output folder (default sample_videos)")
@@ -173,22 +179,57 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
 
 
+def _check_offered(args: argparse.Namespace) -> None:
+    """Refuse ``--model`` naming a withdrawn model before anything loads (``--weights`` is the user's own choice).
+
+    Raises:
+        WithdrawnModelError, UnknownModelError, NoWeightsInstalledError: see :func:`resolve_offered`.
+    """
+    from .models.model_registry import resolve_offered
+
+    if args.model and not args.weights:
+        resolve_offered(args.model)
+
+
 def _analyze(args: argparse.Namespace) -> int:
     from .analyze import analyze_video
     from .models.detector import load_detector
 
+    _check_offered(args)
     det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
     r = analyze_video(args.video, args.frames, detector=det, explain=args.explain, time_limit_s=args.time_limit)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2))
         return 0
-    prob = "-" if r.fake_probability is None else f"{r.fake_probability:.3f}"
-    print(f"{r.path}\n  verdict: {r.verdict}  fake probability: {prob}  threshold: {r.threshold:.3f}")
-    print(f"  frames: {len(r.frames)} analysed, {r.n_faces} with a face")
-    print("  seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in r.timings_s.items()))
-    for note in r.notes:
-        print(f"  note: {note}")
+    print("\n".join(format_result(r)))
     return 0
+
+
+def format_result(r: "AnalysisResult") -> list[str]:
+    """``analyze``'s text: the verdict and its sentence, the score against both thresholds, why, how rare.
+
+    Args:
+        r: the analysis.
+
+    Returns:
+        The lines to print, the file first.
+    """
+    from .decision import NO_FACE, VERDICT_LABELS, VERDICT_SENTENCES, percent
+
+    lines = [r.path, f"  verdict: {VERDICT_LABELS.get(r.verdict, r.verdict)}. {VERDICT_SENTENCES.get(r.verdict, '')}"]
+    fake, no_sign = percent(r.threshold), percent(r.t_no_sign)
+    score = "-" if r.fake_probability is None else percent(r.fake_probability)
+    lines.append(f"  fake score: {score}  (FAKE at or above {fake}; NO SIGN FOUND below {no_sign})")
+    if r.verdict != NO_FACE and r.t_no_sign == r.threshold and r.decision_rule:
+        # A one-threshold model: say so, or the user looks for an UNCERTAIN band that is not there.
+        lines.append(f"  thresholds: {r.decision_rule}")
+    lines += [f"  why uncertain: {s}" for s in r.reason_sentences]
+    if r.rarity:
+        lines.append(f"  rarity: {r.rarity}")
+    lines.append(f"  frames: {len(r.frames)} analysed, {r.n_faces} with a face")
+    lines.append("  seconds: " + ", ".join(f"{k} {v:.3f}" for k, v in r.timings_s.items()))
+    lines += [f"  note: {note}" for note in r.notes]
+    return lines
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -272,13 +313,16 @@ def _card(args: argparse.Namespace) -> int:
 
 
 def _models(args: argparse.Namespace) -> int:
-    from .models.model_registry import describe_models, list_models
+    from .models.model_registry import describe_models, list_models, withdrawn_models
 
     if args.json:
         print(json.dumps(describe_models(), indent=2, ensure_ascii=False))
-    else:
-        for m in list_models():
-            print(m.name)
+        return 0
+    for m in list_models():
+        print(m.name)
+    if args.all:
+        for m in withdrawn_models():
+            print(f"{m.name} (withdrawn: {m.withdrawn})")
     return 0
 
 
@@ -307,6 +351,7 @@ def _bench(args: argparse.Namespace) -> int:
     from .models.detector import load_detector
     from .models.model_registry import list_models, resolve_model
 
+    _check_offered(args)
     det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
     entry = None if args.weights else resolve_model(args.model)
     # Without --model or --weights every installed model is timed: the default in full, the others per frame count.

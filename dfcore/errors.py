@@ -53,6 +53,10 @@ class UnknownModelError(DfcoreError):
     """No installed model has the name asked for."""
 
 
+class WithdrawnModelError(UnknownModelError):
+    """The model is installed but withdrawn (its card says why): its card stays readable, it analyses nothing."""
+
+
 class TrainingDependencyError(DfcoreError):
     """A package only training needs (e.g. the ImageNet weights) is not installed."""
 

@@ -16,7 +16,7 @@ import torch
 import dfcore.models.model_registry as registry
 from dfcore.models.checkpoint import MANIFEST_NAME, save_checkpoint, sha256_file
 from dfcore.cli import EXIT_INPUT_ERROR, main
-from dfcore.errors import NoWeightsInstalledError, UnknownModelError, WeightsError
+from dfcore.errors import NoWeightsInstalledError, UnknownModelError, WeightsError, WithdrawnModelError
 from dfcore.models.model import create_model
 from dfcore.models.model_registry import (
     INDEX_NAME,
@@ -28,6 +28,9 @@ from dfcore.models.model_registry import (
     read_card,
     read_index,
     resolve_model,
+    resolve_offered,
+    withdrawn_models,
+    withdrawn_reason,
     write_index,
 )
 from dfcore.vision.preprocessing import PreprocessConfig
@@ -167,10 +170,85 @@ def test_write_and_read_index_round_trip(tmp_path: Path) -> None:
 
 def test_describe_models(weights_dir: Path) -> None:
     described = describe_models(weights_dir)
-    assert [(d["name"], d["default"]) for d in described] == [("zeta", True), ("alpha", False)]
-    assert described[0]["file"] == str(weights_dir / "zeta.pt") and described[0]["card"] is None
-    assert described[1]["card"] == {"name": "alpha", "metrics": {}}
+    assert set(described) == {"models", "withdrawn"} and described["withdrawn"] == []
+    offered = described["models"]
+    assert [(d["name"], d["default"]) for d in offered] == [("zeta", True), ("alpha", False)]
+    assert offered[0]["file"] == str(weights_dir / "zeta.pt") and offered[0]["card"] is None
+    assert offered[1]["card"] == {"name": "alpha", "metrics": {}}
     json.dumps(described)
+
+
+# --------------------------------------------------------------------------- withdrawn models
+
+WHY = "On a hidden set it scored AUCs of 0.51-0.64, a coin flip."
+
+
+@pytest.fixture()
+def with_withdrawn(tmp_path: Path) -> Path:
+    """Three models: ``gone`` (first in the index, withdrawn by its card), ``kept`` (with a card), ``plain``."""
+    _manifest(tmp_path, ["gone.pt", "kept.pt", "plain.pt"])
+    write_index(tmp_path, ["gone", "kept", "plain"], "chosen by the test")
+    card_path_for(tmp_path / "gone.pt").write_text(json.dumps({"name": "gone", "withdrawn": WHY}))
+    card_path_for(tmp_path / "kept.pt").write_text(json.dumps({"name": "kept", "withdrawn": ""}))  # empty: offered
+    return tmp_path
+
+
+def test_a_withdrawn_model_is_not_offered(with_withdrawn: Path) -> None:
+    d = with_withdrawn
+    # Not listed; the default passes to the first offered model.
+    assert list_models(d) == [ModelEntry("kept", d / "kept.pt", True), ModelEntry("plain", d / "plain.pt", False)]
+    assert model_names(d) == ["kept", "plain"]
+    assert withdrawn_models(d) == [ModelEntry("gone", d / "gone.pt", False, WHY)]
+    assert withdrawn_reason(d / "gone.pt") == WHY and withdrawn_reason(d / "kept.pt") is None
+    assert withdrawn_reason(d / "plain.pt") is None  # no card at all
+    assert resolve_model(None, d).name == "kept" and resolve_offered(None, d).name == "kept"
+
+
+def test_resolving_a_withdrawn_model(with_withdrawn: Path) -> None:
+    d = with_withdrawn
+    with pytest.raises(WithdrawnModelError) as e:
+        resolve_offered("gone", d)
+    assert e.value.message == (f"gone is withdrawn: {WHY[:-1]}. Offered models: kept, plain.")
+    assert isinstance(e.value, UnknownModelError)  # callers that refuse unknown names refuse it too
+    # Without offered_only it is found (training may start from it; its card is shown), reason attached.
+    entry = resolve_model("gone", d)
+    assert entry.withdrawn == WHY and not entry.default
+    assert read_card(entry) == {"name": "gone", "withdrawn": WHY}
+    with pytest.raises(UnknownModelError, match="unknown model 'omega'"):
+        resolve_offered("omega", d)
+
+
+def test_describe_models_keeps_the_withdrawn_cards_apart(with_withdrawn: Path) -> None:
+    described = describe_models(with_withdrawn)
+    assert [m["name"] for m in described["models"]] == ["kept", "plain"]
+    assert described["withdrawn"] == [{"name": "gone", "file": str(with_withdrawn / "gone.pt"), "withdrawn": WHY,
+                                       "card": {"name": "gone", "withdrawn": WHY}}]
+
+
+def test_every_model_withdrawn_means_none_installed(tmp_path: Path) -> None:
+    _manifest(tmp_path, ["gone.pt"])
+    card_path_for(tmp_path / "gone.pt").write_text(json.dumps({"withdrawn": WHY}))
+    assert list_models(tmp_path) == []
+    with pytest.raises(NoWeightsInstalledError):
+        resolve_offered(None, tmp_path)
+
+
+def test_an_unreadable_card_withdraws_nothing(tmp_path: Path) -> None:
+    _manifest(tmp_path, ["m.pt"])
+    card_path_for(tmp_path / "m.pt").write_text("{broken")
+    assert model_names(tmp_path) == ["m"]  # listed; the card's own error shows where the card is read
+    with pytest.raises(WeightsError):
+        describe_models(tmp_path)
+
+
+def test_the_committed_resnext_lstm_is_withdrawn() -> None:
+    """The shipped student scored a coin flip on clips from other sources: its card withdraws it."""
+    assert "resnext_lstm" not in model_names(registry.WEIGHTS_DIR)
+    assert "resnext_lstm" not in read_index(registry.WEIGHTS_DIR)["models"]
+    (gone,) = [m for m in withdrawn_models(registry.WEIGHTS_DIR) if m.name == "resnext_lstm"]
+    assert "coin flip" in gone.withdrawn
+    with pytest.raises(WithdrawnModelError, match="resnext_lstm is withdrawn: On a hidden set"):
+        resolve_offered("resnext_lstm", registry.WEIGHTS_DIR)
 
 
 # --------------------------------------------------------------------------- the command line
@@ -185,13 +263,40 @@ def test_cli_models(weights_dir: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
     assert out == describe_models(weights_dir)
 
 
+def test_cli_models_all_and_json_show_the_withdrawn(with_withdrawn: Path, monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture) -> None:
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", with_withdrawn)
+    assert main(["models"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["kept", "plain"]
+    assert main(["models", "--all"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["kept", "plain", f"gone (withdrawn: {WHY})"]
+    assert main(["models", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [m["name"] for m in out["models"]] == ["kept", "plain"]
+    assert [(m["name"], m["withdrawn"]) for m in out["withdrawn"]] == [("gone", WHY)]
+
+
+@pytest.mark.parametrize("command", ["analyze", "batch", "bench"])
+def test_cli_refuses_a_withdrawn_model_with_its_reason(with_withdrawn: Path, face_image: Path, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       capsys: pytest.CaptureFixture, command: str) -> None:
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", with_withdrawn)
+    extra = ["--out", str(tmp_path / "out.jsonl")] if command == "batch" else []
+    assert main([command, str(face_image), *extra, "--model", "gone", "--device", "cpu"]) == EXIT_INPUT_ERROR
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = [line for line in captured.err.splitlines() if line.strip()]
+    assert lines == [f"error: gone is withdrawn: {WHY[:-1]}. Offered models: kept, plain."]
+    assert not (tmp_path / "out.jsonl").exists()  # refused before anything was written
+
+
 def test_cli_models_with_nothing_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture) -> None:
     monkeypatch.setattr(registry, "WEIGHTS_DIR", tmp_path)
     assert main(["models"]) == 0
     assert capsys.readouterr().out == ""
     assert main(["models", "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == []
+    assert json.loads(capsys.readouterr().out) == {"models": [], "withdrawn": []}
 
 
 def test_cli_models_bad_index_is_one_error_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

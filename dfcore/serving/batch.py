@@ -34,7 +34,7 @@ from .batch_worker import (
 )
 from ..models.checkpoint import load_checkpoint, sha256_file
 from ..errors import DfcoreError
-from ..models.model_registry import resolve_model
+from ..models.model_registry import resolve_offered
 
 
 @dataclass(frozen=True)
@@ -181,12 +181,13 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, optio
 
 
 def resolve_weights(options: BatchOptions) -> Path:
-    """The checkpoint every worker loads: ``weights``, else the named or default installed model.
+    """The checkpoint every worker loads: ``weights``, else the named or default offered model.
 
     Raises:
         NoWeightsInstalledError, UnknownModelError: no such model.
+        WithdrawnModelError: the named model is withdrawn (the message says why).
     """
-    return Path(options.weights) if options.weights else resolve_model(options.model).path
+    return Path(options.weights) if options.weights else resolve_offered(options.model).path
 
 
 def _plan(opts: BatchOptions) -> tuple[WorkerSetup, int]:

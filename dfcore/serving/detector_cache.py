@@ -14,7 +14,7 @@ import threading
 from dataclasses import dataclass
 
 from ..models.detector import Detector, load_detector
-from ..models.model_registry import resolve_model
+from ..models.model_registry import resolve_offered
 
 
 @dataclass(frozen=True)
@@ -45,9 +45,10 @@ class DetectorCache:
 
         Raises:
             UnknownModelError: no installed model has that name.
+            WithdrawnModelError: the model is withdrawn (the message gives its card's reason).
             NoWeightsInstalledError, WeightsError: the model's checkpoint is missing or unusable.
         """
-        entry = resolve_model(model)
+        entry = resolve_offered(model)  # a withdrawn model analyses nothing, here as on the command line
         try:
             mtime = entry.path.stat().st_mtime_ns
         except OSError:
