@@ -21,12 +21,29 @@ import sys
 from pathlib import Path
 
 import pytest
+from verdict_examples import T_FAKE, T_NO_SIGN, make_result
 
-from dfcore.cli import EXIT_INPUT_ERROR, main
+import dfcore.analyze
+import dfcore.models.detector
+from dfcore.analyze import SCHEMA_VERSION
+from dfcore.cli import EXIT_INPUT_ERROR, format_result, main
+from dfcore.decision import (
+    FAKE,
+    NO_FACE,
+    NO_SIGN,
+    REASON_SENTENCES,
+    UNCERTAIN,
+    VERDICT_LABELS,
+    VERDICT_SENTENCES,
+    VERDICTS,
+    percent,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_KEYS = {"index", "time_s", "face_box", "fake_probability"}
 METRIC_KEYS = {"auc", "accuracy", "eer", "log_loss", "seconds_per_video", "n_videos", "n_no_face"}
+DECISION_KEYS = {"threshold", "t_fake", "t_no_sign", "rule", "threshold_rule", "thresholds_set", "reasons",
+                 "reason_sentences", "calibration_reals_at_or_above", "calibration_fakes_at_or_above", "rarity"}
 
 
 def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -39,9 +56,12 @@ def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | No
 
 
 def _check_schema(d: dict, n_frames: int) -> None:
-    assert d["verdict"] in ("REAL", "FAKE")
+    assert d["schema_version"] == SCHEMA_VERSION == 2
+    assert d["verdict"] in VERDICTS and d["verdict"] != NO_FACE
     assert 0.0 <= d["fake_probability"] <= 1.0
     assert 0.0 <= d["threshold"] <= 1.0
+    assert set(d["decision"]) == DECISION_KEYS
+    assert d["decision"]["t_fake"] == d["threshold"] and 0.0 <= d["decision"]["t_no_sign"] <= d["threshold"]
     assert d["n_frames"] == n_frames == len(d["frames"])
     for f in d["frames"]:
         assert set(f) == FRAME_KEYS
@@ -82,7 +102,8 @@ def test_analyze_human_output(face_image: Path, checkpoint: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert str(face_image) in out
-    assert "verdict: REAL" in out or "verdict: FAKE" in out
+    assert any(f"verdict: {VERDICT_LABELS[v]}. {VERDICT_SENTENCES[v]}" in out for v in (FAKE, UNCERTAIN, NO_SIGN))
+    assert "fake score: " in out and "FAKE at or above " in out
     assert "frames: 1 analysed, 1 with a face" in out
     assert "note: A still image" in out
 
@@ -161,7 +182,61 @@ def test_main_json(face_video: Path, checkpoint: Path, capsys: pytest.CaptureFix
 def test_main_blank_video_is_no_face(blank_video: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
     assert main(["analyze", str(blank_video), "--frames", "3", "--weights", str(checkpoint), "--device", "cpu"]) == 0
     out = capsys.readouterr().out
-    assert "verdict: NO_FACE" in out and "fake probability: -" in out
+    assert f"verdict: NO FACE. {VERDICT_SENTENCES[NO_FACE]}" in out and "fake score: -" in out
+
+
+# --------------------------------------------------------------------------- each verdict, shown (built results)
+
+
+@pytest.fixture()
+def fake_analysis(monkeypatch: pytest.MonkeyPatch):
+    """`analyze` with a hand-built result: no model is loaded and no file read; returns a verdict setter."""
+    chosen = {}
+    monkeypatch.setattr(dfcore.models.detector, "load_detector", lambda *a, **k: None)
+    monkeypatch.setattr(dfcore.analyze, "analyze_video", lambda path, *a, **k: make_result(chosen["verdict"], path))
+    return chosen.__setitem__
+
+
+@pytest.mark.parametrize("verdict", VERDICTS)
+def test_analyze_text_for_each_verdict(fake_analysis, capsys: pytest.CaptureFixture, verdict: str) -> None:
+    fake_analysis("verdict", verdict)
+    assert main(["analyze", "clip.mp4"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "clip.mp4"
+    assert out[1] == f"  verdict: {VERDICT_LABELS[verdict]}. {VERDICT_SENTENCES[verdict]}"
+    score = {FAKE: "90%", UNCERTAIN: "50%", NO_SIGN: "10%", NO_FACE: "-"}[verdict]
+    assert out[2] == f"  fake score: {score}  (FAKE at or above 70%; NO SIGN FOUND below 30%)"
+    text = "\n".join(out)
+    assert ("why uncertain: " + REASON_SENTENCES["between_thresholds"] in text) == (verdict == UNCERTAIN)
+    assert ("This is not proof that the clip is authentic." in text) == (verdict == NO_SIGN)
+    assert "REAL" not in text
+    rarity = [line for line in out if line.startswith("  rarity: ")]
+    if verdict == NO_FACE:
+        assert rarity == []
+    else:  # the rule's pool: ten reals below 0.5, ten fakes from 0.5 (tests/verdict_examples.py)
+        reals, fakes = {FAKE: ("0%", "20%"), UNCERTAIN: ("0%", "100%"), NO_SIGN: ("80%", "100%")}[verdict]
+        assert rarity == [f"  rarity: {reals} of real videos in calibration score this high; {fakes} of fakes do."]
+
+
+@pytest.mark.parametrize("verdict", VERDICTS)
+def test_analyze_json_is_to_dict_unchanged(fake_analysis, capsys: pytest.CaptureFixture, verdict: str) -> None:
+    fake_analysis("verdict", verdict)
+    assert main(["analyze", "clip.mp4", "--json"]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert d == json.loads(json.dumps(make_result(verdict).to_dict()))  # printed as it is, nothing added or lost
+    assert d["schema_version"] == 2 and d["verdict"] == verdict
+    assert set(d["decision"]) == DECISION_KEYS
+    assert (d["decision"]["t_fake"], d["decision"]["t_no_sign"]) == (T_FAKE, T_NO_SIGN)
+    assert d["decision"]["reasons"] == (["between_thresholds"] if verdict == UNCERTAIN else [])
+
+
+def test_one_threshold_model_says_so() -> None:
+    r = make_result(NO_SIGN)
+    r.threshold_no_sign, r.decision_rule = None, "calibrated with one threshold"
+    lines = format_result(r)
+    assert f"  fake score: 10%  (FAKE at or above {percent(T_FAKE)}; NO SIGN FOUND below {percent(T_FAKE)})" in lines
+    assert "  thresholds: calibrated with one threshold" in lines
+    assert not any(line.startswith("  thresholds: ") for line in format_result(make_result(NO_SIGN)))
 
 
 @pytest.mark.parametrize("fixture", ["missing", "corrupt_video", "empty_video", "unsupported_file", "text_as_mov"])
