@@ -22,10 +22,14 @@ from pathlib import Path
 import pytest
 from batch_fixtures import FRAMES, assert_matches, batch_inputs, by_path, options, read_lines, sequential  # noqa: F401
 from pool_tasks import POISON, die_on_poison
+from verdict_examples import T_FAKE, T_NO_SIGN, make_result
 
+import dfcore.serving.batch as batch_mod
+from dfcore.decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, VERDICTS
+from dfcore.models.checkpoint import sha256_file
 from dfcore.serving.batch import run_batch
 from dfcore.serving.batch_inputs import check_inputs, expand_inputs
-from dfcore.serving.batch_log import ResultLog, write_summary_csv
+from dfcore.serving.batch_log import SUMMARY_COLUMNS, ResultLog, is_legacy, legacy_path, write_summary_csv
 from dfcore.serving.batch_pool import WORKER_DIED, PoolSpec, run_in_pool
 from dfcore.cli import EXIT_INPUT_ERROR, main
 from dfcore.errors import DatasetError, InputNotFoundError, OutputInUseError
@@ -63,8 +67,17 @@ def test_check_inputs_refuses_what_names_nothing(tmp_path: Path) -> None:
 
 
 def _line(path: str, sha: str, error: str | None = None, model: str = "m" * 64, frames: int = FRAMES) -> dict:
+    """A line as a worker writes it: a schema-2 result, or an error line (no verdict)."""
+    result = {"schema_version": 2, "verdict": NO_SIGN} if error is None else {"verdict": None}
     return {"path": path, "sha256": sha, "error": error, "model": {"name": "x", "sha256": model},
-            "n_frames_requested": frames}
+            "n_frames_requested": frames, **result}
+
+
+def _legacy(path: str, sha: str, verdict: str = "REAL", **kw) -> dict:
+    """A result line of dfcore before the three verdicts (schema 1: no schema_version, REAL or FAKE)."""
+    line = _line(path, sha, **kw)
+    del line["schema_version"]
+    return {**line, "verdict": verdict}
 
 
 def test_result_log_cuts_a_torn_line_and_remembers_results(tmp_path: Path) -> None:
@@ -88,6 +101,31 @@ def test_retry_failed_drops_only_this_runs_failed_lines(tmp_path: Path) -> None:
     with ResultLog(out, "m" * 64, FRAMES, retry_failed=True) as log:
         assert log.dropped_failed == 1 and not log.is_done("/b.mp4", "2") and log.is_done("/a.mp4", "1")
     assert [d["path"] for d in read_lines(out)] == ["/a.mp4", "/c.mp4"]
+
+
+def test_schema1_lines_are_set_aside_and_run_again(tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    lines = [_line("/a.mp4", "1"), _legacy("/b.mp4", "2"), _legacy("/c.mp4", "3", verdict=FAKE),
+             _line("/d.mp4", "4", error="broken"), _legacy("/e.mp4", "5", frames=99)]
+    out.write_text("".join(json.dumps(d) + "\n" for d in lines))
+    with ResultLog(out, "m" * 64, FRAMES) as log:
+        assert log.legacy == 2 and log.previous_ok == 1 and log.previous_failed == 1
+        assert log.is_done("/a.mp4", "1") and log.is_done("/d.mp4", "4")
+        # REAL, and FAKE judged by one threshold without the evidence rules: both analysed again.
+        assert not log.has_path("/b.mp4") and not log.is_done("/c.mp4", "3")
+    # Moved, not lost: other frame counts' lines are not this run's to redo, and stay.
+    assert [d["path"] for d in read_lines(out)] == ["/a.mp4", "/d.mp4", "/e.mp4"]
+    assert legacy_path(out) == tmp_path / "out.schema1.jsonl"
+    assert read_lines(legacy_path(out)) == [lines[1], lines[2]]
+    with ResultLog(out, "m" * 64, FRAMES) as log:  # nothing left to move: the file is not rewritten again
+        assert log.legacy == 0
+
+
+def test_is_legacy() -> None:
+    assert is_legacy(_legacy("/a", "1")) and is_legacy(_legacy("/a", "1", verdict=FAKE))
+    assert is_legacy({**_line("/a", "1"), "verdict": "REAL"})  # an unknown verdict, whatever it claims
+    assert not is_legacy(_line("/a", "1")) and not is_legacy(_line("/a", "1", error="x"))
+    assert all(not is_legacy({**_line("/a", "1"), "verdict": v}) for v in VERDICTS)
 
 
 def test_output_is_locked_while_a_run_writes_it(tmp_path: Path) -> None:
@@ -114,23 +152,101 @@ def test_in_process_matches_analyze_then_resumes(tmp_path: Path, batch_inputs: l
 
 def test_summary_csv_has_a_row_per_line(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
-    ok = {**_line("/a.mp4", "1"), "verdict": "FAKE", "fake_probability": 0.9, "timings_s": {"total": 1.5}}
-    out.write_text(json.dumps(ok) + "\n" + json.dumps(_line("/b,c.mp4", "2", error='bad "file"')) + "\n")
-    assert write_summary_csv(out, tmp_path / "t.csv") == 2
+    ok = {**_line("/a.mp4", "1"), "verdict": "FAKE", "fake_probability": 0.9, "timings_s": {"total": 1.5},
+          "threshold": 0.7, "decision": {"t_fake": 0.7, "t_no_sign": 0.25}}
+    out.write_text(json.dumps(ok) + "\n" + json.dumps(_line("/b,c.mp4", "2", error='bad "file"')) + "\n"
+                   + json.dumps({**_legacy("/d.mp4", "3"), "threshold": 0.6}) + "\n")
+    assert write_summary_csv(out, tmp_path / "t.csv") == 3
     import csv
 
     rows = list(csv.DictReader((tmp_path / "t.csv").open()))
     assert rows[0]["verdict"] == "FAKE" and rows[0]["seconds"] == "1.5" and rows[0]["error"] == ""
+    assert (rows[0]["threshold"], rows[0]["t_no_sign"], rows[0]["model"]) == ("0.7", "0.25", "x")
     assert rows[1]["path"] == "/b,c.mp4" and rows[1]["error"] == 'bad "file"' and rows[1]["verdict"] == ""
+    assert (rows[2]["verdict"], rows[2]["threshold"], rows[2]["t_no_sign"]) == ("REAL", "0.6", "")  # as written
+
+
+# --------------------------------------------------------------------------- each verdict (built results)
+
+
+@pytest.fixture()
+def verdict_per_file(monkeypatch: pytest.MonkeyPatch):
+    """Batch in this process with hand-built results: a file named FAKE.mp4 gets the verdict FAKE, and so on;
+    one named broken.mp4 an error line. No model runs (the checkpoint is only hashed and loaded for the setup)."""
+    from dfcore.serving.batch_worker import error_line
+
+    def analyze_file(task, detector, setup):
+        path, sha = task
+        if Path(path).stem == "broken":
+            return error_line(path, f"{path}: broken.", setup, sha, "w")
+        r = make_result(Path(path).stem, path)
+        d = r.to_dict()
+        d["model"]["sha256"], d["n_frames_requested"] = setup.model_sha256, setup.n_frames
+        return {**d, "path": path, "sha256": sha or sha256_file(path), "error": None, "worker": "w"}
+
+    monkeypatch.setattr(batch_mod, "load_worker_detector", lambda setup: None)
+    monkeypatch.setattr(batch_mod, "analyze_file", analyze_file)
+
+
+def _files(folder: Path, stems: list[str]) -> list[Path]:
+    folder.mkdir(exist_ok=True)
+    for i, stem in enumerate(stems):
+        (folder / f"{stem}.mp4").write_bytes(bytes([i]) * 10)
+    return [folder / f"{stem}.mp4" for stem in stems]
+
+
+def test_each_verdict_in_lines_csv_and_counts(tmp_path: Path, checkpoint: Path, verdict_per_file,
+                                              capsys: pytest.CaptureFixture) -> None:
+    files = _files(tmp_path / "clips", [FAKE, UNCERTAIN, NO_SIGN, NO_FACE, "broken"])
+    out, table = tmp_path / "out.jsonl", tmp_path / "out.csv"
+    assert main(["batch", str(tmp_path / "clips"), "--out", str(out), "--summary", str(table), "--frames",
+                 str(FRAMES), "--weights", str(checkpoint), "--workers", "0", "--no-progress"]) == 1  # one error
+    final = capsys.readouterr().out
+    assert "batch: FAKE 1, UNCERTAIN 1, NO_SIGN 1, NO_FACE 1, errors 1, skipped 0 in " in final
+    lines = by_path(read_lines(out))
+    for v in VERDICTS:
+        d = lines[str(files[VERDICTS.index(v)])]
+        assert d["verdict"] == v and d["schema_version"] == 2 and d["error"] is None
+        assert (d["decision"]["t_fake"], d["decision"]["t_no_sign"]) == (T_FAKE, T_NO_SIGN)
+    assert lines[str(files[-1])]["verdict"] is None and lines[str(files[-1])]["error"]
+    import csv
+
+    rows = {Path(r["path"]).stem: r for r in csv.DictReader(table.open())}
+    assert tuple(csv.reader(table.open()).__next__()) == SUMMARY_COLUMNS
+    for v in VERDICTS:
+        assert rows[v]["verdict"] == v and rows[v]["model"] == "resnext_compact_lstm"
+        assert (float(rows[v]["threshold"]), float(rows[v]["t_no_sign"])) == (T_FAKE, T_NO_SIGN)
+    assert rows["broken"]["verdict"] == "" and rows["broken"]["error"]
+
+
+def test_resuming_a_schema1_output_analyses_those_videos_again(tmp_path: Path, checkpoint: Path,
+                                                               verdict_per_file) -> None:
+    files = _files(tmp_path / "clips", [FAKE, NO_SIGN])
+    out = tmp_path / "out.jsonl"
+    model = sha256_file(checkpoint)
+    old = [_legacy(str(f), sha256_file(f), verdict, model=model) for f, verdict in zip(files, ("FAKE", "REAL"))]
+    out.write_text("".join(json.dumps(d) + "\n" for d in old))
+    s = run_batch([tmp_path / "clips"], out, options(checkpoint, workers=0))
+    assert (s.ok, s.failed, s.skipped, s.legacy) == (2, 0, 0, 2)
+    assert s.verdicts == {FAKE: 1, UNCERTAIN: 0, NO_SIGN: 1, NO_FACE: 0}
+    assert any("schema 1" in n and str(legacy_path(out)) in n for n in s.notes)
+    lines = by_path(read_lines(out))  # one line per video, all with the new verdicts
+    assert {Path(p).stem: d["verdict"] for p, d in lines.items()} == {FAKE: FAKE, NO_SIGN: NO_SIGN}
+    assert read_lines(legacy_path(out)) == old
+    again = run_batch([tmp_path / "clips"], out, options(checkpoint, workers=0))
+    assert (again.ok, again.skipped, again.legacy) == (0, 2, 0)
+    assert again.line().startswith("batch: FAKE 0, UNCERTAIN 0, NO_SIGN 0, NO_FACE 0, errors 0, skipped 2 in ")
 
 
 def test_cli_exit_status(tmp_path: Path, face_image: Path, corrupt_video: Path, checkpoint: Path,
                          capsys: pytest.CaptureFixture) -> None:
     common = ["--frames", "1", "--weights", str(checkpoint), "--workers", "0", "--threads", "1", "--no-progress"]
     assert main(["batch", str(face_image), "--out", str(tmp_path / "ok.jsonl"), *common]) == 0
-    assert "1 OK, 0 failed, 0 skipped" in capsys.readouterr().out
+    counts = dict(c.split() for c in capsys.readouterr().out.split("batch: ")[1].split(" in ")[0].split(", "))
+    assert list(counts) == [*VERDICTS, "errors", "skipped"]
+    assert sum(int(counts[v]) for v in VERDICTS) == 1 and (counts["errors"], counts["skipped"]) == ("0", "0")
     assert main(["batch", str(face_image), str(corrupt_video), "--out", str(tmp_path / "bad.jsonl"), *common]) == 1
-    assert "1 OK, 1 failed" in capsys.readouterr().out
+    assert ", errors 1, skipped 0 in " in capsys.readouterr().out
     assert main(["batch", str(tmp_path / "missing"), "--out", str(tmp_path / "x.jsonl"), *common]) == EXIT_INPUT_ERROR
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "missing" in err and len(err.strip().splitlines()) == 1
@@ -197,7 +313,10 @@ def test_resume_after_the_run_is_killed(tmp_path: Path, sample_dir: Path, checkp
     with out.open("a") as f:
         f.write('{"path": "' + str(clips / "clip15.mp4") + '", "verd')  # a line torn by the crash
     assert main([*args, "--workers", "0"]) == 0
-    assert f"{16 - done_before} OK, 0 failed, {done_before} skipped" in capsys.readouterr().out
+    final = capsys.readouterr().out
+    assert f", errors 0, skipped {done_before} in " in final
+    counts = final.split("batch: ")[1].split(", errors")[0]  # "FAKE 3, UNCERTAIN 1, NO_SIGN 2, NO_FACE 0"
+    assert sum(int(c.split()[1]) for c in counts.split(", ")) == 16 - done_before
     lines = read_lines(out)
     assert sorted(by_path(lines)) == sorted(str(p) for p in clips.iterdir())
     assert all(d["error"] is None for d in lines)

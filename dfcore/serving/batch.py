@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .batch_inputs import check_inputs, count_inputs, expand_inputs
-from .batch_log import ResultLog, write_summary_csv
+from .batch_log import ResultLog, legacy_path, write_summary_csv
 from .batch_pool import PoolSpec, run_in_pool
 from .batch_worker import (
     Task,
@@ -32,6 +32,7 @@ from .batch_worker import (
     init_pool_worker,
     load_worker_detector,
 )
+from ..decision import VERDICTS
 from ..models.checkpoint import load_checkpoint, sha256_file
 from ..errors import DfcoreError
 from ..models.model_registry import resolve_offered
@@ -61,9 +62,12 @@ class BatchSummary:
     out: str  # the JSON-lines output
     mode: str  # e.g. "2 local workers x 1 thread", "in this process", "Ray, 2 actors"
     ok: int = 0  # videos analysed in this run
+    # This run's results per verdict (FAKE, UNCERTAIN, NO_SIGN, NO_FACE); they add up to ``ok``.
+    verdicts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(VERDICTS, 0))
     failed: int = 0  # videos that got an error line in this run
     skipped: int = 0  # videos the output already held (analysed or failed before)
     skipped_failed: int = 0  # lines in the output that record a failure (same model and frames), kept
+    legacy: int = 0  # schema-1 lines (REAL / FAKE) of the same model and frames: set aside, their videos run again
     retried: int = 0  # videos tried a second time because their worker died
     seconds: float = 0.0  # wall time of the whole run, worker start-up included
     first_result_s: float | None = None  # seconds from the start to the first line written (start-up + 1 video)
@@ -93,12 +97,18 @@ class BatchSummary:
             return None
         return (self.analysed - self.warm_lines) / (self.last_result_s - self.warm_s) * 60
 
+    def counts(self) -> str:
+        """This run's results per verdict, then its errors and skips: "FAKE 2, UNCERTAIN 1, NO_SIGN 5, NO_FACE 0,
+        errors 1, skipped 3"."""
+        per_verdict = ", ".join(f"{v} {n}" for v, n in self.verdicts.items())
+        return f"{per_verdict}, errors {self.failed}, skipped {self.skipped}"
+
     def line(self) -> str:
         """The final line: counts and rate."""
         rate = self.videos_per_minute
         retried = f" ({self.retried} retried after a worker died)" if self.retried else ""
         speed = f"{rate:.1f} videos/min" if rate is not None else "no video analysed"
-        return (f"batch: {self.ok} OK, {self.failed} failed, {self.skipped} skipped{retried} "
+        return (f"batch: {self.counts()}{retried} "
                 f"in {self.seconds:.1f} s, {speed} ({self.mode}); results in {self.out}")
 
 
@@ -138,7 +148,11 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, optio
     workers_seen: set[str] = set()  # until every worker has written a line (then emptied)
     with ResultLog(out, setup.model_sha256, setup.n_frames, opts.retry_failed) as log, \
             _ProgressBar(inputs, opts.progress) as bar:
-        summary.skipped_failed = log.previous_failed
+        summary.skipped_failed, summary.legacy = log.previous_failed, log.legacy
+        if log.legacy:
+            summary.notes.append(
+                f"{log.legacy} line(s) of {out} came from an older dfcore (schema 1: REAL / FAKE from one threshold); "
+                f"they were moved to {legacy_path(out)} and their videos are analysed again for the three verdicts.")
         if log.unreadable:
             summary.notes.append(f"{log.unreadable} line(s) of {out} are not JSON and were ignored.")
 
@@ -148,6 +162,8 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, optio
                 summary.failed += 1
             else:
                 summary.ok += 1
+                verdict = str(line.get("verdict"))
+                summary.verdicts[verdict] = summary.verdicts.get(verdict, 0) + 1
             summary.last_result_s = time.perf_counter() - start
             if summary.analysed == 1:
                 summary.first_result_s = summary.last_result_s
@@ -298,6 +314,5 @@ class _ProgressBar:
             return
         if self.bar.total is None and self.total is not None:
             self.bar.total = self.total
-        self.bar.set_postfix_str(f"{summary.ok} OK, {summary.failed} failed, {summary.skipped} skipped",
-                                 refresh=False)
+        self.bar.set_postfix_str(summary.counts(), refresh=False)
         self.bar.update(1)

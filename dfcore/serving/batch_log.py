@@ -9,6 +9,12 @@ every video it already holds a line for with the same path, file content
 (``retry_failed`` drops the failed lines and runs those videos again). The file
 is locked while a run writes it, so two runs never interleave their lines.
 
+A result line written before the three verdicts (schema 1: "REAL" or "FAKE" from
+one threshold, no ``schema_version``) does not count as done: a user resuming
+expects one kind of verdict in the file, so such lines of this run's model and
+frame count are moved to ``NAME.schema1.jsonl`` beside the output (kept, not
+deleted) and their videos analysed again.
+
 What is remembered per video is an 8-byte digest, not its line: resuming a
 million-video file takes tens of megabytes, not gigabytes.
 """
@@ -23,10 +29,27 @@ from pathlib import Path
 from typing import BinaryIO
 
 from .batch_inputs import path_key
+from ..decision import VERDICTS
 from ..errors import OutputInUseError
 
-SUMMARY_COLUMNS = ("path", "verdict", "fake_probability", "threshold", "n_frames_requested", "n_frames",
+# "threshold" is t_fake (FAKE at or above it), as in the JSON; t_no_sign: NO_SIGN below it.
+SUMMARY_COLUMNS = ("path", "verdict", "fake_probability", "threshold", "t_no_sign", "n_frames_requested", "n_frames",
                    "n_frames_with_face", "seconds", "model", "model_sha256", "sha256", "error")
+LEGACY_SCHEMA = 1  # lines without "schema_version": REAL / FAKE from one threshold
+
+
+def is_legacy(line: dict) -> bool:
+    """Whether a result line predates the three verdicts (schema 1, e.g. verdict "REAL"); error lines never do."""
+    if line.get("error"):
+        return False
+    version = line.get("schema_version", LEGACY_SCHEMA)
+    return not isinstance(version, int) or version <= LEGACY_SCHEMA or line.get("verdict") not in VERDICTS
+
+
+def legacy_path(out: str | os.PathLike) -> Path:
+    """Where a run moves the output's schema-1 lines it analyses again: ``results.jsonl`` -> ``results.schema1.jsonl``."""
+    p = Path(out)
+    return p.with_name(f"{p.stem}.schema{LEGACY_SCHEMA}{p.suffix or '.jsonl'}")
 
 
 def result_key(path: str, sha256: str | None, model_sha256: str, n_frames: int) -> int:
@@ -59,6 +82,7 @@ class ResultLog:
         self.previous_ok = 0  # lines for this model and frame count with a result, from earlier runs
         self.previous_failed = 0  # ... with an error (kept, unless retry_failed)
         self.dropped_failed = 0  # failed lines removed for retry_failed
+        self.legacy = 0  # schema-1 result lines of this model and frame count: moved to legacy_path(), run again
         self.unreadable = 0  # lines that are not JSON objects (skipped; their videos run again)
         self._done: set[int] = set()  # result_key of every line that counts as done
         self._paths: set[int] = set()  # path_key of the same lines: only these files need hashing
@@ -69,8 +93,9 @@ class ResultLog:
         self._file = self._open_locked()
         try:
             _cut_torn_tail(self._file)
-            if self._read() and self.retry_failed:
-                self._drop_failed()
+            failed = self._read()
+            if (failed and self.retry_failed) or self.legacy:
+                self._rewrite()
         except BaseException:
             self.close()
             raise
@@ -121,6 +146,9 @@ class ResultLog:
                 continue
             if not self._counts(line):
                 continue
+            if is_legacy(line):
+                self.legacy += 1  # not done: analysed again with the three verdicts
+                continue
             if line.get("error"):
                 self.previous_failed += 1
                 if self.retry_failed:
@@ -137,26 +165,35 @@ class ResultLog:
         model = line.get("model") or {}
         return model.get("sha256") == self.model_sha256 and line.get("n_frames_requested") == self.n_frames
 
-    def _drop_failed(self) -> None:
-        """Rewrite the file without this run's failed lines (to a temporary file, then an atomic rename)."""
+    def _rewrite(self) -> None:
+        """Rewrite the file without this run's schema-1 lines (appended to :func:`legacy_path` first, so none
+        is lost) and, with retry_failed, without its failed lines (to a temporary file, then an atomic rename)."""
         assert self._file is not None
         tmp = self.path.with_name(self.path.name + ".tmp")
         self._file.seek(0)
+        legacy: list[bytes] = []
         with open(tmp, "wb") as out:
             for raw in self._file:
                 line = _parse(raw)
-                if line is not None and line.get("error") and self._counts(line):
-                    self.dropped_failed += 1
-                    continue
+                if line is not None and self._counts(line):
+                    if is_legacy(line):
+                        legacy.append(raw)
+                        continue
+                    if self.retry_failed and line.get("error"):
+                        self.dropped_failed += 1
+                        continue
                 out.write(raw)
             out.flush()
             os.fsync(out.fileno())
+        if legacy:
+            _append_synced(legacy_path(self.path), legacy)
         os.replace(tmp, self.path)
         self._file.close()
         # The lock was on the replaced file: take it on the new one (a run started in
-        # between these two lines could slip in; retry_failed is a deliberate, manual step).
+        # between these two lines could slip in; this is a one-off step, not every run's).
         self._file = self._open_locked()
-        self.previous_failed = 0
+        if self.retry_failed:
+            self.previous_failed = 0
 
 
 def write_summary_csv(jsonl: str | os.PathLike, out: str | os.PathLike) -> int:
@@ -182,10 +219,20 @@ def write_summary_csv(jsonl: str | os.PathLike, out: str | os.PathLike) -> int:
             cells = {
                 **line, "model": model.get("name"), "model_sha256": model.get("sha256"),
                 "seconds": (line.get("timings_s") or {}).get("total"),
+                "t_no_sign": (line.get("decision") or {}).get("t_no_sign"),  # absent in schema-1 lines
             }
             writer.writerow(["" if cells.get(c) is None else cells[c] for c in SUMMARY_COLUMNS])
             rows += 1
     return rows
+
+
+def _append_synced(path: Path, raws: list[bytes]) -> None:
+    """Append whole lines to ``path`` and push them to disk."""
+    with open(path, "ab") as f:
+        for raw in raws:
+            f.write(raw if raw.endswith(b"\n") else raw + b"\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _parse(raw: bytes) -> dict | None:
