@@ -22,11 +22,15 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from verdict_examples import T_FAKE, T_NO_SIGN, make_result
 
+import dfcore.models.model_registry as registry
 import dfcore.serving.api as api
 from dfcore.analyze import analyze_video
 from dfcore.cli import main
-from dfcore.models.model_registry import describe_models, list_models
+from dfcore.decision import NO_SIGN, REASON_SENTENCES, UNCERTAIN, VERDICT_SENTENCES, VERDICTS
+from dfcore.models.checkpoint import MANIFEST_NAME, sha256_file
+from dfcore.models.model_registry import card_path_for, describe_models, list_models, write_index
 from dfcore.serving.upload import MB
 
 N_FRAMES = 10
@@ -120,7 +124,9 @@ def test_analyze_returns_the_cli_schema(client: TestClient, face_video: Path, de
     got = r.json()
     want = analyze_video(face_video, N_FRAMES, detector=detector).to_dict()
     assert set(got) == set(want)
-    assert got["verdict"] == want["verdict"] and got["verdict"] in ("REAL", "FAKE")
+    assert got["verdict"] == want["verdict"] and got["verdict"] in VERDICTS
+    assert got["schema_version"] == want["schema_version"] == 2
+    assert got["decision"] == want["decision"]
     assert got["fake_probability"] == pytest.approx(want["fake_probability"], abs=1e-5)
     assert got["threshold"] == want["threshold"]
     assert got["n_frames"] == N_FRAMES == len(got["frames"])
@@ -174,7 +180,48 @@ def test_models_is_models_json(client: TestClient, capsys: pytest.CaptureFixture
     assert r.status_code == 200
     assert main(["models", "--json"]) == 0
     assert r.json() == json.loads(capsys.readouterr().out) == describe_models()
-    assert [m["default"] for m in r.json()] == [True]
+    assert [m["default"] for m in r.json()["models"]] == [True] and r.json()["withdrawn"] == []
+
+
+@pytest.mark.parametrize("verdict", VERDICTS)
+def test_each_verdict_as_the_cli_prints_it(client: TestClient, face_image: Path, monkeypatch: pytest.MonkeyPatch,
+                                           verdict: str) -> None:
+    """The response is the result's to_dict(): verdict, schema 2 and its decision block, unchanged."""
+    built = make_result(verdict)
+    monkeypatch.setattr(api, "analyze_video", lambda path, *a, **k: built)
+    r = _post(client, face_image)
+    assert r.status_code == 200, r.text
+    d = r.json()
+    assert d == json.loads(json.dumps(built.to_dict()))
+    assert d["verdict"] == verdict and d["schema_version"] == 2
+    assert (d["decision"]["t_fake"], d["decision"]["t_no_sign"]) == (T_FAKE, T_NO_SIGN)
+    want = [REASON_SENTENCES["between_thresholds"]] if verdict == UNCERTAIN else []
+    assert d["decision"]["reason_sentences"] == want
+
+
+@pytest.fixture()
+def with_withdrawn(tmp_path: Path, checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A weights folder offering ``ok`` (the test checkpoint) and holding ``gone``, withdrawn by its card."""
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "ok.pt").write_bytes(checkpoint.read_bytes())
+    (folder / MANIFEST_NAME).write_text(f"{sha256_file(folder / 'ok.pt')}  ok.pt\n{'0' * 64}  gone.pt\n")
+    write_index(folder, ["ok"], "chosen by the test")
+    card_path_for(folder / "gone.pt").write_text(json.dumps({"name": "gone", "withdrawn": "A coin flip."}))
+    monkeypatch.delenv("DFCORE_WEIGHTS")
+    monkeypatch.setattr(registry, "WEIGHTS_DIR", folder)
+    return folder
+
+
+def test_a_withdrawn_model_is_listed_apart_and_refused(client: TestClient, face_image: Path,
+                                                       with_withdrawn: Path) -> None:
+    d = client.get("/v1/models").json()
+    assert [m["name"] for m in d["models"]] == ["ok"]
+    assert d["withdrawn"] == [{"name": "gone", "file": str(with_withdrawn / "gone.pt"), "withdrawn": "A coin flip.",
+                               "card": {"name": "gone", "withdrawn": "A coin flip."}}]
+    err = _error(_post(client, face_image, model="gone"), 400, "withdrawn_model")
+    assert err["message"] == "gone is withdrawn: A coin flip. Offered models: ok."
+    assert _post(client, face_image, model="ok").status_code == 200
 
 
 def test_health_and_docs(client: TestClient) -> None:
@@ -185,6 +232,12 @@ def test_health_and_docs(client: TestClient) -> None:
     form = spec["paths"]["/v1/analyze"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert set(form["properties"]) == {"file", "frames", "model", "explain"}
     assert "ErrorBody" in spec["components"]["schemas"]
+    # The three verdicts, in the docs as in the answers; no REAL any more.
+    assert "REAL" not in json.dumps(spec)
+    assert VERDICT_SENTENCES[NO_SIGN] in spec["info"]["description"]
+    examples = spec["paths"]["/v1/analyze"]["post"]["responses"]["200"]["content"]["application/json"]["examples"]
+    assert sorted(examples) == sorted(VERDICTS)
+    assert all(e["value"]["verdict"] == v and e["value"]["schema_version"] == 2 for v, e in examples.items())
     assert client.get("/docs").status_code == 200
 
 

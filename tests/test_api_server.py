@@ -120,7 +120,7 @@ def test_serve_analyses_a_sample(server: Server, expected: dict) -> None:
         r = _post(client, server.url, SAMPLES / name)
         assert r.status_code == 200, r.text
         _same_answer(r.json(), expected[name])
-        assert client.get(server.url + "/v1/models").json()[0]["default"] is True
+        assert client.get(server.url + "/v1/models").json()["models"][0]["default"] is True
         assert client.get(server.url + "/openapi.json").status_code == 200
     assert list(server.tmp.iterdir()) == []
 

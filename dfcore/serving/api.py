@@ -1,7 +1,8 @@
 """The HTTP API: post a video, get the verdict as JSON (``python -m dfcore serve``).
 
     POST /v1/analyze   multipart: file, and optionally frames (10-100), model, explain -> the `analyze --json` schema
-    GET  /v1/models    the installed models and their cards (the same as `models --json`)
+                       (schema_version 2: verdict FAKE, UNCERTAIN, NO_SIGN or NO_FACE, two thresholds, "decision")
+    GET  /v1/models    the offered models and their cards, and the withdrawn ones with their reason (`models --json`)
     GET  /v1/health    liveness and load; never needs the API key
     GET  /docs         the OpenAPI docs (/openapi.json)
 
@@ -40,7 +41,7 @@ from starlette.requests import ClientDisconnect
 
 from .. import __version__
 from .analysis_gate import AnalysisGate
-from ..analyze import analyze_video
+from ..analyze import SCHEMA_VERSION, analyze_video
 from ..deadline import SERVER_TIME_LIMIT_S
 from .detector_cache import DetectorCache
 from ..errors import (
@@ -54,9 +55,11 @@ from ..errors import (
     UploadTooLargeError,
     VideoDecodeError,
     WeightsError,
+    WithdrawnModelError,
 )
 from ..evaluation.evaluate import DEFAULT_FRAME_COUNTS
-from ..models.model_registry import describe_models, resolve_model
+from ..decision import EVIDENCE_NOT_PROOF, FAKE, NO_FACE, NO_SIGN, REASON_SENTENCES, UNCERTAIN, VERDICT_SENTENCES, VERDICTS
+from ..models.model_registry import describe_models, resolve_offered
 from ..provenance import describe_input
 from .upload import MAX_UPLOAD_MB, MB, Upload, UploadLimits, check_content_length, receive_upload
 
@@ -75,6 +78,7 @@ TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes", "on"}), frozenset({"fal
 ERROR_STATUS: list[tuple[type[DfcoreError], int, str]] = [
     (UploadTooLargeError, 413, "too_large"),
     (UploadError, 400, "bad_request"),
+    (WithdrawnModelError, 400, "withdrawn_model"),  # installed, but its card withdraws it: the message says why
     (UnknownModelError, 400, "unknown_model"),
     (InputNotFoundError, 400, "not_found"),
     (UnsupportedFormatError, 415, "unsupported_type"),
@@ -169,7 +173,7 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
         anyio.CapacityLimiter(options.workers + options.queue),
     )
     app = FastAPI(title="Deepfake Lens API", version=__version__,
-                  description="Post a video or image; get a REAL / FAKE verdict with a calibrated probability.")
+                  description=API_DESCRIPTION)
     app.state.service = service  # what tests (and an embedding app) can inspect: the gate, the loaded models
     app.state.retry_after_s = options.retry_after_s  # for the 503 handler
     bearer = HTTPBearer(auto_error=False, description=f"needed when the server has ${API_KEY_ENV} set")
@@ -185,7 +189,9 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
     errors = {s: {"model": ErrorBody} for s in (400, 401, 413, 415, 422, 503)}
 
     @app.post("/v1/analyze", dependencies=[Depends(require_key)], openapi_extra=_ANALYZE_FORM,
-              responses={200: {"description": "the `python -m dfcore analyze --json` schema"}, **errors})
+              responses={200: {"description": f"the `python -m dfcore analyze --json` schema (schema_version "
+                                              f"{SCHEMA_VERSION}); the verdict is one of {', '.join(VERDICTS)}",
+                               "content": {"application/json": {"examples": _ANALYZE_EXAMPLES}}}, **errors})
     async def analyze(request: Request) -> JSONResponse:
         """Analyse one video or image; the answer is `python -m dfcore analyze --json`'s."""
         started = time.perf_counter()
@@ -197,7 +203,7 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
                 except ClientDisconnect:
                     raise UploadError(None, "the client went away before the upload ended") from None
                 params = _AnalyzeParams.parse(upload.fields)
-                resolve_model(params.model)  # an unknown name is refused before it queues
+                resolve_offered(params.model)  # an unknown or withdrawn name is refused before it queues
                 try:
                     result = await anyio.to_thread.run_sync(
                         partial(_analyze_upload, service, upload, params), limiter=service.threads)
@@ -207,8 +213,9 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
         return JSONResponse(result)
 
     @app.get("/v1/models", dependencies=[Depends(require_key)], responses={**errors})
-    def models() -> list[dict]:
-        """The installed models, the default first, each with its model card (`models --json`)."""
+    def models() -> dict:
+        """The models offered for analysis under "models", the default first, each with its model card; under
+        "withdrawn" the models that are not offered, each with its reason and card (`models --json`)."""
         return describe_models()
 
     @app.get("/v1/health")
@@ -292,6 +299,36 @@ def _error_response(status: int, code: str, message: str, file: str | None,
     return JSONResponse(body.model_dump(), status_code=status, headers=headers)
 
 
+API_DESCRIPTION = (
+    "Post a video or image; get one of three verdicts with a calibrated fake score and the two thresholds behind "
+    f"it. {FAKE}: {VERDICT_SENTENCES[FAKE]} {UNCERTAIN}: {VERDICT_SENTENCES[UNCERTAIN]} "
+    f"{NO_SIGN}: {VERDICT_SENTENCES[NO_SIGN]} {NO_FACE}: {VERDICT_SENTENCES[NO_FACE]} "
+    f"{EVIDENCE_NOT_PROOF}: the result's \"decision\" block says which thresholds applied, why a verdict is "
+    "UNCERTAIN, and how rare the score is among the calibration set's real clips and fakes.")
+
+
+def _example(verdict: str, p: float | None, reasons: list[str], real: float | None, fake: float | None,
+             rarity: str | None) -> dict:
+    """One illustrative response for the docs (the fields that carry the verdict; the rest as the schema says)."""
+    return {"summary": verdict, "value": {
+        "schema_version": SCHEMA_VERSION, "verdict": verdict, "fake_probability": p, "threshold": 0.7,
+        "n_frames": 20, "n_frames_requested": 20, "n_frames_with_face": 0 if verdict == NO_FACE else 20,
+        "decision": {"threshold": 0.7, "t_fake": 0.7, "t_no_sign": 0.3, "reasons": reasons,
+                     "reason_sentences": [REASON_SENTENCES[r] for r in reasons],
+                     "calibration_reals_at_or_above": real, "calibration_fakes_at_or_above": fake,
+                     "rarity": rarity}}}
+
+
+# Illustrations for the docs page, not measurements: the scores and shares are made-up round numbers.
+_ANALYZE_EXAMPLES = {
+    FAKE: _example(FAKE, 0.91, [], 0.01, 0.62, "1% of real videos in calibration score this high; 62% of fakes do."),
+    UNCERTAIN: _example(UNCERTAIN, 0.5, ["between_thresholds"], 0.12, 0.8,
+                        "12% of real videos in calibration score this high; 80% of fakes do."),
+    NO_SIGN: _example(NO_SIGN, 0.08, [], 0.6, 0.97, "60% of real videos in calibration score this high; 97% of "
+                                                    "fakes do."),
+    NO_FACE: _example(NO_FACE, None, [], None, None, None),
+}
+
 # The form of POST /v1/analyze for the OpenAPI docs: the endpoint reads its body itself,
 # streaming, so FastAPI cannot infer it from parameters.
 _ANALYZE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
@@ -302,7 +339,8 @@ _ANALYZE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-d
                                 f"{MAX_UPLOAD_MB} MB; its name's extension says which"},
         "frames": {"type": "integer", "minimum": MIN_FRAMES, "maximum": MAX_FRAMES, "default": DEFAULT_FRAMES,
                    "description": "frames sampled evenly over the whole clip"},
-        "model": {"type": "string", "description": "an installed model (GET /v1/models); default: the default"},
+        "model": {"type": "string", "description": "an offered model (GET /v1/models, its \"models\" list); "
+                                                   "default: the default. A withdrawn one is refused (400)"},
         "explain": {"type": "boolean", "default": False, "description": "also compute the Grad-CAM maps (timed)"},
     },
 }}}}}
