@@ -16,15 +16,16 @@ import pytest
 
 import dfcore
 from dfcore.models.checkpoint import MANIFEST_NAME, read_manifest
-from dfcore.models.model_registry import WEIGHTS_DIR, ModelEntry, list_models, read_card
+from dfcore.models.model_registry import WEIGHTS_DIR, ModelEntry, list_models, read_card, withdrawn_models
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
 SAMPLES = ["synthetic_real_astronaut.mp4", "synthetic_fake_selfblend_astronaut.mp4", "synthetic_real_astronaut.jpg"]
 N_FRAMES = 20
 TOL = 1e-4  # float32 CNN on CPU: bitwise equality across BLAS builds is not promised
-# The committed models, read from the folder itself (DFCORE_WEIGHTS may point other tests elsewhere).
-MODELS = list_models(WEIGHTS_DIR)
+# The committed models, read from the folder itself (DFCORE_WEIGHTS may point other tests elsewhere); a withdrawn
+# one is still committed and must still load and score as stored.
+MODELS = list_models(WEIGHTS_DIR) + withdrawn_models(WEIGHTS_DIR)
 
 
 def _outputs(det: dfcore.Detector) -> dict:
