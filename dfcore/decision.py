@@ -179,16 +179,19 @@ def decide(probability: float | None, rule: DecisionRule, *, is_image: bool, n_f
     pool = rule.pool(is_image)
     real_share = pool.share_at_or_above(probability, "real") if pool else None
     fake_share = pool.share_at_or_above(probability, "fake") if pool else None
-    reasons = thin_evidence(n_frames, n_with_face, face_sides, is_image)
-    if reasons:
-        verdict = UNCERTAIN
-    elif probability >= t.fake:
-        verdict = FAKE
-    elif probability < t.no_sign:
-        verdict = NO_SIGN
-    else:
-        verdict, reasons = UNCERTAIN, ["between_thresholds"]
+    verdict, reasons = verdict_from(probability, t, thin_evidence(n_frames, n_with_face, face_sides, is_image))
     return Decision(verdict, reasons, real_share, fake_share)
+
+
+def verdict_from(probability: float, t: Thresholds, thin: list[str]) -> tuple[str, list[str]]:
+    """The verdict and its reason codes for a score, given the thin-evidence reasons (:func:`thin_evidence`)."""
+    if thin:
+        return UNCERTAIN, list(thin)
+    if probability >= t.fake:
+        return FAKE, []
+    if probability < t.no_sign:
+        return NO_SIGN, []
+    return UNCERTAIN, ["between_thresholds"]
 
 
 def percent(p: float | None) -> str:

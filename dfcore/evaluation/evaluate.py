@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..analyze import analyze_video
+from ..analyze import AnalysisResult, analyze_video, prepare_clip, score_clip
+from ..decision import Thresholds
+from ..media.clip_memory import ClipMemory
 from ..training.datasets import LabelledItem
 from ..models.detector import Detector
 from ..errors import DfcoreError
 from .metrics import auc_change_interval, auc_interval, expected_calibration_error, reliability_table, summarize
+from .thresholds import Pool, three_way_rates
 from ..media.video_io import is_image
 
 DEFAULT_FRAME_COUNTS = (10, 20, 40, 60, 80, 100)
@@ -32,6 +35,10 @@ class VideoScores:
     frame_scores: dict[str, list[float]]  # frame count -> per-frame probabilities of frames with a face
     seconds: dict[str, float]  # frame count -> analysis time
     error: str | None = None  # why the clip could not be analysed at all
+    source: str = ""  # the item's source (e.g. "ffpp/Deepfakes", "talking_heads/MEAD"): rates are given per source
+    verdicts: dict[str, str] = field(default_factory=dict)  # frame count -> the verdict the user was shown
+    thin: dict[str, bool] = field(default_factory=dict)  # frame count -> too little evidence (UNCERTAIN whatever the score)
+    is_image: bool = False  # a still image (judged with the single-frame thresholds)
 
 
 def score_items(
@@ -39,33 +46,79 @@ def score_items(
     frame_counts: Sequence[int],
     detector: Detector,
     progress: Callable[[int, int, str], None] | None = None,
+    reuse_decoding: bool = False,
 ) -> list[VideoScores]:
     """Analyse every item at every frame count.
 
     A still image is one frame whatever the count, so it is analysed once and
     that result stands for every count.
+
+    Args:
+        reuse_decoding: decode each clip once (at the most frames) and keep its frames and faces for the
+            other counts, as the dashboard's slider does: the same scores, far faster, but the seconds
+            are no longer what a user waits for a first analysis (calibration sets this; the cards do not).
     """
     out = []
     for n, it in enumerate(items):
-        vs = VideoScores(str(it.path), "fake" if it.label else "real", {}, {}, {})
-        counts = frame_counts[:1] if is_image(it.path) else frame_counts
+        image = is_image(it.path)
+        vs = VideoScores(str(it.path), "fake" if it.label else "real", {}, {}, {}, source=it.source, is_image=image)
+        counts = frame_counts[:1] if image else frame_counts
+        memory = ClipMemory() if reuse_decoding else None
         try:
             for k in counts:
                 t = time.perf_counter()
-                r = analyze_video(it.path, k, detector=detector)
+                if memory is None:
+                    r = analyze_video(it.path, k, detector=detector)
+                else:
+                    r = score_clip(prepare_clip(it.path, k, memory=memory, prefetch=max(counts)), detector)
                 vs.seconds[str(k)] = time.perf_counter() - t
-                vs.scores[str(k)] = r.fake_probability
-                vs.frame_scores[str(k)] = [f.fake_probability for f in r.frames if f.fake_probability is not None]
+                _record(vs, str(k), r)
         except DfcoreError as e:
             vs.error = e.message
         for k in frame_counts:  # images: the one analysis stands for every count
             key, first = str(k), str(counts[0])
             if key not in vs.scores and first in vs.scores:
-                vs.scores[key], vs.frame_scores[key], vs.seconds[key] = (
-                    vs.scores[first], vs.frame_scores[first], vs.seconds[first])
+                for d in (vs.scores, vs.frame_scores, vs.seconds, vs.verdicts, vs.thin):
+                    d[key] = d[first]
         out.append(vs)
         if progress:
             progress(n + 1, len(items), str(it.path))
+    return out
+
+
+def _record(vs: VideoScores, k: str, r: AnalysisResult) -> None:
+    vs.scores[k] = r.fake_probability
+    vs.frame_scores[k] = [f.fake_probability for f in r.frames if f.fake_probability is not None]
+    vs.verdicts[k] = r.verdict
+    vs.thin[k] = bool(r.decision and any(x != "between_thresholds" for x in r.decision.reasons))
+
+
+def pool_of(videos: Sequence[VideoScores], frame_counts: Sequence[int], domain_of: Callable[[VideoScores], str],
+            score_of: Callable[[VideoScores, str], float | None] | None = None) -> Pool:
+    """The scored clips as a :class:`~dfcore.evaluation.thresholds.Pool`: one row per clip and frame count.
+
+    Args:
+        domain_of: the domain a clip counts in (domains weigh equally).
+        score_of: the score to use (default: the calibrated probability the detector gave).
+    """
+    score_of = score_of or (lambda v, k: v.scores.get(k))
+    rows = [(score_of(v, k), v.label == "fake", domain_of(v), i, v.thin.get(k, False))
+            for i, v in enumerate(videos) for k in map(str, frame_counts) if v.scores.get(k) is not None]
+    s, y, d, g, thin = zip(*rows) if rows else ((), (), (), (), ())
+    return Pool(np.array(s, float), np.array(y, int), np.array(d, dtype=object), np.array(g, int),
+                np.array(thin, bool))
+
+
+def three_way_by_source(videos: Sequence[VideoScores], k: str, t: Thresholds) -> dict:
+    """Reals and fakes called FAKE / UNCERTAIN / NO_SIGN at frame count ``k``: over all (sources weighted
+    equally) and per source, with 95% intervals; the verdicts are recomputed from the scores and the evidence
+    under ``t``, exactly as :func:`dfcore.decision.verdict_from` gives them."""
+    pool = pool_of(videos, [k], lambda v: v.source or "all")
+    if not len(pool.scores):
+        return {}
+    out = {"all": three_way_rates(pool, t)}
+    for src in sorted(set(pool.domains.tolist())):
+        out[src] = three_way_rates(pool.where(pool.domains == src), t)
     return out
 
 

@@ -357,7 +357,7 @@ def sigmoid(logits: ArrayLike, temperature: float = 1.0) -> np.ndarray:
     return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
-def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
+def fit_temperature(logits: ArrayLike, labels: ArrayLike, weights: ArrayLike | None = None) -> float:
     """The temperature T > 0 that minimises the NLL of ``sigmoid(logits / T)`` (temperature scaling).
 
     T > 1 softens an over-confident model, T < 1 sharpens an under-confident
@@ -369,6 +369,7 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
     Args:
         logits: fake logits per item (before any sigmoid).
         labels: 0/1 per item (1 = fake).
+        weights: per-item weights of the NLL (None: equal), e.g. to weigh data sources equally.
 
     Returns:
         The temperature. It sits at an end of :data:`TEMPERATURE_RANGE` when
@@ -380,11 +381,12 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
     """
     y, z = _check(labels, logits)
     y = y.astype(float)
+    w = _normalised_weights(weights, len(y))
 
     def nll(log_t: float) -> float:
         u = z / math.exp(log_t)
         # -log sigmoid(u) for fakes, -log(1 - sigmoid(u)) for reals: softplus(u) - y*u.
-        return float(np.mean(np.logaddexp(0.0, u) - y * u))
+        return float(np.sum(w * (np.logaddexp(0.0, u) - y * u)))
 
     lo, hi = math.log(TEMPERATURE_RANGE[0]), math.log(TEMPERATURE_RANGE[1])
     inv_phi = (math.sqrt(5.0) - 1.0) / 2.0
@@ -402,7 +404,8 @@ def fit_temperature(logits: ArrayLike, labels: ArrayLike) -> float:
     return math.exp((lo + hi) / 2.0)
 
 
-def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3) -> tuple[float, float]:
+def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3,
+              weights: ArrayLike | None = None) -> tuple[float, float]:
     """Platt scaling: the temperature T and bias b minimising the NLL of ``sigmoid(logits / T + b)``.
 
     Temperature scaling alone cannot move the decision point; a model whose
@@ -414,6 +417,7 @@ def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3) -> tuple[f
         logits: fake logits per item (before any sigmoid).
         labels: 0/1 per item (1 = fake).
         l2: ridge penalty on (1/T, b), per item.
+        weights: per-item weights of the NLL (None: equal), e.g. to weigh data sources equally.
 
     Returns:
         (T, b), with T clipped to :data:`TEMPERATURE_RANGE` (a slope that ranks
@@ -423,21 +427,23 @@ def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3) -> tuple[f
         ValueError: as for :func:`roc_auc` (with logits as the scores).
     """
     y, z = _check(labels, logits)
+    wt = _normalised_weights(weights, len(y))
     # Fit on standardised logits, with a step that never raises the loss: from a start where the
     # logits are large (|z| ~ 10) every probability is ~0 or ~1, the Hessian vanishes, and a plain
     # Newton step overshoots without bound.
-    mu, sd = float(z.mean()), float(z.std()) or 1.0
+    mu = float(np.sum(wt * z))
+    sd = float(np.sqrt(np.sum(wt * (z - mu) ** 2))) or 1.0
     x = np.stack([(z - mu) / sd, np.ones_like(z)], axis=1)
 
     def loss(w: np.ndarray) -> float:
         u = x @ w
-        return float(np.mean(np.logaddexp(0.0, u) - y * u) + 0.5 * l2 * (w @ w))
+        return float(np.sum(wt * (np.logaddexp(0.0, u) - y * u)) + 0.5 * l2 * (w @ w))
 
     w = np.zeros(2)
     for _ in range(50):
         p = 1.0 / (1.0 + np.exp(-np.clip(x @ w, -50, 50)))
-        grad = x.T @ (p - y) / len(y) + l2 * w
-        hess = (x * (p * (1 - p))[:, None]).T @ x / len(y) + l2 * np.eye(2)
+        grad = x.T @ (wt * (p - y)) + l2 * w
+        hess = (x * (wt * p * (1 - p))[:, None]).T @ x + l2 * np.eye(2)
         step, t, before = np.linalg.solve(hess, grad), 1.0, loss(w)
         while loss(w - t * step) > before and t > 1e-6:
             t /= 2
@@ -446,6 +452,16 @@ def fit_platt(logits: ArrayLike, labels: ArrayLike, l2: float = 1e-3) -> tuple[f
     # slope keeps the fitted probability at the mean logit.
     slope = float(np.clip(w[0] / sd, 1 / TEMPERATURE_RANGE[1], 1 / TEMPERATURE_RANGE[0]))
     return 1.0 / slope, float(w[1] - slope * mu)
+
+
+def _normalised_weights(weights: ArrayLike | None, n: int) -> np.ndarray:
+    """Per-item weights summing to 1 (equal when None)."""
+    if weights is None:
+        return np.full(n, 1.0 / n)
+    w = np.asarray(weights, dtype=float).ravel()
+    if w.shape != (n,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(f"weights must be {n} finite non-negative numbers with a positive sum")
+    return w / w.sum()
 
 
 def threshold_at_fpr(real_scores: ArrayLike, max_fpr: float) -> float:

@@ -89,11 +89,14 @@ def write_degraded_clip(src: str | os.PathLike, dst: str | os.PathLike, d: WebDe
     rng = np.random.default_rng(seed)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
+    part = dst.with_name(dst.stem + ".part.mp4")  # an interrupted write never leaves a file under the real name
     with av.open(str(src)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 25)
         frames = (degrade_frame(_fit(f, max_side), d, rng) for f in _first_frames(container, fps * max_seconds))
-        return write_h264(frames, dst, fps, crf=d.crf)
+        write_h264(frames, part, fps, crf=d.crf)
+    os.replace(part, dst)
+    return dst
 
 
 def _first_frames(container: av.container.InputContainer, n: float) -> Iterator[np.ndarray]:

@@ -14,18 +14,21 @@ measures both again on the test split.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from .datasets import LabelledItem
+from .datasets import LabelledItem, count_by_source
+from ..decision import Thresholds
 from ..models.detector import Detector
-from ..evaluation.evaluate import score_items
+from ..evaluation.evaluate import VideoScores, pool_of, score_items
 from ..evaluation.metrics import fit_platt, fit_temperature, sigmoid, threshold_at_fpr
+from ..evaluation.thresholds import (MAX_FAKE_CALLED_NO_SIGN, MAX_REAL_CALLED_FAKE, Pool, fit_thresholds, fit_thresholds_with_intervals,
+                                     three_way_rates)
 
-MAX_REAL_CALLED_FAKE = 0.05  # the share of real clips the threshold may call FAKE
 CALIBRATION_FRAMES = (10, 20, 40, 60, 80, 100)  # the slider's counts: one calibration serves them all
 
 
@@ -153,4 +156,182 @@ def threshold_on_reals(path: str | os.PathLike, items: Sequence[LabelledItem], c
                     bias=bias, frame_temperature=frame_temperature, info=info)
     print(f"  threshold {threshold:.3f}: calibration reals called FAKE {record['calibration_real_called_fake']:.1%}",
           flush=True)
+    return record
+
+
+# --------------------------------------------------------------------------- three outcomes, on a world-like pool
+
+POOL_FRAMES = (10, 20, 40, 100)  # the slider's range, ends and middle: one calibration serves every count
+REPORT_FRAMES = "20"  # the dashboard's default: the rates the card and the dashboard quote
+# Left-out checks: calibrate without a source, report the rates on it (does the rule transfer?).
+LEFT_OUT = {
+    "dfdc": lambda v, dom: dom == "dfdc",
+    "ffpp/Deepfakes": lambda v, dom: v.source == "ffpp/Deepfakes",
+    "talking_heads/DeepFaceLive": lambda v, dom: v.source == "talking_heads/DeepFaceLive",
+}
+
+
+@dataclass
+class ScoredPool:
+    """A pool's clips scored by an uncalibrated detector, with the domain each counts in."""
+
+    videos: list[VideoScores]
+    domains: list[str]  # per video
+
+    def domain_of(self) -> Callable[[VideoScores], str]:
+        by_path = {v.path: d for v, d in zip(self.videos, self.domains)}
+        return lambda v: by_path[v.path]
+
+    def subset(self, keep: Callable[[VideoScores, str], bool]) -> "ScoredPool":
+        pairs = [(v, d) for v, d in zip(self.videos, self.domains) if keep(v, d)]
+        return ScoredPool([v for v, _ in pairs], [d for _, d in pairs])
+
+
+def score_pool(items: dict[str, list[LabelledItem]], detector: Detector,
+               frame_counts: Sequence[int] = POOL_FRAMES) -> ScoredPool:
+    """Analyse every pool item with the full pipeline at each frame count (decoding each clip once)."""
+    videos, domains = [], []
+    for dom, its in items.items():
+        print(f"  scoring {dom}: {len(its)} items", flush=True)
+        videos += score_items(its, frame_counts, detector, reuse_decoding=True)
+        domains += [dom] * len(its)
+    return ScoredPool(videos, domains)
+
+
+@dataclass(frozen=True)
+class Calibration:
+    temperature: float  # clip: p = sigmoid(logit / temperature + bias)
+    bias: float
+    frame_temperature: float  # frames: p = sigmoid(logit / frame_temperature)
+    video: Thresholds
+    image: Thresholds
+
+    def clip_probability(self, raw: float) -> float:
+        return float(sigmoid(logits_from([raw])[0] / self.temperature + self.bias))
+
+
+def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_domain: str | None,
+                    intervals: bool = True) -> Calibration:
+    """Platt scaling with the domains weighted equally, then the video and still-image thresholds.
+
+    Raises:
+        ValueError: the pool lacks real or fake clips with a face.
+    """
+    counts = [str(k) for k in frame_counts]
+    rows = [(v.scores[k], v.label == "fake", d) for v, d in zip(pool.videos, pool.domains) for k in counts
+            if v.scores.get(k) is not None]
+    if not rows:
+        raise ValueError("no pool clip gave a score (no face found in any)")
+    raw, y, dom = (np.array(c) for c in zip(*rows))
+    temperature, bias = fit_platt(logits_from(raw), y.astype(int), weights=_equal_domains(dom))
+    frows = [(p, v.label == "fake", d) for v, d in zip(pool.videos, pool.domains) for k in counts
+             for p in v.frame_scores.get(k, [])]
+    fraw, fy, fdom = (np.array(c) for c in zip(*frows))
+    frame_temperature = fit_temperature(logits_from(fraw), fy.astype(int), weights=_equal_domains(fdom))
+    calibrated = lambda v, k: float(sigmoid(logits_from([v.scores[k]])[0] / temperature + bias))  # noqa: E731
+    fit = fit_thresholds_with_intervals if intervals else fit_thresholds
+    video = fit(pool_of(pool.videos, frame_counts, pool.domain_of(), calibrated))
+    image = video
+    if image_domain and image_domain in pool.domains:
+        images = pool.subset(lambda v, d: d == image_domain)
+        image = fit(pool_of(images.videos, frame_counts[:1], images.domain_of(), calibrated))
+    return Calibration(temperature, bias, frame_temperature, video, image)
+
+
+def _equal_domains(domains: np.ndarray) -> np.ndarray:
+    """Per-row weights giving every domain the same total."""
+    names, inverse, sizes = np.unique(domains, return_inverse=True, return_counts=True)
+    return 1.0 / (sizes[inverse.ravel()] * len(names))
+
+
+def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int]) -> Pool:
+    return pool_of(pool.videos, frame_counts, pool.domain_of(), lambda v, k: cal.clip_probability(v.scores[k]))
+
+
+def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int]) -> dict:
+    """For each left-out source: calibrate without it, and give its reals' and fakes' three-way rates at 20 frames.
+
+    The thresholds for a left-out single-frame source are the video ones (the still-image rule is set on DFDC
+    alone, so without it there is none to transfer).
+    """
+    out = {}
+    for name, is_out in LEFT_OUT.items():
+        held, rest = pool.subset(is_out), pool.subset(lambda v, d: not is_out(v, d))
+        if not held.videos or not rest.videos:
+            continue
+        cal = fit_calibration(rest, frame_counts, None, intervals=False)
+        scored = calibrated_pool(held, cal, [REPORT_FRAMES])
+        out[name] = {"thresholds_without_it": cal.video.to_dict(),
+                     "rates_on_it": three_way_rates(scored, cal.video) if len(scored.scores) else None}
+    return out
+
+
+def _score_lists(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int]) -> dict:
+    """Calibrated scores per domain and label (all frame counts pooled), rounded: for the rarity of a score."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for v, d in zip(pool.videos, pool.domains):
+        for k in map(str, frame_counts):
+            if v.scores.get(k) is not None:
+                out.setdefault(d, {}).setdefault(v.label, []).append(round(cal.clip_probability(v.scores[k]), 4))
+    return {d: {lab: sorted(s) for lab, s in by.items()} for d, by in out.items()}
+
+
+def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_domain: str | None,
+                      frame_counts: Sequence[int] = POOL_FRAMES) -> dict:
+    """Recalibrate a checkpoint for three outcomes on a pool of domains weighted equally; rewrite it.
+
+    Any earlier calibration is set aside first: the scores are the model's own. Clip probabilities get Platt
+    scaling and frames temperature scaling, both with the domains weighted equally; then ``t_fake`` (at most 5%
+    of the pool's reals called FAKE) and ``t_no_sign`` (at most 10% of its fakes below it), with bootstrap
+    intervals, for videos and (on ``image_domain``) for still images. The checkpoint keeps the pool's score
+    distributions, so each verdict can say how rare its score is, and the left-out-source checks.
+
+    Args:
+        path: the checkpoint (rewritten in place; its sha256 changes: update the manifest, card and goldens).
+        items: {domain: items}, e.g. from :func:`dfcore.training.calibration_pool.pool_items`.
+        image_domain: the domain of single face crops that sets the still-image thresholds (None: videos' own).
+        frame_counts: the frame counts each clip is analysed at.
+
+    Returns:
+        The decision record stored in the checkpoint's ``info["decision"]``.
+
+    Raises:
+        ValueError: the pool lacks real or fake items with a face.
+    """
+    ck = load_checkpoint(path)
+    ck.temperature, ck.bias, ck.frame_temperature, ck.threshold = 1.0, 0.0, 1.0, 0.5
+    ck.info = {k: v for k, v in ck.info.items() if k != "decision"}  # the raw scores: no rule of the old calibration
+    detector = Detector(ck, device="cpu")
+    print(f"calibrating {Path(path).name} on {sum(map(len, items.values()))} items in {len(items)} domains "
+          f"at {list(frame_counts)} frames", flush=True)
+    pool = score_pool(items, detector, frame_counts)
+    cal = fit_calibration(pool, frame_counts, image_domain)
+    scored = calibrated_pool(pool, cal, [REPORT_FRAMES])
+    record = {
+        "rule": (f"t_fake: at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration pool's real clips called FAKE; "
+                 f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the pool's domains "
+                 f"({', '.join(items)}) weighted equally, every clip at {list(frame_counts)} frames; still images: "
+                 f"the same rule on {image_domain or 'the same pool'}"),
+        "video": cal.video.to_dict(),
+        "image": cal.image.to_dict(),
+        "video_scores": _score_lists(pool, cal, frame_counts),
+        "image_scores": _score_lists(pool.subset(lambda v, d: d == image_domain), cal, frame_counts[:1])
+        if image_domain else None,
+        "pool": {d: count_by_source(its) for d, its in items.items()},
+        "n_no_face": sum(1 for v in pool.videos if v.error is None and not any(s is not None for s in v.scores.values())),
+        "n_errors": sum(1 for v in pool.videos if v.error is not None),
+        "calibration_rates": three_way_rates(scored, cal.video),
+        "left_out": left_out_checks(pool, frame_counts),
+    }
+    info = {**ck.info, "decision": record,
+            "calibration": {"method": "clip: Platt scaling; frames: temperature scaling; domains weighted equally",
+                            "temperature": cal.temperature, "bias": cal.bias,
+                            "frame_temperature": cal.frame_temperature, "threshold": cal.video.fake,
+                            "pool_frames": list(frame_counts)},
+            "threshold_rule": record["rule"]}
+    save_checkpoint(path, ck.model, ck.model_name, ck.preprocess, threshold=cal.video.fake,
+                    temperature=cal.temperature, bias=cal.bias, frame_temperature=cal.frame_temperature, info=info)
+    v, i = cal.video, cal.image
+    print(f"  video: FAKE at >= {v.fake:.3f} {v.fake_interval}, NO SIGN below {v.no_sign:.3f} {v.no_sign_interval}"
+          f"{' (crossed: no band)' if v.crossed else ''}; image: {i.fake:.3f} / {i.no_sign:.3f}", flush=True)
     return record

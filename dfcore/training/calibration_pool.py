@@ -1,0 +1,66 @@
+"""The pools the verdicts are calibrated and validated on: footage like the world's, not only FF++.
+
+Each pool is a set of domains that count equally (``dfcore.evaluation.thresholds``):
+
+- ``ffpp``: FaceForensics++ c23 clips (reals and the methods the data holds);
+- ``talking_heads``: webcam, interview and studio reals, live face swaps, talking heads generated from one photo;
+- ``web_reals``: real clips of both, degraded as the web degrades them (re-upload, dim webcam), re-encoded
+  through a real H.264 codec (:mod:`dfcore.synth.web_degrade`);
+- ``dfdc``: DFDC face crops of other videos, one frame each (they also set the still-image thresholds).
+
+The calibration pool is built from each dataset's calibration split and the validation pool from its test
+split, so no clip is in both and none was trained on. Degraded copies are written under the work folder
+(git-ignored: they are derived from research data).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
+from .datasets import LabelledItem
+
+DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc")
+IMAGE_DOMAIN = "dfdc"  # the single-frame domain: still images are judged with thresholds set on it
+# Which split of each dataset feeds which pool.
+_SPLIT_OF = {"calibration": "calib", "validation": "test"}
+
+
+def pool_items(splits: dict[str, list[LabelledItem]], which: str, work_dir: str | Path) -> dict[str, list[LabelledItem]]:
+    """The items of the calibration or validation pool, by domain.
+
+    Args:
+        splits: from :func:`dfcore.training.train.make_splits` (the checkpoint's own split settings).
+        which: "calibration" or "validation".
+        work_dir: where the web-degraded copies of the real clips are written (reused when present).
+
+    Returns:
+        {domain: items}; a dataset the data folder lacks gives no domain.
+
+    Raises:
+        ValueError: an unknown ``which``.
+    """
+    if which not in _SPLIT_OF:
+        raise ValueError(f"which must be one of {', '.join(_SPLIT_OF)}, got {which!r}")
+    part = _SPLIT_OF[which]
+    pools = {"ffpp": splits[f"ffpp_{part}"], "dfdc": splits[f"dfdc_{part}"]}
+    if f"th_{part}" in splits:
+        pools["talking_heads"] = splits[f"th_{part}"]
+    reals = [it for dom in ("ffpp", "talking_heads") for it in pools.get(dom, []) if it.label == 0]
+    pools["web_reals"] = web_degraded(reals, Path(work_dir) / "web_reals" / part)
+    return {d: pools[d] for d in DOMAINS if d in pools}
+
+
+def web_degraded(reals: list[LabelledItem], folder: Path) -> list[LabelledItem]:
+    """One degraded copy of each real clip, the degradations taken in turn (seeded by position: reproducible).
+
+    The copy keeps its clip's identities (it is the same person) and its source names the degradation.
+    """
+    out = []
+    for i, it in enumerate(reals):
+        d = WEB_DEGRADATIONS[i % len(WEB_DEGRADATIONS)]
+        dst = folder / f"{Path(it.path).stem}.{d.name}.mp4"
+        if not dst.is_file():
+            write_degraded_clip(it.path, dst, d, seed=i)
+        out.append(LabelledItem(dst, 0, it.identities, f"web/{d.name}"))
+    return out
