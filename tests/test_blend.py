@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import cv2
 import numpy as np
 import pytest
+from mediapipe.python.solutions import face_mesh_connections as conn
 
 from dfcore.synth.blend import (
+    REGIONS,
     BlendOptions,
     BlendParams,
     apply_blend,
@@ -313,6 +316,9 @@ def test_mesh_indices_are_mediapipes_own() -> None:
     assert set(blend._MESH_FACE_OVAL) == points(conn.FACEMESH_FACE_OVAL)
     assert set(blend._MESH_BROWS) == points(conn.FACEMESH_LEFT_EYEBROW) | points(conn.FACEMESH_RIGHT_EYEBROW)
     assert {blend._MESH_FOREHEAD_TOP, blend._MESH_CHIN} <= set(blend._MESH_FACE_OVAL)
+    assert set(blend._MESH_LIPS) == points(conn.FACEMESH_LIPS) and blend._MESH_UPPER_LIP_TOP in blend._MESH_LIPS
+    assert set(blend._MESH_LEFT_EYE) == points(conn.FACEMESH_LEFT_EYE)
+    assert set(blend._MESH_RIGHT_EYE) == points(conn.FACEMESH_RIGHT_EYE)
 
 
 def test_inner_face_mask_stops_at_the_brows(photo, face, mesh_points) -> None:
@@ -364,3 +370,209 @@ def test_the_draw_order_is_pinned() -> None:
     np.testing.assert_allclose([p.hue_deg, p.scale, p.rotate_deg, p.mask_grow, p.mask_blur],
                                [-5.508317712765663, 1.0435072423787768, 1.4296171063502774, 1.0259310892859888,
                                 0.04790228541743643])
+
+
+# --------------------------------------------------------------------------- targeted regions and the neural look
+
+NEURAL = {"neural_look": True, "neural_smooth": "bilateral", "neural_smooth_sigma": 0.01, "neural_resample": 0.5,
+          "neural_colour_shift": (4.0, -3.0, 2.0)}
+TARGETED = BlendOptions(region_probs=(0.25, 0.25, 0.25, 0.25), neural_look_prob=0.5)
+
+
+def _mesh_ids(*connection_sets) -> list[int]:
+    return sorted({i for s in connection_sets for pair in s for i in pair})
+
+
+def _region_params(region: str, **changes) -> BlendParams:
+    """A full-strength mask of ``region`` with a narrow edge and no wobble, so where it reaches is predictable."""
+    return _outline_params(region=region, **{"mask_grow": 1.1, "mask_blur": 0.02, **changes})
+
+
+def _window(point, half: int = 3) -> tuple[slice, slice]:
+    x, y = np.round(point).astype(int)
+    return slice(y - half, y + half + 1), slice(x - half, x + half + 1)
+
+
+def test_default_options_draw_the_whole_face_and_leave_the_stream_alone() -> None:
+    # Targeted blends draw from generators of their own: every old field, and the caller's generator afterwards,
+    # are what a recipe without them gets (so `make train` keeps its blends and its later augmentations).
+    for seed in range(200):
+        r_old, r_new = np.random.default_rng(seed), np.random.default_rng(seed)
+        p, q = sample_blend_params(r_old), sample_blend_params(r_new, TARGETED)
+        assert p.region == "face" and not p.neural_look and p.neural_smooth == "none"
+        assert p.neural_resample == 1.0 and p.neural_colour_shift == (0.0, 0.0, 0.0)
+        old = [f.name for f in dataclasses.fields(BlendParams) if f.name != "region" and "neural" not in f.name]
+        assert [getattr(q, k) for k in old] == [getattr(p, k) for k in old]
+        assert r_old.uniform() == r_new.uniform()
+
+
+def test_regions_and_neural_looks_are_drawn_at_their_rates() -> None:
+    o = BlendOptions(region_probs=(0.1, 0.5, 0.2, 0.2), neural_look_prob=0.3)
+    draws = [sample_blend_params(np.random.default_rng(s), o) for s in range(1000)]
+    regions = [d.region for d in draws]
+    for region, prob in zip(REGIONS, o.region_probs):
+        assert abs(regions.count(region) / 1000 - prob) < 0.05, region
+    looks = [d for d in draws if d.neural_look]
+    assert abs(len(looks) / 1000 - 0.3) < 0.05
+    assert {d.neural_smooth for d in looks} == {"bilateral", "gaussian"}
+    for d in looks:
+        assert o.neural_resample[0] <= d.neural_resample <= o.neural_resample[1]
+        assert o.neural_smooth_sigma[0] <= d.neural_smooth_sigma <= o.neural_smooth_sigma[1]
+        assert all(abs(v) <= o.neural_colour_shift for v in d.neural_colour_shift)
+    # One region only: every draw is that region.
+    assert {sample_blend_params(np.random.default_rng(s), BlendOptions(region_probs=(0, 1, 0, 0))).region
+            for s in range(50)} == {"mouth"}
+
+
+@pytest.mark.parametrize("probs", [(0.5, 0.5, 0.5, 0.0), (1.0, 0.0, 0.0), (1.2, -0.2, 0.0, 0.0)])
+def test_bad_region_probs_rejected(probs) -> None:
+    with pytest.raises(ValueError, match="region_probs"):
+        BlendOptions(region_probs=probs)
+
+
+def test_bad_neural_look_prob_and_region_rejected(photo, face) -> None:
+    with pytest.raises(ValueError, match="neural_look_prob"):
+        BlendOptions(neural_look_prob=1.5)
+    with pytest.raises(ValueError, match="nose"):
+        apply_blend(photo, face.box, face.keypoints, _region_params("nose"))
+
+
+def test_params_are_json_and_come_back_to_the_same_blend(photo, face, mesh_points) -> None:
+    for seed in range(8):
+        params = sample_blend_params(np.random.default_rng(seed), TARGETED)
+        back = BlendParams(**json.loads(json.dumps(dataclasses.asdict(params))))
+        a = apply_blend(photo, face.box, face.keypoints, params, landmarks=mesh_points)
+        b = apply_blend(photo, face.box, face.keypoints, back, landmarks=mesh_points)
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("region, ids", [
+    ("mouth", _mesh_ids(conn.FACEMESH_LIPS)),
+    ("eyes", _mesh_ids(conn.FACEMESH_LEFT_EYE, conn.FACEMESH_RIGHT_EYE, conn.FACEMESH_LEFT_EYEBROW,
+                       conn.FACEMESH_RIGHT_EYEBROW)),
+])
+def test_region_mask_covers_its_landmarks_and_not_the_rest(photo, face, mesh_points, region, ids) -> None:
+    out, mask = apply_blend(photo, face.box, face.keypoints, _region_params(region), landmarks=mesh_points)
+    for i in ids:
+        x, y = np.round(mesh_points[i]).astype(int)
+        assert mask[y, x] > 0.9, (region, i)
+    # The other features keep every pixel: eyes and brows for the mouth, lips and chin for the eyes.
+    others = {"mouth": [33, 133, 263, 362, 105, 334, 70, 300],  # eye corners, brows
+              "eyes": [0, 17, 61, 291, 152]}[region]  # lips, mouth corners, chin
+    diff = np.abs(out.astype(int) - photo).max(axis=2)
+    for i in others:
+        assert mask[_window(mesh_points[i])].max() < 1e-3, (region, i)
+        assert diff[_window(mesh_points[i])].max() == 0, (region, i)
+    brows = mesh_points[_mesh_ids(conn.FACEMESH_LEFT_EYEBROW, conn.FACEMESH_RIGHT_EYEBROW)]
+    assert mask[: int(brows[:, 1].min()) - 3].max() < 1e-3  # neither reaches the forehead above the brows
+    assert (diff[mask == 0] == 0).all()
+
+
+def test_mouth_region_reaches_the_jaw_but_not_the_nose(photo, face, mesh_points) -> None:
+    _, mask = apply_blend(photo, face.box, face.keypoints, _region_params("mouth"), landmarks=mesh_points)
+    chin, lip = mesh_points[152], mesh_points[17]
+    x, y = np.round((chin + lip) / 2).astype(int)  # between the lower lip and the chin: the jaw moves it
+    assert mask[y, x] > 0.95
+    assert mask[_window(mesh_points[4], 1)].max() < 0.05  # the nose tip (just above the upper lip) stays
+    # The lip-sync mask is far smaller than the whole face's.
+    _, whole = apply_blend(photo, face.box, face.keypoints, _region_params("face"), landmarks=mesh_points)
+    assert mask.sum() < 0.5 * whole.sum()
+
+
+def test_inner_region_is_the_inner_face_mask(photo, face, mesh_points) -> None:
+    # Region "inner" outlines what the inner_face_prob mask shape does, whatever mask shape was drawn with it.
+    for shape in ("keypoints", "ellipse"):
+        a = apply_blend(photo, face.box, face.keypoints, _region_params("inner", mask_shape=shape),
+                        landmarks=mesh_points)[1]
+        b = apply_blend(photo, face.box, face.keypoints, _region_params("face", mask_shape="inner"),
+                        landmarks=mesh_points)[1]
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("use_kps", [True, False])
+def test_regions_fall_back_to_the_keypoints_without_a_mesh(photo, face, use_kps) -> None:
+    # No mesh (or a partial one, which the region indices cannot use): the regions come from the keypoints,
+    # or from typical keypoint positions in the box when there are none.
+    kps = np.asarray(face.keypoints, np.float32)
+    eyes, mouth = kps[:2], kps[3]
+    given = face.keypoints if use_kps else None
+    # Typical positions are near the true ones, not on them: only the feature's centre must be covered then.
+    near = 2 if use_kps else 0
+    for landmarks in (None, np.asarray(face.keypoints, np.float32)):
+        _, m_mouth = apply_blend(photo, face.box, given, _region_params("mouth"), landmarks=landmarks)
+        _, m_eyes = apply_blend(photo, face.box, given, _region_params("eyes"), landmarks=landmarks)
+        assert m_mouth[_window(mouth, near)].min() > 0.9 and m_eyes[_window(mouth)].max() < 1e-3
+        for eye in eyes:
+            assert m_eyes[_window(eye, near)].min() > 0.9 and m_mouth[_window(eye)].max() < 1e-3
+        assert m_mouth[: int(eyes[:, 1].max())].max() < 1e-3  # nothing of the mouth's above the eyes
+        assert m_eyes[int(mouth[1]):].max() < 1e-3  # nothing of the eyes' below the mouth
+    _, m_inner = apply_blend(photo, face.box, given, _region_params("inner"))
+    assert m_inner[_window(mouth, near)].min() > 0.9 and all(m_inner[_window(e, near)].min() > 0.9 for e in eyes)
+
+
+def test_mouth_blend_leaves_the_rest_of_the_frame(photo, face, mesh_points) -> None:
+    # What lip-sync leaves: every pixel away from the mouth and jaw, for every draw (grow, wobble, widest blur).
+    o = BlendOptions(region_probs=(0, 1, 0, 0), neural_look_prob=0.5, blend_ratios=(1.0,))
+    top_of_mouth = mesh_points[_mesh_ids(conn.FACEMESH_LIPS)][:, 1].min()
+    for seed in range(12):
+        params = sample_blend_params(np.random.default_rng(seed), o)
+        for lm in (mesh_points, None):
+            out, mask = apply_blend(photo, face.box, face.keypoints, params, landmarks=lm)
+            diff = np.abs(out.astype(int) - photo).max(axis=2)
+            assert diff[mask > 0.5].mean() > 1.0, seed  # the mouth is altered
+            eye_band = slice(0, int(max(face.keypoints[0][1], face.keypoints[1][1])) + 4)
+            assert diff[eye_band].max() == 0, (seed, lm is None)
+            if lm is not None:
+                rows = slice(0, int(top_of_mouth) - int(0.25 * face.box[3]))
+                assert diff[rows].max() == 0, seed
+
+
+def test_neural_look_changes_only_the_masked_region(photo, face, mesh_points) -> None:
+    for region in REGIONS:
+        plain = _region_params(region, detail="none", mask_blur=0.03)
+        looked = dataclasses.replace(plain, **NEURAL)
+        out_p, mask_p = apply_blend(photo, face.box, face.keypoints, plain, landmarks=mesh_points)
+        out_n, mask_n = apply_blend(photo, face.box, face.keypoints, looked, landmarks=mesh_points)
+        np.testing.assert_array_equal(mask_p, mask_n)  # the look is on the source, never on the mask
+        change = np.abs(out_n.astype(int) - out_p).max(axis=2)
+        assert (change[mask_n == 0] == 0).all() and (out_n[mask_n == 0] == photo[mask_n == 0]).all(), region
+        inside = mask_n > 0.99
+        assert change[inside].mean() > 1.0, region
+        # It smooths: less fine detail (Laplacian energy) inside the region than the plain source copy has.
+        lap = [np.abs(cv2.Laplacian(cv2.cvtColor(o, cv2.COLOR_RGB2GRAY), cv2.CV_32F))[inside].mean()
+               for o in (out_p, out_n)]
+        assert lap[1] < 0.8 * lap[0], (region, lap)
+
+
+def test_neural_look_colour_shift_under_either_smoothing(photo, face) -> None:
+    plain = _region_params("face", detail="none")
+    outs = {}
+    for smooth in ("bilateral", "gaussian"):
+        # A wide smoothing (4% of the face) so the two kinds differ visibly on this small face.
+        shifted = dataclasses.replace(plain, **{**NEURAL, "neural_smooth": smooth, "neural_smooth_sigma": 0.04,
+                                                "neural_colour_shift": (8.0, 0.0, -8.0)})
+        unshifted = dataclasses.replace(shifted, neural_colour_shift=(0.0, 0.0, 0.0))
+        a, mask = apply_blend(photo, face.box, face.keypoints, shifted)
+        b, _ = apply_blend(photo, face.box, face.keypoints, unshifted)
+        inside = mask > 0.99
+        np.testing.assert_allclose((a.astype(float) - b)[inside].mean(axis=0), [8.0, 0.0, -8.0], atol=0.6)
+        outs[smooth] = b
+    assert np.abs(outs["bilateral"].astype(int) - outs["gaussian"]).max() > 5  # two different smoothings
+
+
+def test_same_params_follow_a_moving_face(photo, face, mesh_points) -> None:
+    # Temporal consistency: one params on every frame of a clip blends the same region the same way, wherever
+    # the face moves; here the whole frame moves by (dx, dy) and the blend moves with it.
+    dx, dy = 9, 6
+    moved = np.roll(photo, (dy, dx), axis=(0, 1))
+    box = (face.box[0] + dx, face.box[1] + dy, face.box[2], face.box[3])
+    kps = [(x + dx, y + dy) for x, y in face.keypoints]
+    for seed, region in enumerate(REGIONS):
+        params = dataclasses.replace(sample_blend_params(np.random.default_rng(seed), FULL), region=region, **NEURAL)
+        for lm in (mesh_points, None):
+            a, ma = apply_blend(photo, face.box, face.keypoints, params, landmarks=lm)
+            b, mb = apply_blend(moved, box, kps, params, landmarks=None if lm is None else lm + np.float32([dx, dy]))
+            assert ma.max() > 0.9
+            np.testing.assert_allclose(mb[dy:, dx:], ma[:-dy, :-dx], atol=2e-3)
+            assert np.abs(b[dy:, dx:].astype(int) - a[:-dy, :-dx]).max() <= 1, (region, lm is None)

@@ -19,6 +19,14 @@ to a few milliseconds per face.
 clips: the mouth and jaw move over time as if talking, and the face region is
 re-rendered at lower detail, like a reenactment model's output pasted back.
 
+Targeted blends (``BlendOptions.region_probs``) blend only part of the face, as the
+manipulations that leave the rest of the frame intact do: the mouth and jaw (lip-sync,
+NeuralTextures), the eyes and brows, or the inner face from brows to chin (reenactment's
+expression regions). ``BlendOptions.neural_look_prob`` gives the altered copy the look of
+a neural renderer (smoothed, re-sampled, colour shifted) inside the blended region. Both are
+drawn from generators seeded by an existing draw, so recipes without them draw exactly
+what they drew before.
+
 Keypoints, where given, are MediaPipe face detection's six, in pixels, in its
 order: right eye, left eye, nose tip, mouth centre, right ear, left ear
 (:class:`dfcore.vision.faces.Detection`). Landmarks, where given, are Face Mesh's 468
@@ -30,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -54,6 +62,34 @@ _MESH_FACE_OVAL = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 39
                    148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
 _MESH_BROWS = (276, 282, 283, 285, 293, 295, 296, 300, 334, 336, 46, 52, 53, 55, 63, 65, 66, 70, 105, 107)
 _MESH_FOREHEAD_TOP, _MESH_CHIN = 10, 152
+# MediaPipe's FACEMESH_LIPS (outer and inner lip contours) and FACEMESH_RIGHT_EYE / FACEMESH_LEFT_EYE (each eye's
+# contour): the mouth and eye regions that lip-sync and reenactment re-render. 0 is the top of the upper lip.
+_MESH_LIPS = (0, 13, 14, 17, 37, 39, 40, 61, 78, 80, 81, 82, 84, 87, 88, 91, 95, 146, 178, 181, 185, 191, 267, 269,
+              270, 291, 308, 310, 311, 312, 314, 317, 318, 321, 324, 375, 402, 405, 409, 415)
+_MESH_RIGHT_EYE = (7, 33, 133, 144, 145, 153, 154, 155, 157, 158, 159, 160, 161, 163, 173, 246)
+_MESH_LEFT_EYE = (249, 263, 362, 373, 374, 380, 381, 382, 384, 385, 386, 387, 388, 390, 398, 466)
+_MESH_UPPER_LIP_TOP = 0
+# The eye contours are the lid margins; a blink or a gaze change moves the lids' skin around them too, so the
+# eye region takes each contour scaled by this about the eye's centre.
+_EYE_LID_SCALE = 1.6
+_MESH_POINTS = 468  # a full mesh: the region masks index into it
+# The regions a blend can cover, in the order of BlendOptions.region_probs.
+REGIONS = ("face", "mouth", "eyes", "inner")
+# Edge blur of each region relative to a whole face's: the mouth and the eye band are a fraction of the face's
+# size, and a seam as wide as a whole face's would wash them out (and reach the features they must leave alone).
+_REGION_BLUR_SCALE = {"face": 1.0, "inner": 1.0, "mouth": 0.5, "eyes": 0.35}
+# Keypoint stand-ins for the mesh regions, in the face's own frame: (centre along eye-to-mouth from the mouth or
+# from the eyes' midpoint, half-height in eye-to-mouth lengths, half-width in eye-to-eye lengths). The mouth's
+# reaches from under the nose to the chin and past the mouth corners; the eyes' from above the brows to under
+# the lower lids and past the outer brow ends.
+_KEYPOINT_MOUTH_ELLIPSE = (0.15, 0.55, 0.75)
+_KEYPOINT_EYES_ELLIPSE = (-0.1, 0.3, 0.95)
+# Derived-stream keys: the region and the neural look are drawn from generators seeded by the already-drawn
+# mask_seed and these keys, so adding them moved no draw of the caller's generator.
+_REGION_STREAM, _NEURAL_STREAM = 1, 2
+# Colour sigma of the neural look's bilateral smoothing, 0-255 levels: flattens skin texture (a few levels)
+# and keeps the edges of eyes, brows and lips (tens of levels), as a renderer's smooth output does.
+_BILATERAL_SIGMA_COLOUR = 20.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +121,24 @@ class BlendOptions:
     mask_elastic: float = 0.08  # max relative wobble of the outline's radius (random, smooth along the outline)
     mask_blur: tuple[float, float] = (0.01, 0.08)  # edge blur sigma range, fraction of the box's longer side
     blend_ratios: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.0, 1.0)  # mask peak, drawn uniformly from these
+    # Targeted blends. Chances that the blended region is the whole face (the masks above), the mouth and jaw
+    # (lip-sync, NeuralTextures), the eyes with the brows, or the inner face from the brows to the chin
+    # (reenactment's expression regions); in the order of REGIONS, summing to 1.
+    region_probs: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)
+    # Chance that the source copy also gets the look of neural rendering (smoothed, re-sampled, colour shifted).
+    neural_look_prob: float = 0.0
+    neural_bilateral_prob: float = 0.5  # of those, the share smoothed edge-preserving (bilateral), else Gaussian
+    neural_smooth_sigma: tuple[float, float] = (0.005, 0.02)  # smoothing sigma range, fraction of the box side
+    neural_resample: tuple[float, float] = (0.4, 0.8)  # down-sampling factor range (then up again)
+    neural_colour_shift: float = 4.0  # max |per-channel shift|, 0-255 levels: slight, a renderer's colour drift
+
+    def __post_init__(self) -> None:
+        # Checked here, not at each draw: a recipe with a bad region share should fail when it is written.
+        probs = self.region_probs
+        if len(probs) != len(REGIONS) or min(probs) < 0 or not math.isclose(sum(probs), 1.0, abs_tol=1e-6):
+            raise ValueError(f"region_probs {probs}: need {len(REGIONS)} non-negative chances summing to 1")
+        if not 0.0 <= self.neural_look_prob <= 1.0:
+            raise ValueError(f"neural_look_prob {self.neural_look_prob} is not a probability")
 
 
 @dataclass(frozen=True)
@@ -109,6 +163,14 @@ class BlendParams:
     mask_seed: int  # seeds the outline's wobble, so the same params give the same mask
     mask_blur: float  # edge blur sigma, fraction of the box's longer side
     blend_ratio: float  # peak of the mask: 1 replaces the face, less mixes it with the original
+    # The blended region, one of REGIONS: "face" uses mask_shape; "mouth", "eyes" and "inner" have their own
+    # outlines (Face Mesh when given, else the keypoints) and ignore it. Defaults are what recipes drew before.
+    region: str = "face"
+    neural_look: bool = False  # whether the source copy is re-rendered as below
+    neural_smooth: str = "none"  # "bilateral" or "gaussian" with a neural look, else "none"
+    neural_smooth_sigma: float = 0.0  # smoothing sigma, fraction of the box's longer side
+    neural_resample: float = 1.0  # down-sampling factor before sampling back up (1: none)
+    neural_colour_shift: tuple[float, float, float] = (0.0, 0.0, 0.0)  # per-channel shift, 0-255 levels
 
 
 def sample_blend_params(rng: np.random.Generator, options: BlendOptions | None = None) -> BlendParams:
@@ -122,6 +184,13 @@ def sample_blend_params(rng: np.random.Generator, options: BlendOptions | None =
         The :class:`BlendParams`, to pass to :func:`apply_blend` for one image or every frame of a clip.
     """
     o = options or BlendOptions()
+    params = _sample_base_params(rng, o)
+    region = _draw_region(params.mask_seed, o)
+    return replace(params, region=region, **_draw_neural_look(params.mask_seed, o))
+
+
+def _sample_base_params(rng: np.random.Generator, o: BlendOptions) -> BlendParams:
+    """The params every recipe has drawn from the start, in their pinned order (the seed-pinned draws)."""
     u = rng.uniform
     detail_roll = u()
     if detail_roll < o.sharpen_prob:
@@ -148,6 +217,28 @@ def sample_blend_params(rng: np.random.Generator, options: BlendOptions | None =
         mask_blur=float(u(*o.mask_blur)),
         blend_ratio=float(rng.choice(o.blend_ratios)),
     )
+
+
+def _draw_region(mask_seed: int, o: BlendOptions) -> str:
+    """The blended region, drawn from a generator of its own: the caller's stream is left as it was."""
+    roll = np.random.default_rng([mask_seed, _REGION_STREAM]).uniform()
+    # roll < 1 always, so (1, 0, 0, 0) gives "face" every time; min() guards a sum a hair under 1.
+    index = int(np.searchsorted(np.cumsum(o.region_probs), roll, side="right"))
+    return REGIONS[min(index, len(REGIONS) - 1)]
+
+
+def _draw_neural_look(mask_seed: int, o: BlendOptions) -> dict[str, object]:
+    """The neural-look fields of :class:`BlendParams`, from a generator of their own; {} (the defaults) if none."""
+    rng = np.random.default_rng([mask_seed, _NEURAL_STREAM])
+    if rng.uniform() >= o.neural_look_prob:
+        return {}
+    return {
+        "neural_look": True,
+        "neural_smooth": "bilateral" if rng.uniform() < o.neural_bilateral_prob else "gaussian",
+        "neural_smooth_sigma": float(rng.uniform(*o.neural_smooth_sigma)),
+        "neural_resample": float(rng.uniform(*o.neural_resample)),
+        "neural_colour_shift": tuple(float(v) for v in rng.uniform(-o.neural_colour_shift, o.neural_colour_shift, 3)),
+    }
 
 
 def _mask_shape(roll: float, o: BlendOptions) -> str:
@@ -183,11 +274,10 @@ def face_mask(
     """
     params = sample_blend_params(rng, options)
     mask = np.zeros(shape[:2], np.float32)
-    outline = _mask_outline(box, keypoints, params)
-    roi = _mask_roi(outline, box, params, shape)
-    if roi is not None:
-        x0, y0, x1, y1 = roi
-        mask[y0:y1, x0:x1] = _render_mask(outline, roi, _blur_px(box, params)) * params.blend_ratio
+    drawn = _blend_mask(shape, box, keypoints, params, None)
+    if drawn is not None:
+        (x0, y0, x1, y1), m = drawn
+        mask[y0:y1, x0:x1] = m
     return mask
 
 
@@ -201,30 +291,38 @@ def apply_blend(
         image: (H, W, 3) uint8 RGB image: a face crop or a full frame.
         box: the face box (x, y, w, h) in that image's pixels.
         keypoints: MediaPipe's six face keypoints in pixels, or None; a
-            "keypoints" mask falls back to the box ellipse without them.
+            "keypoints" mask falls back to the box ellipse without them, and a
+            mouth, eyes or inner-face region to typical keypoint positions in the box.
         params: from :func:`sample_blend_params`.
-        landmarks: Face Mesh's (468, 2) landmarks in pixels, or None; a "keypoints"
-            mask is their hull when given, else the keypoints'.
+        landmarks: Face Mesh's (468, 2) landmarks in pixels, or None (the mesh
+            failed); a "keypoints" mask is their hull when given, else the keypoints',
+            and a region's outline is the hull of its mesh points when given, else
+            an outline built from the keypoints.
 
     Returns:
         The blended image (new array, same shape, uint8 RGB) and the mask used,
         (H, W) float32 in [0, 1]: how much of each pixel comes from the altered copy.
 
     Raises:
-        ValueError: the image is not (H, W, 3) uint8 or the box is empty.
+        ValueError: the image is not (H, W, 3) uint8, the box is empty or the region is not one of REGIONS.
     """
     _check_image(image)
     _check_box(box)
+    if params.region not in REGIONS:
+        raise ValueError(f"blend region {params.region!r} is not one of {REGIONS}")
     h, w = image.shape[:2]
     out = image.copy()
     mask = np.zeros((h, w), np.float32)
-    outline = _mask_outline(box, keypoints, params, landmarks)
-    roi = _mask_roi(outline, box, params, (h, w))
-    if roi is None:  # the face lies outside the image: nothing to blend
+    drawn = _blend_mask((h, w), box, keypoints, params, landmarks)
+    if drawn is None:  # the face lies outside the image: nothing to blend
         return out, mask
+    roi, m = drawn
     x0, y0, x1, y1 = roi
-    m = _render_mask(outline, roi, _blur_px(box, params)) * np.float32(params.blend_ratio)
     source = _altered_source(image, box, roi, params)
+    if params.neural_look:
+        # On the source only: the mask below confines the look to the blended region, as a renderer's output
+        # pasted back would be.
+        source = _neural_look(source, box, params)
     target = image[y0:y1, x0:x1].astype(np.float32)
     blended = target + (source.astype(np.float32) - target) * m[..., None]
     out[y0:y1, x0:x1] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
@@ -340,6 +438,22 @@ def _rerender(image: np.ndarray, factor: float) -> np.ndarray:
     return cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
 
 
+def _neural_look(source: np.ndarray, box: Box, params: BlendParams) -> np.ndarray:
+    """The source as a neural renderer would draw it: made at a lower resolution, its texture smoothed there,
+    sampled back up, its colour slightly off. Returns float32 RGB in [0, 255], the source's shape."""
+    h, w = source.shape[:2]
+    f = params.neural_resample
+    small = cv2.resize(source, (max(1, round(w * f)), max(1, round(h * f))), interpolation=cv2.INTER_AREA)
+    # Smoothing at the low resolution, where the renderer works: the same look, a fraction of the cost.
+    sigma = max(0.3, params.neural_smooth_sigma * max(box[2], box[3]) * f)
+    if params.neural_smooth == "bilateral":
+        small = cv2.bilateralFilter(small, -1, _BILATERAL_SIGMA_COLOUR, sigma)
+    else:
+        small = cv2.GaussianBlur(small, (0, 0), sigma)
+    rendered = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    return np.clip(rendered + np.asarray(params.neural_colour_shift, np.float32), 0.0, 255.0)
+
+
 def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got shape {getattr(image, 'shape', None)}")
@@ -398,22 +512,66 @@ def _resample_closed(poly: np.ndarray, n: int) -> np.ndarray:
     return np.stack([np.interp(at, dist, closed[:, 0]), np.interp(at, dist, closed[:, 1])], axis=1).astype(np.float32)
 
 
+def _blend_mask(
+    shape: tuple[int, ...], box: Box, keypoints: Sequence[Point] | None, params: BlendParams,
+    landmarks: np.ndarray | None,
+) -> tuple[tuple[int, int, int, int], np.ndarray] | None:
+    """The soft mask of ``params`` over its ROI, at its peak ``blend_ratio``, with the ROI; None if off the image."""
+    outline = _mask_outline(box, keypoints, params, landmarks)
+    roi = _mask_roi(outline, box, params, shape)
+    if roi is None:
+        return None
+    return roi, _render_mask(outline, roi, _blur_px(box, params)) * np.float32(params.blend_ratio)
+
+
 def _mask_outline(box: Box, keypoints: Sequence[Point] | None, params: BlendParams,
                   landmarks: np.ndarray | None = None) -> np.ndarray:
     """The mask's outline in image pixels: the chosen shape, grown or shrunk, then wobbled by ``mask_seed``."""
+    return _wobble(_base_outline(box, keypoints, params, landmarks), keypoints, params)
+
+
+def _base_outline(box: Box, keypoints: Sequence[Point] | None, params: BlendParams,
+                  landmarks: np.ndarray | None) -> np.ndarray:
+    """The outline before its wobble: of the mesh when it has the points, else of the keypoints, else the box."""
+    shape = params.mask_shape if params.region == "face" else params.region
+    points = _mesh_outline_points(shape, landmarks)
+    if points is not None:
+        return _hull_outline(points, params.mask_grow)
+    if params.region != "face":
+        # A region needs the face's layout even without keypoints; the box's typical layout beats the box
+        # ellipse, which would be the whole face, not the region.
+        return _keypoint_region_outline(params.region, _keypoints_or_typical(box, keypoints), params.mask_grow)
+    if shape in ("keypoints", "inner") and keypoints is not None and len(keypoints) >= 6:
+        return _keypoint_outline(_keypoints_or_typical(box, keypoints), params.mask_grow)
+    return _ellipse_outline(box, params.mask_grow)
+
+
+def _mesh_outline_points(shape: str, landmarks: np.ndarray | None) -> np.ndarray | None:
+    """The Face Mesh points whose hull outlines ``shape``; None for the ellipse or when the mesh can't give them."""
+    if landmarks is None or shape == "ellipse":
+        return None
+    points = np.asarray(landmarks, np.float32)
+    if shape == "keypoints":  # the whole mesh's hull: any point set outlines it
+        return points if len(points) >= 3 else None
+    if len(points) < _MESH_POINTS:  # the other shapes pick points by their mesh index
+        return None
+    if shape == "inner":
+        return _inner_face_points(points)
+    if shape == "mouth":
+        return _mouth_jaw_points(points)
+    return _eyes_points(points)
+
+
+def _hull_outline(points: np.ndarray, grow: float) -> np.ndarray:
+    """The points' convex hull, scaled about its centre by ``grow``, as evenly spaced outline vertices."""
+    hull = cv2.convexHull(points)[:, 0, :]
+    centre = hull.mean(axis=0)
+    return _resample_closed(centre + (hull - centre) * grow, _OUTLINE_POINTS)
+
+
+def _wobble(outline: np.ndarray, keypoints: Sequence[Point] | None, params: BlendParams) -> np.ndarray:
+    """The outline with its radius scaled by a smooth random function of the angle, seeded by ``mask_seed``."""
     has_kps = keypoints is not None and len(keypoints) >= 6
-    outline_shape = params.mask_shape in ("keypoints", "inner")
-    if outline_shape and landmarks is not None and len(landmarks) >= 3:
-        points = np.asarray(landmarks, np.float32)
-        if params.mask_shape == "inner":
-            points = _inner_face_points(points)
-        hull = cv2.convexHull(points)[:, 0, :]
-        centre = hull.mean(axis=0)
-        outline = _resample_closed(centre + (hull - centre) * params.mask_grow, _OUTLINE_POINTS)
-    elif outline_shape and has_kps:
-        outline = _keypoint_outline(_keypoints_or_typical(box, keypoints), params.mask_grow)
-    else:
-        outline = _ellipse_outline(box, params.mask_grow)
     # Wobble: the radius from the centre is scaled by a random smooth function of
     # the angle (a few low harmonics). Angles are measured from the eye line, so
     # the same seed bends the same part of the face in every frame of a clip.
@@ -445,8 +603,50 @@ def _inner_face_points(landmarks: np.ndarray) -> np.ndarray:
     return np.vstack([brows, oval[oval @ up <= brow_level]])
 
 
+def _mouth_jaw_points(landmarks: np.ndarray) -> np.ndarray:
+    """The Face Mesh points of the mouth and jaw: the lips, and the face outline from the upper lip round the chin.
+
+    What lip-sync re-renders: the mouth and everything the jaw moves, nothing from the nose up. "Down" is along
+    the mesh's own chin-to-forehead axis, as for the inner face.
+    """
+    up = landmarks[_MESH_FOREHEAD_TOP] - landmarks[_MESH_CHIN]
+    oval = landmarks[list(_MESH_FACE_OVAL)]
+    lip_top = float(landmarks[_MESH_UPPER_LIP_TOP] @ up)
+    return np.vstack([landmarks[list(_MESH_LIPS)], oval[oval @ up <= lip_top]])
+
+
+def _eyes_points(landmarks: np.ndarray) -> np.ndarray:
+    """The Face Mesh points of the eye region: the brows, and each eye's contour widened to its lids.
+
+    Their hull is one band over both eyes and brows (the bridge of the nose between them included): one
+    outline, wobbled and blurred as the others are.
+    """
+    lids = []
+    for eye in (_MESH_RIGHT_EYE, _MESH_LEFT_EYE):
+        contour = landmarks[list(eye)]
+        centre = contour.mean(axis=0)
+        lids.append(centre + (contour - centre) * np.float32(_EYE_LID_SCALE))
+    return np.vstack([landmarks[list(_MESH_BROWS)], *lids])
+
+
+def _keypoint_region_outline(region: str, kps: np.ndarray, grow: float) -> np.ndarray:
+    """A region's outline from the six keypoints: the keypoint face outline for the inner face, else an ellipse
+    set in the face's own frame (eye-to-mouth and eye-to-eye axes), so a tilted face tilts it too."""
+    if region == "inner":
+        return _keypoint_outline(kps, grow)  # it already stops at the brows
+    eye_mid = (kps[_EYE_R] + kps[_EYE_L]) / 2
+    down = kps[_MOUTH] - eye_mid
+    across = kps[_EYE_L] - kps[_EYE_R]
+    anchor, (along, half_down, half_across) = (
+        (kps[_MOUTH], _KEYPOINT_MOUTH_ELLIPSE) if region == "mouth" else (eye_mid, _KEYPOINT_EYES_ELLIPSE))
+    centre = anchor + along * down
+    theta = np.linspace(0, 2 * np.pi, _OUTLINE_POINTS, endpoint=False, dtype=np.float32)
+    a, b = half_down * grow * down, half_across * grow * across
+    return (centre + np.cos(theta)[:, None] * a + np.sin(theta)[:, None] * b).astype(np.float32)
+
+
 def _blur_px(box: Box, params: BlendParams) -> float:
-    return params.mask_blur * max(box[2], box[3])
+    return params.mask_blur * max(box[2], box[3]) * _REGION_BLUR_SCALE[params.region]
 
 
 def _mask_roi(
@@ -538,5 +738,6 @@ def _hue_saturation_matrix(hue_deg: float, saturation: float) -> np.ndarray:
 
 
 __all__ = [
-    "BlendOptions", "BlendParams", "sample_blend_params", "face_mask", "apply_blend", "self_blend", "warp_face_region",
+    "REGIONS", "BlendOptions", "BlendParams", "sample_blend_params", "face_mask", "apply_blend", "self_blend",
+    "warp_face_region",
 ]
