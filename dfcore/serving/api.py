@@ -58,7 +58,16 @@ from ..errors import (
     WithdrawnModelError,
 )
 from ..evaluation.evaluate import DEFAULT_FRAME_COUNTS
-from ..decision import EVIDENCE_NOT_PROOF, FAKE, NO_FACE, NO_SIGN, REASON_SENTENCES, UNCERTAIN, VERDICT_SENTENCES, VERDICTS
+from ..decision import (
+    EVIDENCE_NOT_PROOF,
+    FAKE,
+    NO_FACE,
+    NO_SIGN,
+    REASON_SENTENCES,
+    UNCERTAIN,
+    VERDICT_SENTENCES,
+    VERDICTS,
+)
 from ..models.model_registry import describe_models, resolve_offered
 from ..provenance import describe_input
 from .upload import MAX_UPLOAD_MB, MB, Upload, UploadLimits, check_content_length, receive_upload

@@ -47,7 +47,10 @@ def is_legacy(line: dict) -> bool:
 
 
 def legacy_path(out: str | os.PathLike) -> Path:
-    """Where a run moves the output's schema-1 lines it analyses again: ``results.jsonl`` -> ``results.schema1.jsonl``."""
+    """Where a run moves the output's schema-1 lines it analyses again.
+
+    ``results.jsonl`` -> ``results.schema1.jsonl``.
+    """
     p = Path(out)
     return p.with_name(f"{p.stem}.schema{LEGACY_SCHEMA}{p.suffix or '.jsonl'}")
 
