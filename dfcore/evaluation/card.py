@@ -24,7 +24,10 @@ import torch
 from .. import __version__
 from ..training.datasets import LabelledItem
 from ..models.detector import Detector, load_detector
-from .evaluate import DEFAULT_FRAME_COUNTS, auc_change_sentence, evaluate, format_table
+from ..training.calibration_pool import IMAGE_DOMAIN, pool_items
+from .evaluate import DEFAULT_FRAME_COUNTS, auc_change_sentence, evaluate, format_table, report_of, score_items
+from .thresholds import OUTCOMES
+from .verdict_validation import error_rates, verdict_validation
 from ..models.model_registry import CARD_MD_SUFFIX, card_path_for, write_index
 from ..training.train import LEAVE_ONE_OUT, RECIPE, DataConfig, make_splits, trained_data_config, write_split_csvs
 
@@ -108,16 +111,21 @@ def build_card(weights: str | os.PathLike, data_root: str, frame_counts: tuple[i
     out = Path(work_dir) / Path(weights).stem
     csvs = write_split_csvs(splits, Path(work_dir) / "splits")
     progress = _printer()
-    print(f"[{Path(weights).stem}] {len(splits['ffpp_test'])} FF++ test clips at {list(frame_counts)} frames", flush=True)
-    ffpp = evaluate(splits["ffpp_test"], frame_counts, det, progress)
-    print(format_table(ffpp), flush=True)
-    print(f"[{Path(weights).stem}] {len(splits['dfdc_test'])} DFDC test face crops", flush=True)
-    dfdc = evaluate(splits["dfdc_test"], (1,), det, progress)
-    print(format_table(dfdc), flush=True)
+    pools = pool_items(splits, "validation", work_dir)
+    scored: dict[str, list] = {}
+    for dom, items in pools.items():
+        counts = (1,) if dom == IMAGE_DOMAIN else frame_counts
+        print(f"[{Path(weights).stem}] {dom}: {len(items)} test items at {list(counts)} frames", flush=True)
+        # FF++ is timed as a user waits (each count analysed afresh); the other domains only need the scores.
+        scored[dom] = score_items(items, counts, det, progress, reuse_decoding=dom != "ffpp")
+    reports = {dom: report_of(vs, (1,) if dom == IMAGE_DOMAIN else frame_counts, det) for dom, vs in scored.items()}
     out.mkdir(parents=True, exist_ok=True)
-    for name, rep in (("ffpp_test", ffpp), ("dfdc_test", dfdc)):
-        (out / f"{name}_report.json").write_text(json.dumps(rep, indent=2))
-    card = _card(det, data_cfg, ffpp, dfdc, {k: str(v) for k, v in csvs.items()}, leave_one_out)
+    for dom, rep in reports.items():
+        print(format_table(rep), flush=True)
+        (out / f"{dom}_test_report.json").write_text(json.dumps(rep, indent=2))
+    validation = verdict_validation({d: v for d, v in scored.items() if d != IMAGE_DOMAIN},
+                                    scored.get(IMAGE_DOMAIN, []), det.rule, frame_counts)
+    card = _card(det, data_cfg, reports, validation, {k: str(v) for k, v in csvs.items()}, leave_one_out)
     _write_card(Path(weights), card)
     return card
 
@@ -203,8 +211,9 @@ def _metrics(by_frames: dict) -> dict:
     return {k: {m: v for m, v in row.items() if m != "reliability"} for k, row in by_frames.items()}
 
 
-def _card(det: Detector, data_cfg: DataConfig, ffpp: dict, dfdc: dict, csvs: dict,
+def _card(det: Detector, data_cfg: DataConfig, reports: dict[str, dict], validation: dict, csvs: dict,
           leave_one_out: dict | None = None) -> dict:
+    ffpp, dfdc, th = reports["ffpp"], reports["dfdc"], reports.get("talking_heads")
     return {
         **_describe(det),
         "data_terms": DATA_TERMS,
@@ -216,10 +225,14 @@ def _card(det: Detector, data_cfg: DataConfig, ffpp: dict, dfdc: dict, csvs: dic
             "date": dt.date.today().isoformat(),
             "machine": _machine(),
         },
+        "error_rates": error_rates(validation),
+        "validation": validation,
         "metrics": {
             "ffpp_c23_val": {"unit": "video", "split": "test", "by_frames": _metrics(ffpp["by_frames"]),
                              "auc_change": ffpp.get("auc_change")},
             "dfdc_faces_val": {"unit": "face crop (one frame)", "split": "test", "by_frames": _metrics(dfdc["by_frames"])},
+            "talking_heads_val": {"unit": "video", "split": "test", "by_frames": _metrics(th["by_frames"]),
+                                  "auc_change": th.get("auc_change")} if th else None,
             "leave_one_method_out": leave_one_out,
         },
         "calibration": {
@@ -315,6 +328,11 @@ def _describe(det: Detector) -> dict:
         },
         "decision": {
             "threshold": ck.threshold,
+            "t_fake": det.rule.video.fake,
+            "t_no_sign": det.rule.video.no_sign,
+            "video": det.rule.video.to_dict(),
+            "image": det.rule.image.to_dict(),
+            "three_way": det.rule.three_way,
             "threshold_rule": info.get("threshold_rule"),
             "temperature": ck.temperature,
             "bias": ck.bias,
@@ -323,6 +341,9 @@ def _describe(det: Detector) -> dict:
             "calibration_split_clips": calibration.get("split_clips"),
             "calibration_real_called_fake": calibration.get("calibration_real_called_fake"),
             "calibration_fakes_caught": calibration.get("calibration_fakes_caught"),
+            "calibration_pool": (info.get("decision") or {}).get("pool"),
+            "calibration_pool_rates": (info.get("decision") or {}).get("calibration_rates"),
+            "left_out_checks": (info.get("decision") or {}).get("left_out"),
         },
         "training": {
             "data": info.get("trained_on"),
@@ -396,6 +417,72 @@ def _reliability(bins: list[dict], where: str) -> list[str]:
     return lines
 
 
+def _decision_line(dec: dict) -> str:
+    """The card's decision rule in one line: one threshold (older cards) or two."""
+    cal = (f"calibration: {dec['calibration']} (clip: T = {dec['temperature']:.3f}, bias {dec.get('bias', 0.0):+.3f}; "
+           f"frame: T = {dec['frame_temperature']:.3f})")
+    video = dec.get("video")
+    if not video or not dec.get("three_way", True):
+        return (f"- Decision: FAKE when the calibrated clip probability ≥ **{dec['threshold']:.3f}** "
+                f"({dec['threshold_rule']}); {cal}")
+    band = " (the two cross: no UNCERTAIN band)" if video.get("crossed") else ""
+    image = dec["image"]
+    return (f"- Decision: **FAKE** at a calibrated fake probability ≥ **{_pct_iv(video, 't_fake')}**, **NO SIGN FOUND** "
+            f"below **{_pct_iv(video, 't_no_sign')}**, **UNCERTAIN** between{band} or when the evidence is thin; still "
+            f"images: FAKE ≥ {_pct_iv(image, 't_fake')}, NO SIGN below {_pct_iv(image, 't_no_sign')} "
+            f"({dec['threshold_rule']}); {cal}")
+
+
+def _pct_iv(t: dict, key: str) -> str:
+    iv = t.get(f"{key}_interval")
+    return f"{t[key]:.1%}" + (f" (95% interval {iv[0]:.1%}–{iv[1]:.1%})" if iv else "")
+
+
+def _rates_cells(rates: dict | None) -> str:
+    if not rates:
+        return "– | – | – | –"
+    return f"{rates['n']} | " + " | ".join(
+        f"{rates[o]['rate']:.0%} ({rates[o]['ci'][0]:.0%}–{rates[o]['ci'][1]:.0%})" for o in OUTCOMES)
+
+
+def _rates_table(by: dict, first: str) -> list[str]:
+    lines = [f"| {first} | reals | → FAKE | → UNCERTAIN | → NO SIGN | fakes | → FAKE | → UNCERTAIN | → NO SIGN |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, r in by.items():
+        if r:
+            lines.append(f"| {name} | {_rates_cells(r.get('real'))} | {_rates_cells(r.get('fake'))} |")
+    return lines
+
+
+def _verdict_section(card: dict) -> list[str]:
+    """Verdict rates on the validation pool, per source and per frame count, and the left-out-source checks."""
+    val = card.get("validation")
+    if not val:
+        return []
+    lines = ["## Verdicts (validation pool, measured by the command above)", "",
+             f"Shares of real and of fake items given each verdict at {val['frames']} frames, with 95% bootstrap "
+             f"intervals; \"all\" weighs the domains ({', '.join(val['domains'])}) equally:", ""]
+    lines += _rates_table(val["by_source"], "source")
+    if val.get("images"):
+        lines += ["", "Still images (DFDC face crops, one frame each; the still-image thresholds):", ""]
+        lines += _rates_table(val["images"], "source")
+    lines += ["", "All video domains, per frame count:", ""]
+    lines += _rates_table(val["by_frames"], "frames")
+    left = card["decision"].get("left_out_checks") or {}
+    if left:
+        lines += ["", "Does the rule transfer? Calibrated with one source left out, the rates on that source "
+                  f"(calibration split, {val['frames']} frames):", ""]
+        lines += _rates_table({f"{k} (t_fake {v['thresholds_without_it']['t_fake']:.0%}, t_no_sign "
+                               f"{v['thresholds_without_it']['t_no_sign']:.0%})": v["rates_on_it"]
+                               for k, v in left.items()}, "left out")
+    pool = card["decision"].get("calibration_pool") or {}
+    if pool:
+        lines += ["", "Calibration pool: " + "; ".join(
+            f"{d}: " + ", ".join(f"{src} {c['real']}+{c['fake']}" for src, c in by.items()) for d, by in pool.items())
+            + " (real+fake)."]
+    return lines + [""]
+
+
 def render_markdown(card: dict) -> str:
     """NAME.card.md from the card JSON (so the two can never disagree)."""
     arch, dec, tr, ev = card["architecture"], card["decision"], card["training"], card["evaluation"]
@@ -408,15 +495,13 @@ def render_markdown(card: dict) -> str:
         f"- Architecture: {arch['summary']}; {arch['parameters']:,} parameters; "
         f"{arch['input_size']}×{arch['input_size']} px face crops (margin {arch['preprocessing']['margin']})",
         f"- Faces: {arch['face_detector']}",
-        f"- Decision: FAKE when the calibrated clip probability ≥ **{dec['threshold']:.3f}** "
-        f"({dec['threshold_rule']}); calibration: {dec['calibration']} "
-        f"(clip: T = {dec['temperature']:.3f}, bias {dec.get('bias', 0.0):+.3f}; frame: T = {dec['frame_temperature']:.3f})",
+        _decision_line(dec),
     ]
     default = card.get("default_model")
     if default:
         lines.append(f"- Default model: **{'yes' if default['is_default'] else 'no'}**; the default is "
                      f"`{default['default']}` because {default['why']}")
-    if dec.get("calibration_real_called_fake") is not None:
+    if dec.get("calibration_real_called_fake") is not None and not dec.get("calibration_pool"):
         caught = dec.get("calibration_fakes_caught")
         lines.append(f"- On the calibration split ({dec.get('calibration_split_clips')}): "
                      f"{dec['calibration_real_called_fake']:.1%} of real clips called FAKE"
@@ -459,6 +544,7 @@ def render_markdown(card: dict) -> str:
         lines += _reliability(card["calibration"].get("validation_40_frames", []), "validation split")
         lines += ["", "## Limitations", ""] + [f"- {x}" for x in card["limitations"]] + [""]
         return "\n".join(lines)
+    lines += _verdict_section(card)
     lines += ["## Metrics (test split, measured by the command above)", "",
               "FaceForensics++ c23 test split, video level (\"real→FAKE\" and \"fakes caught\" at the threshold above):",
               ""]

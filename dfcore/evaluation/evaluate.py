@@ -21,7 +21,7 @@ from ..training.datasets import LabelledItem
 from ..models.detector import Detector
 from ..errors import DfcoreError
 from .metrics import auc_change_interval, auc_interval, expected_calibration_error, reliability_table, summarize
-from .thresholds import Pool, three_way_rates
+from .thresholds import OUTCOMES, Pool, three_way_rates
 from ..media.video_io import is_image
 
 DEFAULT_FRAME_COUNTS = (10, 20, 40, 60, 80, 100)
@@ -109,14 +109,17 @@ def pool_of(videos: Sequence[VideoScores], frame_counts: Sequence[int], domain_o
                 np.array(thin, bool))
 
 
-def three_way_by_source(videos: Sequence[VideoScores], k: str, t: Thresholds) -> dict:
-    """Reals and fakes called FAKE / UNCERTAIN / NO_SIGN at frame count ``k``: over all (sources weighted
-    equally) and per source, with 95% intervals; the verdicts are recomputed from the scores and the evidence
-    under ``t``, exactly as :func:`dfcore.decision.verdict_from` gives them."""
+def three_way_by_source(videos: Sequence[VideoScores], k: str, t: Thresholds,
+                        domain_of: Callable[[VideoScores], str] | None = None) -> dict:
+    """Reals and fakes called FAKE / UNCERTAIN / NO_SIGN at frame count ``k``: over all and per source, with 95%
+    intervals; the verdicts are recomputed from the scores and the evidence under ``t``, exactly as
+    :func:`dfcore.decision.verdict_from` gives them. "all" weighs the domains that ``domain_of`` names
+    equally (default: each source)."""
     pool = pool_of(videos, [k], lambda v: v.source or "all")
     if not len(pool.scores):
         return {}
-    out = {"all": three_way_rates(pool, t)}
+    overall = pool_of(videos, [k], domain_of) if domain_of else pool
+    out = {"all": three_way_rates(overall, t)}
     for src in sorted(set(pool.domains.tolist())):
         out[src] = three_way_rates(pool.where(pool.domains == src), t)
     return out
@@ -186,7 +189,7 @@ def auc_change_sentence(change: dict | None) -> str | None:
 
 
 def evaluate(items: Sequence[LabelledItem], frame_counts: Sequence[int], detector: Detector,
-             progress: Callable[[int, int, str], None] | None = None) -> dict:
+             progress: Callable[[int, int, str], None] | None = None, reuse_decoding: bool = False) -> dict:
     """Score ``items`` and summarise: the JSON that ``python -m dfcore evaluate`` writes.
 
     Args:
@@ -194,21 +197,36 @@ def evaluate(items: Sequence[LabelledItem], frame_counts: Sequence[int], detecto
         frame_counts: frame counts to evaluate at, e.g. (10, 20, 40, 60, 80, 100).
         detector: the loaded detector.
         progress: called as ``progress(done, total, path)`` after each item.
+        reuse_decoding: see :func:`score_items` (faster; the seconds then are not a first analysis's).
 
     Returns:
-        ``{"by_frames": {n: metrics}, "auc_change": see :func:`auc_change_with_frames`, "videos": [...],
-        "model": {...}, "threshold": t}``.
+        ``{"by_frames": {n: metrics}, "three_way": {n: rates per source}, "auc_change": see
+        :func:`auc_change_with_frames`, "videos": [...], "model": {...}, "threshold": t_fake, "t_no_sign": t}``.
+        Still images are judged with the model's single-frame thresholds, clips with its video thresholds.
     """
-    videos = score_items(items, frame_counts, detector, progress)
+    return report_of(score_items(items, frame_counts, detector, progress, reuse_decoding), frame_counts, detector)
+
+
+def report_of(videos: Sequence[VideoScores], frame_counts: Sequence[int], detector: Detector) -> dict:
+    """:func:`evaluate`'s report from clips already scored."""
+    t = thresholds_for(videos, detector)
     return {
-        "by_frames": summarize_by_frames(videos, frame_counts, detector.threshold),
+        "by_frames": summarize_by_frames(videos, frame_counts, t.fake),
+        "three_way": {str(k): three_way_by_source(videos, str(k), t) for k in frame_counts},
         "auc_change": auc_change_with_frames(videos, frame_counts),
         "videos": [
-            {"path": v.path, "label": v.label, "scores": v.scores, "error": v.error} for v in videos
+            {"path": v.path, "label": v.label, "source": v.source, "scores": v.scores, "verdicts": v.verdicts,
+             "error": v.error} for v in videos
         ],
-        "threshold": detector.threshold,
+        "threshold": t.fake,
+        "t_no_sign": t.no_sign,
         "model": {"name": detector.name, "sha256": detector.sha256},
     }
+
+
+def thresholds_for(videos: Sequence[VideoScores], detector: Detector) -> Thresholds:
+    """The model's thresholds for these items: single-frame ones when every item is a still image."""
+    return detector.rule.thresholds(bool(videos) and all(v.is_image for v in videos))
 
 
 def format_table(report: dict) -> str:
@@ -224,7 +242,25 @@ def format_table(report: dict) -> str:
                  f"{v:>17}" if isinstance(v, str) else f"{v:>17.4f}" for v in map(values.get, cols)]
         rows.append(f"{k:>6} " + " ".join(cells))
     trend = auc_change_sentence(report.get("auc_change"))
-    return "\n".join(rows + ([trend] if trend else []))
+    return "\n".join(rows + ([trend] if trend else []) + three_way_table(report.get("three_way") or {}))
+
+
+def three_way_table(three_way: dict) -> list[str]:
+    """The printed verdict rates: reals and fakes called FAKE / UNCERTAIN / NO SIGN, per frame count and source."""
+    if not three_way:
+        return []
+    head = f"{'frames':>6} {'source':<32} {'n real':>6} {'real: FAKE / UNCERTAIN / NO SIGN':>34} " \
+           f"{'n fake':>6} {'fake: FAKE / UNCERTAIN / NO SIGN':>34}"
+    rows = ["", "verdicts (share of reals and of fakes; \"all\" weighs the sources equally)", head, "-" * len(head)]
+    for k, by_source in three_way.items():
+        for src, rates in by_source.items():
+            cells = []
+            for lab in ("real", "fake"):
+                r = rates.get(lab)
+                cells += [f"{r['n']:>6}" if r else f"{'-':>6}",
+                          f"{' / '.join(format(r[o]['rate'], '.0%') for o in OUTCOMES) if r else '-':>34}"]
+            rows.append(f"{k:>6} {src:<32} " + " ".join(cells))
+    return rows
 
 
 def _finite(obj: object) -> object:
