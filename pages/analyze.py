@@ -27,7 +27,8 @@ title_col, help_col = st.columns([4, 1], vertical_alignment="bottom")
 title_col.title("Deepfake Lens")
 with help_col:
     shortcuts_help()
-st.caption("Drop in a clip: the tracked face, a REAL / FAKE verdict, per-frame confidence and Grad-CAM evidence.")
+st.caption("Drop in a clip: the tracked face, a verdict (FAKE, UNCERTAIN or NO SIGN FOUND: evidence, not proof), "
+           "per-frame fake scores and Grad-CAM evidence.")
 
 detector = require_detector()
 

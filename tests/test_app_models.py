@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 import dfcore
 from dfcore.models import model_registry
 from dfcore.models.checkpoint import sha256_file
-from ui_fixtures import TWO_MODELS, started_app
+from ui_fixtures import SAMPLES, TWO_MODELS, started_app
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine
 FIRST, SECOND = TWO_MODELS
@@ -118,3 +118,43 @@ def test_a_broken_model_list_is_a_readable_error(monkeypatch, tmp_path: Path):
     at = new_app()
     assert any("is not a valid model list" in e.value and "make evaluate" in e.value for e in at.sidebar.error)
     assert any("is not a valid model list" in e.value for e in at.main.error), "the page says it too"
+
+
+def test_a_withdrawn_model_is_shown_with_its_reason_and_not_offered(installed: Path, tmp_path: Path, monkeypatch):
+    folder = Path(shutil.copytree(installed, tmp_path / "weights"))
+    card_path = folder / f"{SECOND}.card.json"
+    reason = "On a hidden set of clips from other sources it scored AUCs near 0.5, a coin flip."
+    card_path.write_text(json.dumps({**json.loads(card_path.read_text()), "withdrawn": reason}))
+    monkeypatch.setattr(model_registry, "WEIGHTS_DIR", folder)
+    at = new_app()
+    selector = at.sidebar.selectbox(key="model")
+    assert selector.options == [f"{FIRST} (default)"], "a withdrawn model is never offered for analysis"
+    at.switch_page("pages/model.py").run()
+    assert not at.exception
+    assert [t.label for t in at.tabs] == [f"{FIRST} (default)", f"{SECOND} (withdrawn)"]
+    errors = [e.value for e in at.error]
+    assert errors == [f"Withdrawn: {reason.rstrip('.')}. It is not offered for analysis; its card is kept for the "
+                      "record."], errors
+    assert len(at.header) == 2, "its card is still shown"
+
+
+def test_batch_table_names_the_model_and_goes_stale_when_it_changes(installed: Path):
+    at = new_app()
+    at.switch_page("pages/batch.py").run()
+    clip = SAMPLES / "synthetic_fake_warp_astronaut.mp4"
+    at.file_uploader(key="batch_uploads").set_value([("clip.mp4", clip.read_bytes(), "video/mp4")])
+    at.run()
+    at.button(key="batch_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert list(at.dataframe[0].value["model"]) == [FIRST] and not at.warning
+    assert at.selectbox(key="batch_open") is not None
+
+    at.sidebar.selectbox(key="model").select(SECOND).run()
+    assert not at.exception
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith("Stale") and FIRST in warnings[0] and SECOND in warnings[0]
+    assert list(at.dataframe[0].value["model"]) == [FIRST], "the table still says which model made it"
+    assert not [s for s in at.selectbox if s.key == "batch_open"], "no full analysis by another model than the table's"
+
+    at.button(key="batch_run").click().run()
+    assert list(at.dataframe[0].value["model"]) == [SECOND] and not at.warning

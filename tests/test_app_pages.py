@@ -9,6 +9,7 @@ readable — never what a verdict says.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,12 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dfcore.models.model_registry import card_path_for
+from dfcore.reporting.verdict_card import error_rates_sentence
+from dfcore.decision import EVIDENCE_NOT_PROOF, VERDICT_LABELS
 from ui_fixtures import REPO, SAMPLES
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine
-VERDICTS = ("REAL", "FAKE", "NO FACE")
+VERDICTS = tuple(VERDICT_LABELS.values())  # as shown: "FAKE", "UNCERTAIN", "NO SIGN FOUND", "NO FACE"
 PAGES = ["pages/analyze.py", "pages/webcam.py", "pages/batch.py", "pages/speed.py", "pages/model.py"]
 SAMPLE_CLIP = SAMPLES / "synthetic_fake_warp_astronaut.mp4"
 SAMPLE_STILL = SAMPLES / "synthetic_real_astronaut.jpg"
@@ -91,8 +94,11 @@ def test_analyze_sample_shows_verdict_chart_explorer_gallery_and_downloads(with_
 
     assert any(v in verdict_text(at) for v in VERDICTS), verdict_text(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert set(metrics) == {"Fake probability", "Threshold", "Frames with a face"}
-    assert metrics["Frames with a face"].endswith("/ 20")
+    assert set(metrics) == {"Fake score", "Frames with a face"}
+    assert metrics["Frames with a face"].endswith("/ 20") and metrics["Fake score"].endswith("%")
+    assert any(m.value.startswith("Fake score ") and "· FAKE at ≥ " in m.value and "· NO SIGN below " in m.value
+               for m in at.markdown), "the score and both thresholds in percent"
+    assert any(EVIDENCE_NOT_PROOF in m.value for m in at.markdown)
     assert len(at.get("plotly_chart")) == 1
     assert len(at.get("video")) == 1
     # Explorer: frame, crop, Grad-CAM overlay; gallery: up to 6 overlays.
@@ -137,7 +143,7 @@ def test_settings_reuse_the_decoded_clip(with_weights, monkeypatch):
     assert "Grad-CAM, layer3" in image_captions(at)
 
     at.slider(key="n_frames_analyze").set_value(40).run()
-    assert calls["prepare"] == 2 and at.metric[2].value.endswith("/ 40")
+    assert calls["prepare"] == 2 and at.metric[1].value.endswith("/ 40")
     at.slider(key="n_frames_analyze").set_value(20).run()
     assert calls["prepare"] == 2, "a frame count analysed before comes from the cache"
 
@@ -152,7 +158,7 @@ def test_analyze_upload_of_an_image(with_weights):
     at.button(key="analyze_run").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert any(v in verdict_text(at) for v in VERDICTS)
-    assert at.metric[2].value == "1 / 1"
+    assert at.metric[1].value == "1 / 1"
     assert any("still image" in i.value for i in at.info)
     assert not at.get("plotly_chart"), "a still has no timeline"
 
@@ -217,11 +223,19 @@ def test_batch_two_files_table_csv_and_full_analysis(with_weights):
 
     table = at.dataframe[0].value
     assert list(table["file"]) == ["clip.mp4", "still.jpg", "broken.avi"]
-    assert list(table.columns[:6]) == ["file", "verdict", "fake probability", "frames with a face", "frames", "seconds"]
+    assert list(table.columns[:9]) == ["file", "model", "verdict", "fake score (%)", "FAKE at ≥ (%)",
+                                       "NO SIGN below (%)", "frames with a face", "frames", "seconds"]
+    assert list(table["model"]) == [with_weights.stem] * 3
     assert set(table["verdict"][:2]) <= set(VERDICTS) and table["verdict"][2] == "ERROR"
-    assert "broken.avi" in table["error"][2]
     assert list(table["frames with a face"][:2]) == [20, 1]
+    assert all(0 <= p <= 100 for p in table["fake score (%)"][:2])
+    # The failed file: every number blank (never "None"), its error in full below the table.
+    assert table.iloc[2][["fake score (%)", "frames with a face", "frames", "seconds"]].isna().all()
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("broken.avi") and errors[0] == table["error"][2]
     assert any(d.label == "Download CSV" for d in at.get("download_button"))
+    csv = table.to_csv(index=False)  # what the CSV button saves
+    assert "None" not in csv and "NA" not in csv and ",,,," in csv, "blank cells"
 
     assert len(at.selectbox(key="batch_open").options) == 2, "rows with an error cannot be opened"
     assert any(v in verdict_text(at) for v in VERDICTS), "the first row's analysis is open"
@@ -234,6 +248,8 @@ def test_batch_two_files_table_csv_and_full_analysis(with_weights):
 def test_speed_page_draws_the_card_curves_and_times_the_loaded_clip(with_card):
     at = open_page(new_app(), "pages/analyze.py")
     at.button(key="analyze_run").click().run()  # loads a sample clip
+    rates = error_rates_sentence(json.loads(card_path_for(with_card).read_text()))
+    assert rates and rates in [m.value for m in at.markdown], "the verdict card quotes the model's error rates"
     at.switch_page("pages/speed.py").run()
     assert not at.exception and not any("No model card" in i.value for i in at.info)
     chart = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -262,6 +278,19 @@ def test_model_page_renders_the_card(with_card):
     assert not at.error and not at.warning
     headings = [s.value for s in at.subheader]
     assert headings == ["Architecture", "Decision", "Training data and its terms", "Metrics", "Limitations"]
+    shown = [m.value for m in at.markdown] + [c.value for c in at.caption] + [i.value for i in at.info]
+    # Readable: no raw dicts, no long floats, no paths of this machine.
+    assert not any("{'" in t or "{\"" in t for t in shown), [t for t in shown if "{" in t]
+    long_float = re.compile(r"(?<![\w:.])\d+\.\d{4,}")  # not an arXiv number
+    assert not any(long_float.search(t) for t in shown), [t for t in shown if long_float.search(t)]
+    assert not any(str(with_card.parent) in t for t in shown)
+    decision = next(t for t in shown if t.startswith("- One threshold: FAKE at ≥ ") or t.startswith("- FAKE at ≥ "))
+    assert re.match(r"- (One threshold: )?FAKE at ≥ \d+%", decision), decision
+    rates = error_rates_sentence(json.loads(card_path_for(with_card).read_text()))
+    assert f"**Measured error rates.** {rates}" in shown
+    table = at.dataframe[0].value
+    assert {"AUC (95% interval)", "Accuracy", "Reals called FAKE", "Seconds per video"} <= set(table.columns)
+    assert table.index.name == "frames" and all(v.endswith("%") for v in table["Accuracy"])
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Device in use"].startswith("CPU") and metrics["dfcore"]
     assert "TEST FIXTURE" in at.header[0].value

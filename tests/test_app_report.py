@@ -18,11 +18,22 @@ import pytest
 
 from dfcore import load_detector
 from dfcore.analyze import AnalysisResult, FrameResult, analyze_video
-from dfcore.reporting.figures import card_curve, speed_accuracy_figure, timeline_figure
+from dfcore.decision import FAKE, NO_SIGN, UNCERTAIN, VERDICT_LABELS
+from dfcore.reporting.figures import (
+    FAKE_COLOUR,
+    NEUTRAL_COLOUR,
+    NO_SIGN_COLOUR,
+    UNCERTAIN_COLOUR,
+    card_curve,
+    score_colour,
+    speed_accuracy_figure,
+    timeline_figure,
+)
 from dfcore.models.model_registry import card_path_for
 from dfcore.reporting.report import (
     annotated_frame,
     cam_overlay,
+    frame_colour,
     html_report,
     most_suspicious,
     preview_fps,
@@ -30,6 +41,7 @@ from dfcore.reporting.report import (
 )
 from dfcore.media.video_io import VideoInfo, probe_video
 from dfcore.media.video_writer import remux
+from shown_verdicts import T_FAKE, T_NO_SIGN, made_result
 from ui_fixtures import SAMPLES
 
 
@@ -60,6 +72,24 @@ def test_timeline_has_gaps_threshold_and_clickable_frames(result):
     shapes = fig.layout.shapes
     assert any(s.y0 == r.threshold == s.y1 for s in shapes), "threshold line"
     assert any(s.x0 == r.frames[5].time_s for s in shapes), "selected frame marked"
+    assert fig.layout.yaxis.tickformat == ".0%" and "%{y:.0%}" in line.hovertemplate, "scores in percent"
+
+
+@pytest.mark.parametrize("verdict", [FAKE, UNCERTAIN, NO_SIGN])
+def test_timeline_colours_each_point_by_its_own_score_and_draws_both_thresholds(verdict):
+    r = made_result(verdict)
+    fig = timeline_figure(r)
+    expected = [score_colour(f.fake_probability, T_FAKE, T_NO_SIGN) for f in r.frames]
+    assert list(fig.data[0].marker.color) == expected
+    # Whatever the clip's verdict: red at or above t_fake, amber between, green below t_no_sign.
+    by_score = {f.fake_probability: c for f, c in zip(r.frames, expected) if f.fake_probability is not None}
+    assert by_score == {0.93: FAKE_COLOUR, 0.6: UNCERTAIN_COLOUR, 0.2: NO_SIGN_COLOUR}
+    lines = {s.y0: s.line.color for s in fig.layout.shapes if s.y0 == s.y1}
+    assert lines == {T_FAKE: FAKE_COLOUR, T_NO_SIGN: NO_SIGN_COLOUR}
+    labels = [a.text for a in fig.layout.annotations]
+    assert labels == ["FAKE at ≥ 84%", "NO SIGN below 40%"]
+    assert [frame_colour(r, i) for i in range(len(r.frames))] == [
+        c if f.fake_probability is not None else NEUTRAL_COLOUR for f, c in zip(r.frames, expected)]
 
 
 def test_most_suspicious_and_overlays(result):
@@ -88,7 +118,8 @@ def test_preview_is_browser_playable_h264(result, tmp_path):
 def test_html_report_is_self_contained(result):
     html = html_report(with_a_gap(result), "my <clip>.mp4", top_k=3)
     assert "my &lt;clip&gt;.mp4" in html and "<clip>" not in html, "names are escaped"
-    assert result.verdict.replace("_", " ") in html and result.model_sha256 in html
+    assert VERDICT_LABELS[result.verdict] in html and result.model_sha256 in html
+    assert "towards REAL" not in html and ">REAL<" not in html, "no verdict REAL any more"
     assert "dfcore 0." in html or "dfcore</th><td>0." in html
     assert not re.search(r"<script[^>]+src=", html) and not re.search(r"<link[^>]+href=", html), "nothing external"
     assert "Plotly.newPlot" in html

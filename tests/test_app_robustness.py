@@ -16,12 +16,13 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dfcore.decision import VERDICT_LABELS
 from ui.common import safe_name, temp_copy
 from ui_fixtures import REPO, SAMPLES, started_app
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine
 SAMPLE_CLIP = SAMPLES / "synthetic_fake_warp_astronaut.mp4"
-VERDICTS = ("REAL", "FAKE", "NO FACE")
+VERDICTS = tuple(VERDICT_LABELS.values())  # as shown: "FAKE", "UNCERTAIN", "NO SIGN FOUND", "NO FACE"
 
 
 @pytest.fixture

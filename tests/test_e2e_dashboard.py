@@ -15,6 +15,7 @@ import json
 import time
 from pathlib import Path
 
+from dfcore.decision import VERDICT_LABELS, VERDICTS as MACHINE_VERDICTS
 from ui_fixtures import (
     BROWSER_TEST,
     SAMPLES,
@@ -27,7 +28,7 @@ from ui_fixtures import (
 
 pytestmark = BROWSER_TEST
 
-VERDICTS = ("REAL", "FAKE", "NO FACE")
+VERDICTS = tuple(VERDICT_LABELS.values())  # as shown: "FAKE", "UNCERTAIN", "NO SIGN FOUND", "NO FACE"
 ANALYZE_BUTTON = ".st-key-analyze_run button"  # its accessible name ends with its shortcut ("Analyze Enter")
 LOAD_S = 120_000  # ms: the first page run imports torch and loads the model on a busy 2-core machine
 ANALYSIS_S = 180_000  # ms
@@ -96,7 +97,7 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     with page.expect_download(timeout=LOAD_S) as dl:
         page.get_by_role("button", name="Download JSON").click()
     data = json.loads(Path(dl.value.path()).read_text())
-    assert data["verdict"] in ("REAL", "FAKE", "NO_FACE") and data["n_frames"] == 20
+    assert data["verdict"] in MACHINE_VERDICTS and data["n_frames"] == 20
     assert data["model"]["sha256"] and len(data["frames"]) == 20
     assert data["input"]["name"] == clip.name and data["input"]["size_bytes"] == clip.stat().st_size
     assert dl.value.suggested_filename == f"{clip.name}.{data['verdict']}.deepfake-lens.json"

@@ -13,6 +13,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from dfcore.decision import VERDICTS  # the JSON's machine names
 from ui_fixtures import (
     BROWSER_TEST,
     SAMPLES,
@@ -24,7 +25,6 @@ pytestmark = BROWSER_TEST
 
 LOAD_MS = 120_000  # the first page run imports torch and loads the model on a busy 2-core machine
 ANALYSIS_MS = 180_000
-VERDICTS = ("REAL", "FAKE", "NO_FACE")
 BACKGROUND = "getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"
 VERDICT_TOP = "document.querySelector('.st-key-analyze_verdict').getBoundingClientRect().top"
 

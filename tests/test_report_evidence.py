@@ -18,6 +18,7 @@ import pytest
 
 from dfcore.analyze import AnalysisResult, analyze_video
 from dfcore.cli import main
+from dfcore.decision import percent
 from dfcore.provenance import DECISION_RULE, describe_bytes, describe_input
 from dfcore.reporting.report import RESULT_JSON_ID, html_report, report_filename
 from ui_fixtures import CHROMIUM, screenshot
@@ -44,7 +45,9 @@ def test_result_names_the_file_the_model_and_the_time(result: AnalysisResult, fa
     assert d["model"]["sha256"] == file_sha256(checkpoint) and d["model"]["file"] == checkpoint.name
     assert d["model"]["version"]["checkpoint_format"] >= 1
     assert d["dfcore_version"]
-    assert d["decision"] == {"threshold": d["threshold"], "rule": DECISION_RULE, "threshold_rule": None}
+    decision = d["decision"]
+    assert decision["rule"] == DECISION_RULE and decision["threshold_rule"] is None
+    assert decision["threshold"] == decision["t_fake"] == d["threshold"] and decision["t_no_sign"] <= d["threshold"]
     assert d["n_frames"] == len(d["frames"]) == N_FRAMES and isinstance(d["notes"], list)
 
 
@@ -69,10 +72,10 @@ def test_describe_bytes_matches_describe_input(face_video: Path) -> None:
 
 @pytest.mark.parametrize(("name", "verdict", "expected"), [
     ("clip.mp4", "FAKE", "clip.mp4.FAKE.deepfake-lens.json"),
-    ("../../secret/clip.mp4", "REAL", "clip.mp4.REAL.deepfake-lens.json"),
+    ("../../secret/clip.mp4", "NO_SIGN", "clip.mp4.NO_SIGN.deepfake-lens.json"),
     ("C:\\videos\\my clip (1).MOV", "NO_FACE", "my clip (1).MOV.NO_FACE.deepfake-lens.json"),
-    ("a\nb.mp4", "REAL", "ab.mp4.REAL.deepfake-lens.json"),
-    ("", "REAL", "clip.REAL.deepfake-lens.json"),
+    ("a\nb.mp4", "UNCERTAIN", "ab.mp4.UNCERTAIN.deepfake-lens.json"),
+    ("", "NO_SIGN", "clip.NO_SIGN.deepfake-lens.json"),
 ])
 def test_report_filename(name: str, verdict: str, expected: str) -> None:
     assert report_filename(name, verdict, "json") == expected
@@ -81,7 +84,8 @@ def test_report_filename(name: str, verdict: str, expected: str) -> None:
 def test_html_report_carries_the_identity_and_the_json(result: AnalysisResult, face_video: Path) -> None:
     html = html_report(result, face_video.name, top_k=2)
     for fact in (file_sha256(face_video), f"{face_video.stat().st_size:,} bytes", result.analysed_at,
-                 result.model_sha256, result.model_file, "checkpoint_format: 1", DECISION_RULE):
+                 result.model_sha256, result.model_file, "checkpoint_format: 1", DECISION_RULE,
+                 f"FAKE at or above {percent(result.threshold)}; NO SIGN below {percent(result.t_no_sign)}"):
         assert fact in html, fact
     embedded = re.search(rf'<script type="application/json" id="{RESULT_JSON_ID}">(.*?)</script>', html, re.S)
     assert json.loads(embedded.group(1)) == json.loads(json.dumps(result.to_dict()))

@@ -63,13 +63,14 @@ def write_card_fixture(weights: Path, secs_per_frame: float = 0.05) -> Path:
     from dfcore.evaluation.card import _card, render_markdown
     from dfcore.evaluation.evaluate import DEFAULT_FRAME_COUNTS, VideoScores, auc_change_with_frames, \
         summarize_by_frames
+    from dfcore.evaluation.verdict_validation import verdict_validation
     from dfcore.models.model_registry import CARD_MD_SUFFIX, card_path_for
     from dfcore.training.train import TrainConfig
 
     det = load_detector(weights, device="cpu")
     rng = np.random.default_rng(0)
 
-    def invented_report(counts: tuple[int, ...], n_videos: int, secs_per_frame: float) -> dict:
+    def invented_videos(counts: tuple[int, ...], n_videos: int, secs_per_frame: float) -> list[VideoScores]:
         videos = []
         for v in range(n_videos):
             label = "fake" if v % 2 else "real"
@@ -81,12 +82,18 @@ def write_card_fixture(weights: Path, secs_per_frame: float = 0.05) -> Path:
                 scores[str(k)], frames[str(k)] = p, [p] * min(k, 5)
                 seconds[str(k)] = 0.5 + secs_per_frame * k
             videos.append(VideoScores(f"invented_{v}.mp4", label, scores, frames, seconds))
+        return videos
+
+    def report(videos: list[VideoScores], counts: tuple[int, ...]) -> dict:
         return {"by_frames": summarize_by_frames(videos, counts, det.threshold),
                 "auc_change": auc_change_with_frames(videos, counts)}
 
-    ffpp = invented_report(DEFAULT_FRAME_COUNTS, 40, secs_per_frame)
-    dfdc = invented_report((1,), 30, 0.0)
-    card = _card(det, TrainConfig(), ffpp, dfdc, {"ffpp_val": "invented.csv"})
+    ffpp = invented_videos(DEFAULT_FRAME_COUNTS, 40, secs_per_frame)
+    dfdc = invented_videos((1,), 30, 0.0)
+    # The verdicts on the invented scores at the model's own thresholds: the card's "error_rates" come from these.
+    validation = verdict_validation({"ffpp": ffpp}, dfdc, det.rule, DEFAULT_FRAME_COUNTS)
+    card = _card(det, TrainConfig(), {"ffpp": report(ffpp, DEFAULT_FRAME_COUNTS), "dfdc": report(dfdc, (1,))},
+                 validation, {"ffpp_val": "invented.csv"})
     card["name"] += " (TEST FIXTURE: untrained weights, invented metrics)"
     path = card_path_for(weights)
     path.write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n")
@@ -151,12 +158,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_streamlit(weights: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    """``streamlit run app.py`` on a free port with DFCORE_WEIGHTS set; returns the process and its URL."""
+def start_streamlit(weights: Path, log: Path, script: str = "app.py") -> tuple[subprocess.Popen, str]:
+    """``streamlit run app.py`` (or another ``script``, relative to the repository) on a free port with
+    DFCORE_WEIGHTS set; returns the process and its URL."""
     port = free_port()
+    # tests/ on the path too, for the test-only pages (tests/verdict_page.py) and the modules they import.
     env = dict(os.environ, DFCORE_WEIGHTS=str(weights), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
-               GLOG_minloglevel="2", PYTHONPATH=str(REPO))
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               GLOG_minloglevel="2", PYTHONPATH=os.pathsep.join([str(REPO), str(REPO / "tests")]))
+    cmd = [sys.executable, "-m", "streamlit", "run", script, "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
            "--browser.gatherUsageStats", "false"]
     with log.open("w") as out:  # the child keeps its own copy of the handle

@@ -7,23 +7,36 @@ choice is one session-wide setting; the pages read it through
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 import dfcore
+from dfcore.analyze import AnalysisResult
 from dfcore.models.detector import Detector
-from dfcore.models.model_registry import ModelEntry, list_models, read_card, resolve_model
+from dfcore.models.model_registry import ModelEntry, list_models, read_card, resolve_offered, withdrawn_models
+from dfcore.reporting.verdict_card import card_matches
 
 MODEL_KEY = "model"  # session-wide: the name of the installed model every page analyses with
 TRAIN_HINT = "Train the detector with `make train`, then build its model card with `make evaluate`."
 
 
 def installed_models() -> list[ModelEntry]:
-    """The installed models, the default first (just ``$DFCORE_WEIGHTS`` when it is set).
+    """The models offered for analysis, the default first (just ``$DFCORE_WEIGHTS`` when it is set).
 
     Raises:
         WeightsError: ``weights/models.json`` is not a valid model list.
     """
     return list_models()
+
+
+def withdrawn() -> list[ModelEntry]:
+    """The installed models that are withdrawn (``entry.withdrawn``: why): shown with their reason, never offered.
+
+    Raises:
+        WeightsError: ``weights/models.json`` is not a valid model list.
+    """
+    return withdrawn_models()
 
 
 def label(entry: ModelEntry) -> str:
@@ -57,11 +70,11 @@ def selected_model() -> ModelEntry:
     """
     name = st.session_state.get(MODEL_KEY)
     try:
-        return resolve_model(name)
+        return resolve_offered(name)
     except dfcore.DfcoreError:
         if name is None:
             raise
-        return resolve_model(None)  # the chosen model is gone (e.g. DFCORE_WEIGHTS changed): the default
+        return resolve_offered(None)  # the chosen model is gone or withdrawn (e.g. DFCORE_WEIGHTS changed): the default
 
 
 def get_detector() -> Detector:
@@ -106,3 +119,34 @@ def card_or_message(entry: ModelEntry) -> dict | None:
         st.info(f"No model card yet for {entry.name}: `{entry.card_path}` does not exist. The card's numbers are "
                 f"measured, never typed in. {TRAIN_HINT}")
     return card
+
+
+def card_of(result: AnalysisResult) -> dict | None:
+    """The card of the offered model that made ``result`` (matched by the checkpoint's sha256, or by file name for a
+    card that records none), for the verdict card's measured error rates; None when no readable card describes it."""
+    try:
+        entries = installed_models()
+    except dfcore.DfcoreError:
+        return None
+    for entry in entries:
+        card = _card(entry, _mtime(entry.card_path))
+        if card_matches(card, result) and (card.get("sha256") or entry.path.name == result.model_file):
+            return card
+    return None
+
+
+def _mtime(path: Path) -> int:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return 0
+
+
+# Keyed by the entry and the card's modification time: a rebuilt card is read again, an unchanged one once.
+# An unreadable card gives None here; the Model page says why (card_or_message).
+@st.cache_data(show_spinner=False, max_entries=16)
+def _card(entry: ModelEntry, mtime_ns: int) -> dict | None:
+    try:
+        return read_card(entry)
+    except dfcore.DfcoreError:
+        return None

@@ -14,7 +14,8 @@ from pathlib import Path
 import streamlit as st
 
 import dfcore
-from dfcore.analyze import FAKE, REAL, AnalysisResult
+from dfcore.analyze import AnalysisResult
+from dfcore.decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, percent
 from dfcore.models.explain import LAYERS
 from dfcore.reporting.figures import timeline_figure
 from dfcore.reporting.report import (
@@ -23,12 +24,15 @@ from dfcore.reporting.report import (
     html_report,
     most_suspicious,
     report_filename,
-    verdict_label,
     write_preview,
 )
+from dfcore.reporting.verdict_card import GRADCAM_NOTE, thresholds_line, verdict_card
 from ui.keyboard import JSON_RESULT, REPORT
+from ui.models import card_of
 
 GALLERY_SIZE = 6
+# Streamlit's named text colours for the verdict label (the report uses dfcore.reporting.verdict_card's hex ones).
+VERDICT_COLOURS = {FAKE: "red", UNCERTAIN: "orange", NO_SIGN: "green", NO_FACE: "gray"}
 LAYER_NOTES = {"layer4": "coarse", "layer3": "middle", "layer2": "fine"}
 LAYER_HELP = ("Which ResNeXt stage Grad-CAM reads: layer4 (deepest) gives coarse, most semantic regions; "
               "layer3 finer regions; layer2 fine texture, noisier. Changing it re-runs only the model and Grad-CAM "
@@ -74,7 +78,8 @@ class ResultView:
             name: the file's name, as the user knows it.
             digest: the file's sha256 (caches the preview per file).
         """
-        self._verdict(result, name)
+        card = card_of(result)
+        self._verdict(result, name, card)
         self._select_default_frame(result)
         if result.video.kind != "image":  # a still has no timeline: the explorer below shows it in full
             video_col, chart_col = st.columns([2, 3])
@@ -86,17 +91,25 @@ class ResultView:
             opacity = self._explorer(result)
         with st.container(key=f"{self.key}_gallery"):
             self._gallery(result, opacity)
-        self._downloads(result, name, opacity)
+        self._downloads(result, name, opacity, card)
 
-    def _verdict(self, result: AnalysisResult, name: str) -> None:
-        colour = {FAKE: "red", REAL: "green"}.get(result.verdict, "gray")
+    def _verdict(self, result: AnalysisResult, name: str, card: dict | None) -> None:
+        vc = verdict_card(result, card)
         with st.container(border=True, key=self.verdict_key):
-            c0, c1, c2, c3 = st.columns([1.3, 1, 1, 1])
-            c0.markdown(f"## :{colour}[{verdict_label(result)}]")
+            c0, c1, c2 = st.columns([2, 1, 1])
+            c0.markdown(f"## :{VERDICT_COLOURS[vc.verdict]}[{vc.label}] :gray-badge[{vc.evidence_note}]")
             c0.caption(name)
-            c1.metric("Fake probability", "–" if result.fake_probability is None else f"{result.fake_probability:.1%}")
-            c2.metric("Threshold", f"{result.threshold:.3f}", help="The clip is FAKE at or above this probability.")
-            c3.metric("Frames with a face", f"{result.n_faces} / {len(result.frames)}")
+            c1.metric("Fake score", "–" if result.fake_probability is None else percent(result.fake_probability),
+                      help=f"The clip's calibrated fake score. {thresholds_line(result.threshold, result.t_no_sign)}"
+                           "; UNCERTAIN between.")
+            c2.metric("Frames with a face", f"{result.n_faces} / {len(result.frames)}")
+            st.markdown(f"**{vc.sentence}**")
+            st.markdown(vc.score_line)
+            for reason in vc.reasons:
+                st.markdown(reason)
+            for line in (vc.rarity, vc.error_rates):
+                if line:
+                    st.markdown(line)
             st.caption(f"Model {result.model_file or result.model_name} ({result.model_name}) · sha256 "
                        f"{result.model_sha256[:12]}… · dfcore {dfcore.__version__} · analysed {result.analysed_at}"
                        f" · {result.timings_s.get('total', 0.0):.2f} s")
@@ -113,14 +126,17 @@ class ResultView:
     def _preview(self, result: AnalysisResult, digest: str) -> None:
         st.video(_preview_mp4(digest, len(result.frames), result.model_sha256, result), format="video/mp4",
                  autoplay=True, muted=True, loop=True)
-        st.caption(f"The {len(result.frames)} analysed frames with the tracked face box (red: frame scored at or "
-                   f"above the threshold, green: below), replayed over {result.video.duration_s:.1f} s.")
+        st.caption(f"The {len(result.frames)} analysed frames with the tracked face box, coloured by that frame's "
+                   f"own fake score (red: at or above {percent(result.threshold)}, amber: between, green: below "
+                   f"{percent(result.t_no_sign)}), replayed over {result.video.duration_s:.1f} s.")
 
     def _timeline(self, result: AnalysisResult) -> None:
         st.plotly_chart(timeline_figure(result, st.session_state[self.frame_key]), width="stretch",
                         key=self.chart_key, on_select=self._on_chart_select, selection_mode="points",
                         config={"displaylogo": False})
-        st.caption("Click a point to open that frame in the explorer. Crosses: frames without a face (not scored).")
+        st.caption(f"Each point is one frame's own fake score: red at or above {percent(result.threshold)} (FAKE), "
+                   f"amber between, green below {percent(result.t_no_sign)} (NO SIGN). Click a point to open that "
+                   "frame in the explorer. Crosses: frames without a face (not scored).")
 
     def _on_chart_select(self) -> None:
         event = st.session_state.get(self.chart_key)
@@ -142,7 +158,7 @@ class ResultView:
                 format_func=lambda i: f"#{frames[i].index} · {frames[i].time_s:.2f} s")
         i = st.session_state[self.frame_key]
         f = frames[i]
-        score = "no face" if f.fake_probability is None else f"p(fake) = {f.fake_probability:.3f}"
+        score = "no face" if f.fake_probability is None else f"fake score {percent(f.fake_probability)}"
         c1, c2, c3 = st.columns([2, 1, 1])
         c1.image(annotated_frame(result, i), caption=f"Frame {f.index} at {f.time_s:.2f} s · {score}", width="stretch")
         if result.crops[i] is None:
@@ -152,9 +168,7 @@ class ResultView:
         cam = cam_overlay(result, i, opacity)
         if cam is not None:
             c3.image(cam, caption=f"Grad-CAM, {result.cam_layer}", width="stretch")
-        target = "towards FAKE" if result.verdict == FAKE else "towards REAL"
-        st.caption(f"Grad-CAM: warm colours mark the regions whose activations pushed the clip's score {target} "
-                   "(the verdict). A heat map shows where the model looked, not proof of manipulation.")
+        st.caption(f"Grad-CAM. {GRADCAM_NOTE}")
         return opacity
 
     def _gallery(self, result: AnalysisResult, opacity: float) -> None:
@@ -162,12 +176,13 @@ class ResultView:
         if not top or not result.cams:
             return
         st.subheader("Most suspicious frames")
+        st.caption(f"The frames with the highest fake scores, whatever the verdict. {GRADCAM_NOTE}")
         for col, i in zip(st.columns(GALLERY_SIZE), top):
             f = result.frames[i]
             col.image(cam_overlay(result, i, opacity), width="stretch",
-                      caption=f"#{f.index} · {f.time_s:.2f} s · p = {f.fake_probability:.2f}")
+                      caption=f"#{f.index} · {f.time_s:.2f} s · fake score {percent(f.fake_probability)}")
 
-    def _downloads(self, result: AnalysisResult, name: str, opacity: float) -> None:
+    def _downloads(self, result: AnalysisResult, name: str, opacity: float, card: dict | None) -> None:
         c1, c2, c3 = st.columns([1, 1, 2])
         c1.download_button("Download JSON", json.dumps(result.to_dict(), indent=2),
                            report_filename(name, result.verdict, "json"), mime="application/json",
@@ -176,7 +191,7 @@ class ResultView:
                            help="The same schema as `python -m dfcore analyze --json`: the file's name, size and "
                                 "sha256, the model's, the time of the analysis (UTC) and every frame's score.")
         # Built only when asked for: the report inlines plotly.js (~4 MB) and PNGs of the top frames.
-        c2.download_button("Download HTML report", lambda: html_report(result, name, opacity=opacity),
+        c2.download_button("Download HTML report", lambda: html_report(result, name, opacity=opacity, card=card),
                            report_filename(name, result.verdict, "html"), mime="text/html", key=f"{self.key}_html",
                            on_click="ignore", shortcut=REPORT.keys if self.shortcuts else None,
                            help="One self-contained file: opens offline in any browser, and names the file "

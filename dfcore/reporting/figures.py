@@ -12,16 +12,30 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..analyze import AnalysisResult
+from ..decision import percent
 
-FAKE_COLOUR = "#d64545"
-REAL_COLOUR = "#2e8b57"
-NEUTRAL_COLOUR = "#8a8a8a"
+FAKE_COLOUR = "#d64545"  # red: FAKE, and a frame scored at or above t_fake
+UNCERTAIN_COLOUR = "#e08a00"  # amber: UNCERTAIN, and a frame scored between the two thresholds
+NO_SIGN_COLOUR = "#2e8b57"  # green: NO SIGN FOUND, and a frame scored below t_no_sign
+NEUTRAL_COLOUR = "#8a8a8a"  # grey: NO FACE, frames without a face, guide lines
 MEASURED_COLOUR = "#ff7f0e"
 MODEL_COLOURS = ("#1f77b4", "#9467bd", "#17becf", "#8c564b")  # one per model on the speed/accuracy chart
+PERCENT_AXIS = {"tickformat": ".0%", "range": [-0.03, 1.03]}  # probabilities drawn in percent, as shown everywhere
+
+
+def score_colour(p: float | None, t_fake: float, t_no_sign: float) -> str:
+    """A score's colour against the two thresholds: red at or above ``t_fake``, green below ``t_no_sign``, amber
+    between them, grey for no score."""
+    if p is None:
+        return NEUTRAL_COLOUR
+    if p >= t_fake:
+        return FAKE_COLOUR
+    return NO_SIGN_COLOUR if p < t_no_sign else UNCERTAIN_COLOUR
 
 
 def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.Figure:
-    """Per-frame fake probability against time, with the threshold and the frames without a face.
+    """Per-frame fake score against time: each point coloured by its own score against both thresholds,
+    both thresholds drawn, the y axis in percent, and the frames without a face marked.
 
     Args:
         result: an analysis.
@@ -33,15 +47,17 @@ def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.F
     """
     frames = result.frames
     positions = list(range(len(frames)))
+    t_fake, t_no_sign = result.threshold, result.t_no_sign
     fig = go.Figure()
     # One trace over every frame, with None where no face was found: Plotly leaves
     # a gap there instead of drawing a line through frames that were not scored.
     fig.add_trace(go.Scatter(
         x=[f.time_s for f in frames], y=[f.fake_probability for f in frames],
-        mode="lines+markers", connectgaps=False, name="fake probability (frame)",
-        line={"color": FAKE_COLOUR if result.verdict == "FAKE" else REAL_COLOUR},
+        mode="lines+markers", connectgaps=False, name="fake score (frame)",
+        line={"color": NEUTRAL_COLOUR, "width": 1},
+        marker={"color": [score_colour(f.fake_probability, t_fake, t_no_sign) for f in frames], "size": 9},
         customdata=[[f.index, i] for i, f in zip(positions, frames)],
-        hovertemplate="frame %{customdata[0]}<br>t = %{x:.2f} s<br>p(fake) = %{y:.3f}<extra></extra>",
+        hovertemplate="frame %{customdata[0]}<br>t = %{x:.2f} s<br>fake score %{y:.0%}<extra></extra>",
     ))
     missing = [i for i, f in enumerate(frames) if f.fake_probability is None]
     if missing:
@@ -51,13 +67,19 @@ def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.F
             customdata=[[frames[i].index, i] for i in missing],
             hovertemplate="frame %{customdata[0]}<br>t = %{x:.2f} s<br>no face<extra></extra>",
         ))
-    fig.add_hline(y=result.threshold, line_dash="dash", line_color=NEUTRAL_COLOUR,
-                  annotation_text=f"threshold {result.threshold:.2f}", annotation_position="top left")
+    if t_no_sign == t_fake:  # a one-threshold model: one line is both
+        fig.add_hline(y=t_fake, line_dash="dash", line_color=FAKE_COLOUR, annotation_position="top left",
+                      annotation_text=f"FAKE at ≥ {percent(t_fake)}, NO SIGN below")
+    else:
+        fig.add_hline(y=t_fake, line_dash="dash", line_color=FAKE_COLOUR, annotation_position="top left",
+                      annotation_text=f"FAKE at ≥ {percent(t_fake)}")
+        fig.add_hline(y=t_no_sign, line_dash="dash", line_color=NO_SIGN_COLOUR, annotation_position="bottom left",
+                      annotation_text=f"NO SIGN below {percent(t_no_sign)}")
     if selected is not None and 0 <= selected < len(frames):
         fig.add_vline(x=frames[selected].time_s, line_color=NEUTRAL_COLOUR, line_width=1)
     fig.update_layout(
-        xaxis_title="time in the clip (s)", yaxis_title="fake probability", yaxis_range=[-0.03, 1.03],
-        height=320, margin={"l": 60, "r": 10, "t": 30, "b": 50}, hovermode="closest",
+        xaxis_title="time in the clip (s)", yaxis_title="fake score", yaxis=PERCENT_AXIS,
+        height=320, margin={"l": 60, "r": 10, "t": 30, "b": 50}, hovermode="closest", showlegend=bool(missing),
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
     return fig
@@ -159,4 +181,4 @@ def reliability_figure(bins: list[dict]) -> go.Figure:
     return fig
 
 
-__all__ = ["timeline_figure", "card_curve", "auc_error_bars", "speed_accuracy_figure", "reliability_figure"]
+__all__ = ["score_colour", "timeline_figure", "card_curve", "auc_error_bars", "speed_accuracy_figure", "reliability_figure"]

@@ -17,14 +17,15 @@ import cv2
 import numpy as np
 
 from .. import __version__
-from ..analyze import FAKE, NO_FACE, REAL, AnalysisResult
+from ..analyze import AnalysisResult
+from ..decision import EVIDENCE_NOT_PROOF, percent
 from ..models.explain import overlay
-from .figures import FAKE_COLOUR, NEUTRAL_COLOUR, REAL_COLOUR, timeline_figure
+from .figures import FAKE_COLOUR, score_colour, timeline_figure
+from .verdict_card import GRADCAM_NOTE, verdict_card, verdict_label
 from ..vision.preprocessing import Box
 from ..provenance import DECISION_RULE, base_name, utc_now
 from ..media.video_writer import write_h264
 
-VERDICT_LABELS = {REAL: "REAL", FAKE: "FAKE", NO_FACE: "NO FACE"}
 # A preview made from the sampled frames plays at the clip's own pace (so a 10 s
 # clip previews in about 10 s) but never slower than this, which would look frozen.
 MIN_PREVIEW_FPS = 1.0
@@ -32,10 +33,6 @@ MAX_PREVIEW_FPS = 30.0
 REPORT_FRAME_SIDE = 480  # full frames in the report are shrunk to this longer side: a report stays a few MB
 REPORT_SUFFIX = "deepfake-lens"  # saved results are named CLIP.VERDICT.deepfake-lens.json / .html
 RESULT_JSON_ID = "deepfake-lens-result"  # the id of the report's embedded copy of the JSON result
-
-
-def verdict_label(result: AnalysisResult) -> str:
-    return VERDICT_LABELS[result.verdict]
 
 
 def report_filename(name: str, verdict: str, extension: str) -> str:
@@ -46,7 +43,7 @@ def report_filename(name: str, verdict: str, extension: str) -> str:
 
     Args:
         name: the clip's file name as the user knows it.
-        verdict: ``AnalysisResult.verdict`` ("REAL", "FAKE" or "NO_FACE").
+        verdict: ``AnalysisResult.verdict``, the machine name ("FAKE", "UNCERTAIN", "NO_SIGN" or "NO_FACE").
         extension: "json" or "html".
     """
     base = "".join(c for c in base_name(name) if c.isprintable()).strip() or "clip"
@@ -54,11 +51,9 @@ def report_filename(name: str, verdict: str, extension: str) -> str:
 
 
 def frame_colour(result: AnalysisResult, position: int) -> str:
-    """Red for a frame scored at or above the threshold, green below it, grey without a face."""
-    p = result.frames[position].fake_probability
-    if p is None:
-        return NEUTRAL_COLOUR
-    return FAKE_COLOUR if p >= result.threshold else REAL_COLOUR
+    """A frame's colour by its own score: red at or above t_fake, amber between the thresholds, green below
+    t_no_sign, grey without a face (:func:`dfcore.reporting.figures.score_colour`)."""
+    return score_colour(result.frames[position].fake_probability, result.threshold, result.t_no_sign)
 
 
 def draw_box(image_rgb: np.ndarray, box: Box | None, colour: str = FAKE_COLOUR) -> np.ndarray:
@@ -127,30 +122,30 @@ def png_data_uri(image_rgb: np.ndarray, max_side: int | None = None) -> str:
     return "data:image/png;base64," + base64.b64encode(data.tobytes()).decode("ascii")
 
 
-def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: float = 0.5) -> str:
+def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: float = 0.5,
+                card: dict | None = None) -> str:
     """A self-contained HTML report of one analysis: opens offline, in any browser, from a single file.
 
-    Holds the verdict, the per-frame timeline (Plotly, its JavaScript inline),
-    the most suspicious frames with their face boxes and Grad-CAM overlays as
-    embedded PNGs, the notes, and what matches it to its video and model later:
-    the file's name, size and sha256, the analysis time (UTC), the model's file,
-    sha256 and version, the dfcore version, the frames analysed, the threshold
-    and the decision rule. The JSON result (``result.to_dict()``) is embedded
-    too, in ``<script type="application/json" id="deepfake-lens-result">``.
+    Holds the verdict card (label in its colour, "Evidence, not proof", the verdict's sentence, UNCERTAIN's
+    reasons, the score's rarity in calibration and the model's measured error rates), the per-frame
+    timeline (Plotly, its JavaScript inline), the most suspicious frames with their face boxes and Grad-CAM
+    overlays as embedded PNGs, the notes, and what matches it to its video and model later: the file's
+    name, size and sha256, the analysis time (UTC), the model's file, sha256 and version, the dfcore
+    version, the frames analysed, both thresholds and the decision rule. The JSON result
+    (``result.to_dict()``) is embedded too, in ``<script type="application/json" id="deepfake-lens-result">``.
 
     Args:
         result: an analysis (with Grad-CAM maps for the overlays; without, the frames are shown plain).
         name: the file name to show (the analysed path may be a temporary copy).
         top_k: how many of the most suspicious frames to include.
         opacity: Grad-CAM overlay opacity, 0-1.
+        card: the analysing model's card, for its measured error rates (None: not stated).
 
     Returns:
         The HTML document.
     """
     e = html.escape
-    label = verdict_label(result)
-    colour = {FAKE: FAKE_COLOUR, REAL: REAL_COLOUR}.get(result.verdict, NEUTRAL_COLOUR)
-    prob = "–" if result.fake_probability is None else f"{result.fake_probability:.1%}"
+    vc = verdict_card(result, card)
     chart = timeline_figure(result).to_html(full_html=False, include_plotlyjs=True,
                                             config={"displaylogo": False, "responsive": True})
     v = result.video
@@ -161,8 +156,11 @@ def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: f
         ("File size", f"{source.size_bytes:,} bytes" if source else "–"),
         ("File sha256", source.sha256 if source else "–"),
         ("Analysed at (UTC)", result.analysed_at or "–"),
-        ("Fake probability", prob),
-        ("Threshold", f"{result.threshold:.3f} (FAKE at or above)"),
+        ("Verdict", vc.label if vc.label == vc.verdict else f"{vc.label} ({vc.verdict})"),
+        ("Fake score", "–" if result.fake_probability is None else percent(result.fake_probability)),
+        ("Thresholds", f"FAKE at or above {percent(result.threshold)}; NO SIGN below {percent(result.t_no_sign)}"
+                       f"; UNCERTAIN between"),
+        ("How the thresholds were set", result.decision_rule or "–"),
         ("Decision rule", rule),
         ("Frames with a face", f"{result.n_faces} of {len(result.frames)} analysed ({result.n_frames_requested} requested)"),
         ("Video", f"{v.width}×{v.height}, {v.fps:.2f} fps, {v.duration_s:.2f} s, {v.codec} ({v.kind})"),
@@ -175,6 +173,9 @@ def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: f
     ]
     rows = "\n".join(f"<tr><th>{e(k)}</th><td>{e(str(val))}</td></tr>" for k, val in facts)
     notes = "".join(f"<li>{e(n)}</li>" for n in result.notes)
+    reasons = "".join(f'<p class="reason">{e(r)}</p>' for r in vc.reasons)
+    extra = "".join(f'<p class="{cls}">{e(text)}</p>' for cls, text in (("rarity", vc.rarity),
+                                                                         ("error-rates", vc.error_rates)) if text)
     cards = []
     for i in most_suspicious(result, top_k):
         f = result.frames[i]
@@ -186,7 +187,7 @@ def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: f
         if cam is not None:
             images.append(f'<img class="crop" src="{png_data_uri(cam)}" alt="Grad-CAM overlay">')
         cards.append(f'<figure>{"".join(images)}<figcaption>frame {f.index} · t = {f.time_s:.2f} s · '
-                     f'p(fake) = {f.fake_probability:.3f}</figcaption></figure>')
+                     f'fake score {percent(f.fake_probability)}</figcaption></figure>')
     frames_html = "\n".join(cards) or "<p>No frame had a face, so there is nothing to explain.</p>"
     # "<" escaped, so no name in the data can close the script element.
     embedded = json.dumps(result.to_dict(), ensure_ascii=False).replace("<", "\\u003c")
@@ -196,7 +197,14 @@ def html_report(result: AnalysisResult, name: str, *, top_k: int = 6, opacity: f
 <title>Deepfake Lens report: {e(name)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; padding: 0 1rem; color: #222; }}
-.verdict {{ font-size: 2.4rem; font-weight: 700; color: {colour}; margin: .2rem 0; }}
+.verdict-card {{ border: 2px solid {vc.colour}; border-radius: 8px; padding: .6rem 1rem; margin: 1rem 0; }}
+.verdict-line {{ display: flex; align-items: baseline; gap: 1rem; flex-wrap: wrap; }}
+.verdict {{ font-size: 2.4rem; font-weight: 700; color: {vc.colour}; margin: .2rem 0; }}
+.evidence {{ font-size: .95rem; font-weight: 600; color: #555; border: 1px solid #bbb; border-radius: 1rem;
+             padding: .1rem .6rem; }}
+.sentence {{ font-size: 1.15rem; font-weight: 600; margin: .3rem 0; }}
+.score {{ font-size: 1.05rem; }}
+.reason, .rarity, .error-rates {{ margin: .3rem 0; }}
 table {{ border-collapse: collapse; margin: 1rem 0; }}
 th, td {{ text-align: left; padding: .25rem .8rem .25rem 0; vertical-align: top; }}
 th {{ color: #555; font-weight: 600; }}
@@ -210,18 +218,25 @@ figcaption {{ font-size: .9rem; color: #444; }}
 </style></head><body>
 <h1>Deepfake Lens report</h1>
 <p>{e(name)}</p>
-<div class="verdict">{e(label)}</div>
+<div class="verdict-card" data-verdict="{e(vc.verdict)}">
+<div class="verdict-line"><div class="verdict">{e(vc.label)}</div><span class="evidence">{e(vc.evidence_note)}</span></div>
+<p class="sentence">{e(vc.sentence)}</p>
+<p class="score">{e(vc.score_line)}</p>
+{reasons}{extra}
+</div>
 <table>{rows}</table>
 {f"<ul>{notes}</ul>" if notes else ""}
-<h2>Per-frame fake probability</h2>
+<h2>Per-frame fake score</h2>
+<p>Each point is one frame's own score: red at or above the FAKE threshold, amber between the two thresholds,
+green below the NO SIGN threshold; crosses mark frames without a face (not scored).</p>
 {chart}
 <h2>Most suspicious frames</h2>
-<p>Each: the frame with the tracked face box, the face crop the model saw, and its Grad-CAM overlay
-(red: regions that pushed the score towards the verdict).</p>
+<p>The frames with the highest fake scores. Each: the frame with the tracked face box, the face crop the model
+saw, and its Grad-CAM overlay. {e(GRADCAM_NOTE)}</p>
 <div class="frames">{frames_html}</div>
 <script type="application/json" id="{RESULT_JSON_ID}">{embedded}</script>
-<p class="disclaimer">A detector's output is evidence, not proof. Use it together with provenance checks and
-human judgement. Generated by Deepfake Lens (dfcore {e(__version__)}).</p>
+<p class="disclaimer">{e(EVIDENCE_NOT_PROOF)}: a detector's output is evidence, never proof. Use it together with
+provenance checks and human judgement. Generated by Deepfake Lens (dfcore {e(__version__)}).</p>
 </body></html>
 """
 
@@ -232,6 +247,6 @@ def _rgb(colour: str) -> tuple[int, int, int]:
 
 
 __all__ = [
-    "VERDICT_LABELS", "verdict_label", "report_filename", "frame_colour", "draw_box", "annotated_frame", "cam_overlay",
+    "verdict_label", "report_filename", "frame_colour", "draw_box", "annotated_frame", "cam_overlay",
     "most_suspicious", "preview_fps", "write_preview", "png_data_uri", "html_report",
 ]
