@@ -248,6 +248,11 @@ def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[i
     return pool_of(pool.videos, frame_counts, pool.domain_of(), lambda v, k: cal.clip_probability(v.scores[k]))
 
 
+def report_count(frame_counts: Sequence[int]) -> str:
+    """The frame count whose rates are reported: the dashboard's default, or the nearest one analysed."""
+    return str(min(frame_counts, key=lambda k: abs(k - int(REPORT_FRAMES))))
+
+
 def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int]) -> dict:
     """For each left-out source: calibrate without it, and give its reals' and fakes' three-way rates at 20 frames.
 
@@ -260,7 +265,7 @@ def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int]) -> dict:
         if not held.videos or not rest.videos:
             continue
         cal = fit_calibration(rest, frame_counts, None, intervals=False)
-        scored = calibrated_pool(held, cal, [REPORT_FRAMES])
+        scored = calibrated_pool(held, cal, [report_count(frame_counts)])
         out[name] = {"thresholds_without_it": cal.video.to_dict(),
                      "rates_on_it": three_way_rates(scored, cal.video) if len(scored.scores) else None}
     return out
@@ -306,7 +311,7 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
           f"at {list(frame_counts)} frames", flush=True)
     pool = score_pool(items, detector, frame_counts)
     cal = fit_calibration(pool, frame_counts, image_domain)
-    scored = calibrated_pool(pool, cal, [REPORT_FRAMES])
+    scored = calibrated_pool(pool, cal, [report_count(frame_counts)])
     record = {
         "rule": (f"t_fake: at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration pool's real clips called FAKE; "
                  f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the pool's domains "
@@ -321,6 +326,7 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
         "n_no_face": sum(1 for v in pool.videos if v.error is None and not any(s is not None for s in v.scores.values())),
         "n_errors": sum(1 for v in pool.videos if v.error is not None),
         "calibration_rates": three_way_rates(scored, cal.video),
+        "rates_frames": int(report_count(frame_counts)),
         "left_out": left_out_checks(pool, frame_counts),
     }
     info = {**ck.info, "decision": record,

@@ -48,7 +48,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.utils import ModelEmaV3
 
 from .augment import apply_augment, sample_augment
 from ..models.backbones import LITE0_MEAN_STD
@@ -488,7 +487,12 @@ def train_frames(model: ResNeXtLSTM, run: RunConfig, pools: FacePools, monitor_s
         params += list(projector.parameters())
     opt = torch.optim.AdamW(params, lr=run.lr, weight_decay=run.weight_decay)
     # timm's average of every float in the state dict (weights and BatchNorm statistics), integers copied.
-    ema = ModelEmaV3(model, decay=run.ema_decay) if run.ema_decay > 0 else None
+    if run.ema_decay > 0:
+        from timm.utils import ModelEmaV3  # imported only when used: older timm releases (a GPU machine's) lack it
+
+        ema = ModelEmaV3(model, decay=run.ema_decay)
+    else:
+        ema = None
     state_path, best_path = work / "frames.pt", work / "frames_best.pt"
     step, history, seconds = 0, [], 0.0
     if state_path.exists():
@@ -691,8 +695,14 @@ def sequence_positions(n_cached: int, length: int, rng: np.random.Generator) -> 
     return np.floor((np.arange(length) + rng.random()) * n_cached / length).astype(int).clip(0, n_cached - 1)
 
 
-def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: int) -> float:
-    """The clip stage: the LSTM and clip head on frozen features; returns the seconds spent."""
+def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: int,
+                deadline: float | None = None) -> float:
+    """The clip stage: the LSTM and clip head on frozen features; returns the seconds spent.
+
+    Args:
+        deadline: stop before the step that would start after this ``time.time()`` (a GPU run's time budget);
+            None: run every step.
+    """
     t0 = time.time()
     params = list(model.lstm.parameters()) + list(model.clip_head.parameters())
     opt = torch.optim.AdamW(params, lr=run.clip_lr, weight_decay=run.weight_decay)
@@ -702,6 +712,9 @@ def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: 
     multi = [[i for i, f in enumerate(feats.feats) if len(f) > 1 and feats.labels[i] == lab] for lab in (0, 1)]
     single = [i for i, f in enumerate(feats.feats) if len(f) == 1]
     for step in range(steps):
+        if deadline is not None and time.time() >= deadline:
+            print(f"[{run.name}] clips: time is up after {step} of {steps} steps", flush=True)
+            break
         model.train()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, run.clip_lr, 50, steps)
@@ -718,10 +731,11 @@ def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: 
         lengths = torch.tensor([len(s) for s in seqs])
         padded = nn.utils.rnn.pad_sequence(seqs, batch_first=True)
         clip_logits, _ = model.heads(padded, lengths)
-        y = torch.tensor([feats.labels[i] for i in chosen], dtype=torch.float32)
+        device = clip_logits.device  # the features' (a GPU run keeps them on its GPU)
+        y = torch.tensor([feats.labels[i] for i in chosen], dtype=torch.float32, device=device)
         loss = F.binary_cross_entropy_with_logits(clip_logits, y)
         if feats.teacher_logits[chosen[0]] is not None:
-            soft = torch.sigmoid(torch.tensor([feats.teacher_logits[i] for i in chosen]))
+            soft = torch.sigmoid(torch.tensor([feats.teacher_logits[i] for i in chosen], device=device))
             loss = (1 - run.distill_weight) * loss + run.distill_weight * \
                 F.binary_cross_entropy_with_logits(clip_logits, soft)
         opt.zero_grad(set_to_none=True)
@@ -830,8 +844,6 @@ def train(cfg: TrainConfig) -> list[Path]:
         DatasetError: the data folders do not have the expected layout.
         TrainingDependencyError: the ImageNet weights package is not installed.
     """
-    from .calibrate import calibrate_checkpoint
-
     t0 = time.time()
     work = Path(cfg.work_dir)
     plan = [RECIPE[name] for name in cfg.runs]
@@ -847,7 +859,7 @@ def train(cfg: TrainConfig) -> list[Path]:
             continue
         path = train_run(run, data, cfg)
         if not run.exclude_methods:
-            calibrate_checkpoint(path, data.splits["ffpp_calib"])
+            calibrate_for_verdicts(path, data.splits, work)
         (Path(cfg.work_dir) / run.name / "done").write_text(f"{time.time() - t0:.0f}\n")
         written.append(path)
         print(f"[{run.name}] finished; {(time.time() - t0) / 60:.1f} min since start", flush=True)
@@ -855,23 +867,29 @@ def train(cfg: TrainConfig) -> list[Path]:
 
 
 def recalibrate(cfg: TrainConfig) -> list[Path]:
-    """Calibrate the shipped checkpoints of ``cfg.runs`` afresh on the calibration split (no training).
+    """Calibrate the shipped checkpoints of ``cfg.runs`` afresh on the calibration pool (no training).
 
     For a checkpoint trained before a change to the calibration code: the result is what ``train``
     would now write for the same weights.
     """
-    from .calibrate import calibrate_checkpoint
-
     done = []
     for run in (RECIPE[name] for name in cfg.runs):
         path = checkpoint_path(run, cfg)
         if not run.exclude_methods and path.is_file():
             # The calibration split of the checkpoint's own training, whatever today's defaults say.
             info = load_checkpoint(path).info
-            splits = make_splits(trained_data_config(info, cfg.data.data_root))
-            calibrate_checkpoint(path, splits["ffpp_calib"], refit=True)
+            calibrate_for_verdicts(path, make_splits(trained_data_config(info, cfg.data.data_root)), Path(cfg.work_dir))
             done.append(path)
     return done
+
+
+def calibrate_for_verdicts(path: Path, splits: dict[str, list[LabelledItem]], work_dir: Path) -> dict:
+    """Three-outcome calibration on the calibration pool of ``splits`` (FF++, talking heads, web-degraded reals,
+    DFDC crops: :mod:`dfcore.training.calibration_pool`); the degraded copies go under ``work_dir/pools``."""
+    from .calibrate import calibrate_on_pool
+    from .calibration_pool import IMAGE_DOMAIN, pool_items
+
+    return calibrate_on_pool(path, pool_items(splits, "calibration", work_dir / "pools"), IMAGE_DOMAIN)
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python -m dfcore train`

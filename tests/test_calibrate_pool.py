@@ -1,0 +1,86 @@
+"""dfcore.training.calibrate.calibrate_on_pool: three-outcome calibration on a pool of domains, through the full pipeline.
+
+The checkpoint is a tiny UNTRAINED model and the pool the generated sample clips split into two made-up
+domains (plus the still as a one-image domain): the test is about the rule, the stored record and the
+rewritten file, not about what the model detects.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dfcore.analyze import analyze_video
+from dfcore.decision import FAKE, NO_SIGN, UNCERTAIN
+from dfcore.models.checkpoint import MANIFEST_NAME, load_checkpoint, read_manifest, sha256_file
+from dfcore.models.detector import Detector
+from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP
+from dfcore.training.calibrate import calibrate_on_pool
+from dfcore.training.datasets import LabelledItem
+
+from test_calibrate import _uncalibrated
+
+FRAME_COUNTS = (3, 6)
+
+
+def _pool(sample_dir: Path) -> dict[str, list[LabelledItem]]:
+    item = lambda name, label, source: LabelledItem(sample_dir / name, label, ("astronaut",), source)  # noqa: E731
+    return {
+        "one": [item(REAL_CLIP, 0, "one/real"), item(SELFBLEND_CLIP, 1, "one/selfblend")],
+        "two": [item(REAL_CLIP, 0, "two/real"), item(WARP_CLIP, 1, "two/warp")],
+        "stills": [item(REAL_STILL, 0, "stills/real"), item(REAL_STILL, 1, "stills/fake")],
+    }
+
+
+@pytest.fixture(scope="module")
+def calibrated(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> tuple[Path, dict, str]:
+    path = _uncalibrated(tmp_path_factory.mktemp("pool"))
+    before = sha256_file(path)
+    return path, calibrate_on_pool(path, _pool(sample_dir), "stills", FRAME_COUNTS), before
+
+
+def test_the_checkpoint_carries_both_thresholds_and_the_pool(calibrated: tuple[Path, dict, str]) -> None:
+    path, record, before = calibrated
+    ck = load_checkpoint(path)
+    assert ck.sha256 != before and read_manifest(path.parent / MANIFEST_NAME) == {path.name: ck.sha256}
+    assert ck.info["decision"] == record and ck.info["run_config"] == {"name": "model"}
+    video = record["video"]
+    assert video["t_no_sign"] <= video["t_fake"] == ck.threshold
+    lo, hi = video["t_fake_interval"]
+    assert lo <= video["t_fake"] <= hi
+    assert set(record["video_scores"]) == {"one", "two", "stills"} and set(record["image_scores"]) == {"stills"}
+    assert record["pool"]["one"] == {"one/real": {"real": 1, "fake": 0}, "one/selfblend": {"real": 0, "fake": 1}}
+    assert set(record["left_out"]) <= {"dfdc", "ffpp/Deepfakes", "talking_heads/DeepFaceLive"}
+    rates = record["calibration_rates"]
+    for lab in ("real", "fake"):
+        assert sum(rates[lab][o]["rate"] for o in (FAKE, UNCERTAIN, NO_SIGN)) == pytest.approx(1.0)
+
+
+def test_the_rule_holds_when_the_pool_is_analysed_again(calibrated: tuple[Path, dict, str], sample_dir: Path) -> None:
+    path, record, _ = calibrated
+    det = Detector(load_checkpoint(path), device="cpu")
+    assert det.rule.three_way and det.rule.video.fake == record["video"]["t_fake"]
+    reals = [analyze_video(sample_dir / REAL_CLIP, k, detector=det) for k in FRAME_COUNTS]
+    # 5% of the pool's reals may be called FAKE: with two real domains of 2 scores each, none may.
+    assert all(r.fake_probability < det.threshold for r in reals)
+    assert all(r.verdict != FAKE for r in reals)
+    r = reals[-1]
+    assert r.rarity is not None and "of real videos in calibration score this high" in r.rarity
+    assert r.to_dict()["decision"]["t_no_sign"] == det.rule.video.no_sign
+
+
+def test_recalibrating_sets_the_old_calibration_aside(calibrated: tuple[Path, dict, str], sample_dir: Path) -> None:
+    path, record, _ = calibrated
+    again = calibrate_on_pool(path, _pool(sample_dir), "stills", FRAME_COUNTS)
+    assert again["video"] == record["video"]  # the same raw scores, the same rule: not a calibration of a calibration
+
+
+def test_a_pool_without_fakes_is_refused_and_the_file_kept(tmp_path: Path, sample_dir: Path) -> None:
+    path = _uncalibrated(tmp_path)
+    digest = sha256_file(path)
+    reals = {"one": [LabelledItem(sample_dir / REAL_CLIP, 0, ("a",), "one/real")]}
+    with pytest.raises(ValueError):
+        calibrate_on_pool(path, reals, None, FRAME_COUNTS[:1])
+    assert sha256_file(path) == digest
