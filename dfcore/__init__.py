@@ -1,31 +1,53 @@
-"""dfcore: the deepfake detection core behind Deepfake Lens (no UI code here)."""
+"""dfcore: the deepfake detection core behind Deepfake Lens (no UI code here).
+
+The public names below are imported on first use (PEP 562), not with the package: analysis needs MediaPipe
+and PyAV, but a training run on a machine without them (``dfcore.training.gpu_run``) imports only the
+modules it uses. ``from dfcore import analyze_video`` and ``dfcore.load_detector`` work as before.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
 
-from .analyze import AnalysisResult, FrameResult, analyze_video  # noqa: E402
-from .decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, VERDICTS  # noqa: E402
-from .models.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from .media.clip_memory import ClipMemory  # noqa: E402
-from .models.detector import Detector, load_detector  # noqa: E402
-from .errors import (  # noqa: E402
-    AnalysisTimeoutError,
-    DatasetError,
-    DfcoreError,
-    InputNotFoundError,
-    NoFaceFoundError,
-    NoWeightsInstalledError,
-    UnsupportedFormatError,
-    VideoDecodeError,
-    WeightsError,
-)
-from .models.explain import ExplainOptions  # noqa: E402
-from .models.model import ModelConfig, create_model  # noqa: E402
-from .vision.preprocessing import PreprocessConfig  # noqa: E402
+# Public name -> the module (relative to this package) that defines it.
+_EXPORTS = {
+    "analyze_video": ".analyze", "AnalysisResult": ".analyze", "FrameResult": ".analyze",
+    "FAKE": ".decision", "UNCERTAIN": ".decision", "NO_SIGN": ".decision", "NO_FACE": ".decision",
+    "VERDICTS": ".decision",
+    "load_checkpoint": ".models.checkpoint", "save_checkpoint": ".models.checkpoint",
+    "ClipMemory": ".media.clip_memory",
+    "Detector": ".models.detector", "load_detector": ".models.detector",
+    "AnalysisTimeoutError": ".errors", "DatasetError": ".errors", "DfcoreError": ".errors",
+    "InputNotFoundError": ".errors", "NoFaceFoundError": ".errors", "NoWeightsInstalledError": ".errors",
+    "UnsupportedFormatError": ".errors", "VideoDecodeError": ".errors", "WeightsError": ".errors",
+    "ExplainOptions": ".models.explain",
+    "ModelConfig": ".models.model", "create_model": ".models.model",
+    "PreprocessConfig": ".vision.preprocessing",
+}
+# Subpackages the eager import used to make reachable as attributes (``dfcore.media.video_io``): reaching one
+# that nothing has imported yet loads every module the package used to import, as it did.
+_SUBPACKAGES = ("analyze", "decision", "errors", "media", "models", "vision")
 
-__all__ = [
-    "__version__", "analyze_video", "AnalysisResult", "FrameResult", "FAKE", "UNCERTAIN", "NO_SIGN", "NO_FACE", "VERDICTS", "ClipMemory",
-    "Detector", "load_detector", "load_checkpoint", "save_checkpoint", "create_model", "ModelConfig",
-    "PreprocessConfig", "ExplainOptions", "DfcoreError", "InputNotFoundError", "UnsupportedFormatError",
-    "VideoDecodeError", "NoFaceFoundError", "WeightsError", "NoWeightsInstalledError", "DatasetError",
-    "AnalysisTimeoutError",
-]
+__all__ = ["__version__", *_EXPORTS]
+
+
+def _load_all() -> None:
+    for module in sorted(set(_EXPORTS.values())):
+        importlib.import_module(module, __name__)
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    if name in _SUBPACKAGES:
+        _load_all()
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

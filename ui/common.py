@@ -11,6 +11,7 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import dfcore
+import dfcore.media.video_io  # noqa: F401  (its extension list, below; dfcore imports it lazily)
 from dfcore.serving.upload import safe_name  # the API names its uploads by the same rule
 
 SAMPLES_DIR = Path(__file__).resolve().parent.parent / "sample_videos"

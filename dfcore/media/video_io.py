@@ -26,11 +26,8 @@ import numpy as np
 
 from ..deadline import Deadline
 from ..errors import InputNotFoundError, UnsupportedFormatError, VideoDecodeError
+from .formats import IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS  # re-exported: read here too
 from .packet_decode import DECODE_ERRORS, TargetDecoder, TargetRule
-
-VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".avi", ".mov", ".mkv", ".webm"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png"})
-SUPPORTED_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 
 # Frames are downscaled so their longer side is at most this before anything
 # else sees them: faces stay far larger than the model's input, and a 4K or 8K

@@ -61,6 +61,7 @@ def save_checkpoint(
     bias: float = 0.0,
     frame_temperature: float = 1.0,
     info: dict | None = None,
+    float16_weights: bool = False,
 ) -> str:
     """Write a checkpoint and record its sha256 in the folder's manifest.
 
@@ -74,6 +75,9 @@ def save_checkpoint(
         bias: calibration bias for clip logits, added after dividing by the temperature.
         frame_temperature: calibration temperature for per-frame logits.
         info: JSON-like description (training data, metrics, ...).
+        float16_weights: store the learnt weights as float16 (half the file; a GPU run's checkpoints must fit
+            its 16 MiB transfer limit). Buffers (BatchNorm statistics) stay as they are. Loading needs nothing
+            special: ``load_state_dict`` copies them into the float32 model.
 
     Returns:
         The file's sha256.
@@ -94,7 +98,7 @@ def save_checkpoint(
         "bias": float(bias),
         "frame_temperature": float(frame_temperature),
         "info": info or {},
-        "state_dict": {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+        "state_dict": _state_dict(model, float16_weights),
     }
     tmp = p.with_name(p.name + ".tmp")
     torch.save(payload, tmp)
@@ -102,6 +106,15 @@ def save_checkpoint(
     digest = sha256_file(p)
     _update_manifest(p.parent / MANIFEST_NAME, p.name, digest)
     return digest
+
+
+def _state_dict(model: ResNeXtLSTM, float16_weights: bool) -> dict[str, torch.Tensor]:
+    weights = {name for name, _ in model.named_parameters()}
+    out = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu().contiguous()
+        out[k] = v.half() if float16_weights and k in weights and v.is_floating_point() else v
+    return out
 
 
 def load_checkpoint(path: str | os.PathLike, verify: bool = True) -> Checkpoint:

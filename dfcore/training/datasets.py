@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DatasetError
-from ..media.video_io import SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS
+from ..media.formats import SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 

@@ -16,16 +16,17 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..analyze import detect_track
 from .datasets import LabelledItem
 from ..errors import DfcoreError
-from ..vision.face_mesh import N_LANDMARKS, FaceMesh
-from ..vision.faces import FaceOptions
 from ..vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
-from ..media.video_io import sample_frames
+
+if TYPE_CHECKING:  # extraction's imports need MediaPipe and PyAV; CropSet alone (a GPU run) needs neither
+    from ..vision.face_mesh import FaceMesh
+    from ..vision.faces import FaceOptions
 
 
 @dataclass
@@ -83,6 +84,8 @@ def extract_crops(
     Returns:
         The regions of all frames in which the subject's face was found, with Face Mesh landmarks.
     """
+    from ..vision.face_mesh import N_LANDMARKS, FaceMesh
+
     cfg = PreprocessConfig(input_size=cache_size, margin=margin)
     crops, boxes, kps, marks, owner, meta = [], [], [], [], [], []
     no_mesh = np.full((N_LANDMARKS, 2), np.nan, np.float32)
@@ -109,6 +112,9 @@ def _extract_item(it: LabelledItem, n: int, frames_per_item: int, cfg: Preproces
                   face_options: FaceOptions | None, mesh: FaceMesh, no_mesh: np.ndarray,
                   crops: list, boxes: list, kps: list, marks: list, owner: list) -> int:
     """Append one item's regions to the lists; returns how many faces it gave."""
+    from ..analyze import detect_track
+    from ..media.video_io import sample_frames
+
     cache_size = cfg.input_size
     try:
         _, frames = sample_frames(it.path, frames_per_item)
