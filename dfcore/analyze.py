@@ -327,15 +327,15 @@ def score_clip(
     check_deadline(deadline, "scoring")
     t = time.perf_counter()
     scores = None
+    is_image = clip.info.kind == "image"
     if face_crops is not None:
         # With Grad-CAM to follow, keep the activations it reads: it then never runs the CNN again.
         scores = detector.score(face_crops, keep_stage=opts.layer if opts else None)
-        clip_prob = scores.clip_probability
+        clip_prob = detector.image_probability(scores) if is_image else scores.clip_probability
         for j, i in enumerate(face_idx):
             frame_probs[i] = float(scores.frame_probabilities[j])
     timings["model"] = time.perf_counter() - t
 
-    is_image = clip.info.kind == "image"
     scale = max(clip.info.width, clip.info.height) / max(frames[0].image.shape[:2]) if frames else 1.0
     decision = decide(clip_prob, detector.rule, is_image=is_image, n_frames=len(frames), n_with_face=len(face_idx),
                       face_sides=[min(b[2], b[3]) * scale for b in track.boxes if b is not None])

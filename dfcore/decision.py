@@ -109,6 +109,9 @@ class DecisionRule:
     image_pool: ScorePool | None = None
     three_way: bool = True  # False: a checkpoint calibrated with one threshold (no UNCERTAIN band from the score)
     description: str = ""  # how the thresholds were set, in words
+    # Still images' own Platt scaling (temperature, bias) of the clip logit: one face crop scores on another scale
+    # than a clip's frames together. None: images share the clips' calibration.
+    image_calibration: tuple[float, float] | None = None
 
     @classmethod
     def from_checkpoint_info(cls, info: dict, threshold: float) -> "DecisionRule":
@@ -119,8 +122,10 @@ class DecisionRule:
             return cls(one, one, three_way=False,
                        description="calibrated with one threshold: FAKE at or above it, NO SIGN FOUND below it")
         pool = lambda k: ScorePool.from_dict(d[k]) if d.get(k) else None  # noqa: E731
+        image_cal = d.get("image_calibration")
         return cls(Thresholds.from_dict(d["video"]), Thresholds.from_dict(d["image"]),
-                   pool("video_scores"), pool("image_scores"), description=str(d.get("rule", "")))
+                   pool("video_scores"), pool("image_scores"), description=str(d.get("rule", "")),
+                   image_calibration=(float(image_cal["temperature"]), float(image_cal["bias"])) if image_cal else None)
 
     def thresholds(self, is_image: bool) -> Thresholds:
         return self.image if is_image else self.video

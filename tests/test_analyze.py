@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dfcore.analyze import FAKE, NO_FACE, REAL, analyze_video
+from dfcore.analyze import analyze_video
+from dfcore.decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, verdict_from
 from dfcore.errors import InputNotFoundError, UnsupportedFormatError, VideoDecodeError
 from dfcore.models.explain import ExplainOptions
 
@@ -33,10 +34,12 @@ def explained_result(face_video: Path, detector):
 def test_face_video_result(face_result, detector, face_video: Path) -> None:
     r = face_result
     assert r.path == str(face_video)
-    assert r.verdict in (REAL, FAKE)
+    assert r.verdict in (FAKE, UNCERTAIN, NO_SIGN)
     assert 0.0 <= r.fake_probability <= 1.0
-    assert r.verdict == (FAKE if r.fake_probability >= r.threshold else REAL)
-    assert r.threshold == detector.threshold
+    thin = [x for x in r.decision.reasons if x != "between_thresholds"]
+    assert (r.verdict, r.decision.reasons) == verdict_from(r.fake_probability, detector.rule.video, thin)
+    assert r.threshold == detector.threshold and r.t_no_sign == detector.rule.video.no_sign
+    assert r.to_dict()["schema_version"] == 2 and r.to_dict()["verdict"] == r.verdict
     assert r.n_frames_requested == N and len(r.frames) == N
     assert r.n_faces == N  # the astronaut is in every frame
     assert r.notes == []
@@ -139,15 +142,17 @@ def test_blank_video_is_no_face(blank_video: Path, detector) -> None:
 def test_one_frame_video(one_frame_video: Path, detector) -> None:
     r = analyze_video(one_frame_video, 10, detector=detector)
     assert len(r.frames) == 1 and r.n_faces == 1
-    assert r.verdict in (REAL, FAKE)
+    # One distinct frame of a video is thin evidence (a still image would be judged on its face).
+    assert r.verdict == UNCERTAIN and "few_face_frames" in r.decision.reasons
     assert any("only 1 distinct frame" in n for n in r.notes)
 
 
 def test_face_image(face_image: Path, detector) -> None:
     r = analyze_video(face_image, 20, detector=detector)
     assert len(r.frames) == 1 and r.n_faces == 1
-    assert r.verdict in (REAL, FAKE) and 0 <= r.fake_probability <= 1
-    assert r.video.kind == "image"
+    assert r.verdict in (FAKE, UNCERTAIN, NO_SIGN) and 0 <= r.fake_probability <= 1
+    assert r.video.kind == "image" and r.is_image
+    assert "few_face_frames" not in r.decision.reasons  # an image is judged on its one face, not as a thin video
     assert any("still image" in n for n in r.notes)
 
 
@@ -186,4 +191,4 @@ def test_fake_clips_analyse(fake_videos: list[Path], detector) -> None:
     # The manipulated samples go through the same pipeline (their faces are found).
     for path in fake_videos:
         r = analyze_video(path, 3, detector=detector)
-        assert r.n_faces == 3 and r.verdict in (REAL, FAKE)
+        assert r.n_faces == 3 and r.verdict == UNCERTAIN  # 3 faces: too few to judge

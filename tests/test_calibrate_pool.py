@@ -22,7 +22,7 @@ from dfcore.training.datasets import LabelledItem
 
 from test_calibrate import _uncalibrated
 
-FRAME_COUNTS = (3, 6)
+FRAME_COUNTS = (8, 10)  # at least 8 frames with a face: fewer is thin evidence, which sets no threshold
 
 
 def _pool(sample_dir: Path) -> dict[str, list[LabelledItem]]:
@@ -50,7 +50,8 @@ def test_the_checkpoint_carries_both_thresholds_and_the_pool(calibrated: tuple[P
     assert video["t_no_sign"] <= video["t_fake"] == ck.threshold
     lo, hi = video["t_fake_interval"]
     assert lo <= video["t_fake"] <= hi
-    assert set(record["video_scores"]) == {"one", "two", "stills"} and set(record["image_scores"]) == {"stills"}
+    assert set(record["video_scores"]) == {"one", "two"} and set(record["image_scores"]) == {"stills"}
+    assert set(record["image_calibration"]) == {"temperature", "bias"}
     assert record["pool"]["one"] == {"one/real": {"real": 1, "fake": 0}, "one/selfblend": {"real": 0, "fake": 1}}
     assert set(record["left_out"]) <= {"dfdc", "ffpp/Deepfakes", "talking_heads/DeepFaceLive"}
     rates = record["calibration_rates"]
@@ -84,3 +85,15 @@ def test_a_pool_without_fakes_is_refused_and_the_file_kept(tmp_path: Path, sampl
     with pytest.raises(ValueError):
         calibrate_on_pool(path, reals, None, FRAME_COUNTS[:1])
     assert sha256_file(path) == digest
+
+
+def test_a_still_image_gets_its_own_calibration_and_thresholds(calibrated: tuple[Path, dict, str],
+                                                              sample_dir: Path) -> None:
+    path, record, _ = calibrated
+    det = Detector(load_checkpoint(path), device="cpu")
+    r = analyze_video(sample_dir / REAL_STILL, 1, detector=det)
+    raw = det.score(np.stack([c for c in r.crops if c is not None]))
+    t, b = record["image_calibration"]["temperature"], record["image_calibration"]["bias"]
+    assert r.fake_probability == pytest.approx(1 / (1 + np.exp(-(raw.clip_logit / t + b))))
+    assert (r.threshold, r.t_no_sign) == (record["image"]["t_fake"], record["image"]["t_no_sign"])
+    assert "real face images" in (r.rarity or "")

@@ -24,6 +24,7 @@ import torch
 
 import dfcore.training.custom as custom_mod
 from dfcore.cli import EXIT_INPUT_ERROR, main
+from dfcore.decision import percent
 from dfcore.errors import DatasetError
 from dfcore.models.checkpoint import load_checkpoint, read_manifest, save_checkpoint, sha256_file
 from dfcore.models.model import ModelConfig, ResNeXtLSTM
@@ -435,10 +436,10 @@ def test_fine_tuned_checkpoint_analyses_a_clip_through_the_cli(folder_run, pool:
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
-    m = re.search(r"verdict: (REAL|FAKE)  fake probability: ([0-9.]+)  threshold: ([0-9.]+)", proc.stdout)
+    m = re.search(r"verdict: (FAKE|UNCERTAIN|NO SIGN FOUND)\. .*\n  fake score: ([0-9<>]+)%  \(FAKE at or above ([0-9<>]+)%",
+                  proc.stdout)
     assert m, proc.stdout
-    assert 0.0 <= float(m.group(2)) <= 1.0
-    assert m.group(3) == f"{ck.threshold:.3f}"  # the fine-tuned checkpoint's own threshold
+    assert m.group(3) + "%" == percent(ck.threshold)  # the fine-tuned checkpoint's own threshold
     assert "frames: 10 analysed" in proc.stdout
 
 

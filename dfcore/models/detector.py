@@ -115,6 +115,13 @@ class Detector:
             clip_logit=clip,
         )
 
+    def image_probability(self, scores: Scores) -> float:
+        """A still image's calibrated fake probability: its own calibration when the rule has one."""
+        if self.rule.image_calibration is None:
+            return scores.clip_probability
+        temperature, bias = self.rule.image_calibration
+        return float(sigmoid(scores.clip_logit / temperature + bias))
+
     def score(self, crops: np.ndarray, keep_stage: str | None = None) -> Scores:
         """Score one clip's face crops.
 

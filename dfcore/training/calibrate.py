@@ -13,9 +13,11 @@ measures both again on the test split.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -188,54 +190,87 @@ class ScoredPool:
 
 
 def score_pool(items: dict[str, list[LabelledItem]], detector: Detector,
-               frame_counts: Sequence[int] = POOL_FRAMES) -> ScoredPool:
-    """Analyse every pool item with the full pipeline at each frame count (decoding each clip once)."""
+               frame_counts: Sequence[int] = POOL_FRAMES, cache_dir: str | os.PathLike | None = None) -> ScoredPool:
+    """Analyse every pool item with the full pipeline at each frame count (decoding each clip once).
+
+    Args:
+        cache_dir: keep the raw scores there, keyed by the model's weights, the items and the frame counts, so a
+            refit (another rule, another left-out check) needs no second analysis. None: no cache.
+    """
+    cache = _cache_file(cache_dir, detector, items, frame_counts) if cache_dir else None
+    if cache is not None and cache.is_file():
+        saved = json.loads(cache.read_text())
+        return ScoredPool([VideoScores(**v) for v in saved["videos"]], saved["domains"])
     videos, domains = [], []
     for dom, its in items.items():
         print(f"  scoring {dom}: {len(its)} items", flush=True)
         videos += score_items(its, frame_counts, detector, reuse_decoding=True)
         domains += [dom] * len(its)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        cache.write_text(json.dumps({"videos": [asdict(v) for v in videos], "domains": domains}))
     return ScoredPool(videos, domains)
+
+
+def _cache_file(cache_dir: str | os.PathLike, detector: Detector, items: dict[str, list[LabelledItem]],
+                frame_counts: Sequence[int]) -> Path:
+    h = hashlib.sha256()
+    for name, t in sorted(detector.model.state_dict().items()):  # the weights, not the file: calibration rewrites it
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    h.update(json.dumps([[d, [str(it.path) for it in its]] for d, its in items.items()] + [list(frame_counts)]).encode())
+    return Path(cache_dir) / f"pool_scores_{h.hexdigest()[:16]}.json"
 
 
 @dataclass(frozen=True)
 class Calibration:
-    temperature: float  # clip: p = sigmoid(logit / temperature + bias)
+    temperature: float  # clips: p = sigmoid(logit / temperature + bias)
     bias: float
     frame_temperature: float  # frames: p = sigmoid(logit / frame_temperature)
-    video: Thresholds
+    image_temperature: float  # still images (one face crop): their own Platt scaling...
+    image_bias: float
+    video: Thresholds  # ...and their own thresholds
     image: Thresholds
 
-    def clip_probability(self, raw: float) -> float:
-        return float(sigmoid(logits_from([raw])[0] / self.temperature + self.bias))
+    def clip_probability(self, raw: float, is_image: bool = False) -> float:
+        t, b = (self.image_temperature, self.image_bias) if is_image else (self.temperature, self.bias)
+        return float(sigmoid(logits_from([raw])[0] / t + b))
 
 
 def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_domain: str | None,
                     intervals: bool = True) -> Calibration:
-    """Platt scaling with the domains weighted equally, then the video and still-image thresholds.
+    """Platt scaling and thresholds for clips (the pool's video domains weighted equally) and, on
+    ``image_domain``, for still images: one face crop scores on another scale than a clip's frames together.
+
+    Without an image domain in the pool, still images get the clips' calibration and thresholds.
 
     Raises:
         ValueError: the pool lacks real or fake clips with a face.
     """
-    counts = [str(k) for k in frame_counts]
-    rows = [(v.scores[k], v.label == "fake", d) for v, d in zip(pool.videos, pool.domains) for k in counts
-            if v.scores.get(k) is not None]
-    if not rows:
-        raise ValueError("no pool clip gave a score (no face found in any)")
-    raw, y, dom = (np.array(c) for c in zip(*rows))
-    temperature, bias = fit_platt(logits_from(raw), y.astype(int), weights=_equal_domains(dom))
-    frows = [(p, v.label == "fake", d) for v, d in zip(pool.videos, pool.domains) for k in counts
+    videos = pool.subset(lambda v, d: d != image_domain)
+    temperature, bias = _platt(videos, frame_counts)
+    frows = [(p, v.label == "fake", d) for v, d in zip(pool.videos, pool.domains) for k in map(str, frame_counts)
              for p in v.frame_scores.get(k, [])]
     fraw, fy, fdom = (np.array(c) for c in zip(*frows))
     frame_temperature = fit_temperature(logits_from(fraw), fy.astype(int), weights=_equal_domains(fdom))
-    calibrated = lambda v, k: float(sigmoid(logits_from([v.scores[k]])[0] / temperature + bias))  # noqa: E731
     fit = fit_thresholds_with_intervals if intervals else fit_thresholds
-    video = fit(pool_of(pool.videos, frame_counts, pool.domain_of(), calibrated))
-    image = video
-    if image_domain and image_domain in pool.domains:
-        images = pool.subset(lambda v, d: d == image_domain)
-        image = fit(pool_of(images.videos, frame_counts[:1], images.domain_of(), calibrated))
-    return Calibration(temperature, bias, frame_temperature, video, image)
+    cal = lambda t, b: lambda v, k: float(sigmoid(logits_from([v.scores[k]])[0] / t + b))  # noqa: E731
+    video = fit(pool_of(videos.videos, frame_counts, videos.domain_of(), cal(temperature, bias)))
+    images = pool.subset(lambda v, d: d == image_domain)
+    if not images.videos:
+        return Calibration(temperature, bias, frame_temperature, temperature, bias, video, video)
+    image_t, image_b = _platt(images, frame_counts[:1])
+    image = fit(pool_of(images.videos, frame_counts[:1], images.domain_of(), cal(image_t, image_b)))
+    return Calibration(temperature, bias, frame_temperature, image_t, image_b, video, image)
+
+
+def _platt(pool: ScoredPool, frame_counts: Sequence[int]) -> tuple[float, float]:
+    rows = [(v.scores[k], v.label == "fake", d) for v, d in zip(pool.videos, pool.domains)
+            for k in map(str, frame_counts) if v.scores.get(k) is not None]
+    if not rows:
+        raise ValueError("no pool item gave a score (no face found in any)")
+    raw, y, dom = (np.array(c) for c in zip(*rows))
+    return fit_platt(logits_from(raw), y.astype(int), weights=_equal_domains(dom))
 
 
 def _equal_domains(domains: np.ndarray) -> np.ndarray:
@@ -244,8 +279,11 @@ def _equal_domains(domains: np.ndarray) -> np.ndarray:
     return 1.0 / (sizes[inverse.ravel()] * len(names))
 
 
-def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int]) -> Pool:
-    return pool_of(pool.videos, frame_counts, pool.domain_of(), lambda v, k: cal.clip_probability(v.scores[k]))
+def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int], image_domain: str | None) -> Pool:
+    """The pool's calibrated scores (still images with their own calibration when ``image_domain`` is theirs)."""
+    image_of = pool.domain_of()
+    return pool_of(pool.videos, frame_counts, image_of,
+                   lambda v, k: cal.clip_probability(v.scores[k], image_of(v) == image_domain))
 
 
 def report_count(frame_counts: Sequence[int]) -> str:
@@ -253,36 +291,39 @@ def report_count(frame_counts: Sequence[int]) -> str:
     return str(min(frame_counts, key=lambda k: abs(k - int(REPORT_FRAMES))))
 
 
-def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int]) -> dict:
+def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_domain: str | None) -> dict:
     """For each left-out source: calibrate without it, and give its reals' and fakes' three-way rates at 20 frames.
 
-    The thresholds for a left-out single-frame source are the video ones (the still-image rule is set on DFDC
-    alone, so without it there is none to transfer).
+    Leaving out the still-image domain leaves no still-image rule to fit: its crops are then judged by the clips'
+    calibration and thresholds, which measures whether a rule set on videos transfers to single crops.
     """
     out = {}
     for name, is_out in LEFT_OUT.items():
         held, rest = pool.subset(is_out), pool.subset(lambda v, d: not is_out(v, d))
         if not held.videos or not rest.videos:
             continue
-        cal = fit_calibration(rest, frame_counts, None, intervals=False)
-        scored = calibrated_pool(held, cal, [report_count(frame_counts)])
-        out[name] = {"thresholds_without_it": cal.video.to_dict(),
-                     "rates_on_it": three_way_rates(scored, cal.video) if len(scored.scores) else None}
+        cal = fit_calibration(rest, frame_counts, image_domain, intervals=False)
+        images_held = bool(held.domains) and set(held.domains) == {image_domain} and image_domain in rest.domains
+        t = cal.image if images_held else cal.video
+        scored = calibrated_pool(held, cal, [report_count(frame_counts)], image_domain if images_held else None)
+        out[name] = {"thresholds_without_it": t.to_dict(),
+                     "rates_on_it": three_way_rates(scored, t) if len(scored.scores) else None}
     return out
 
 
-def _score_lists(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int]) -> dict:
+def _score_lists(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int], is_image: bool) -> dict:
     """Calibrated scores per domain and label (all frame counts pooled), rounded: for the rarity of a score."""
     out: dict[str, dict[str, list[float]]] = {}
     for v, d in zip(pool.videos, pool.domains):
         for k in map(str, frame_counts):
             if v.scores.get(k) is not None:
-                out.setdefault(d, {}).setdefault(v.label, []).append(round(cal.clip_probability(v.scores[k]), 4))
+                p = round(cal.clip_probability(v.scores[k], is_image), 4)
+                out.setdefault(d, {}).setdefault(v.label, []).append(p)
     return {d: {lab: sorted(s) for lab, s in by.items()} for d, by in out.items()}
 
 
 def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_domain: str | None,
-                      frame_counts: Sequence[int] = POOL_FRAMES) -> dict:
+                      frame_counts: Sequence[int] = POOL_FRAMES, cache_dir: str | os.PathLike | None = None) -> dict:
     """Recalibrate a checkpoint for three outcomes on a pool of domains weighted equally; rewrite it.
 
     Any earlier calibration is set aside first: the scores are the model's own. Clip probabilities get Platt
@@ -296,6 +337,7 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
         items: {domain: items}, e.g. from :func:`dfcore.training.calibration_pool.pool_items`.
         image_domain: the domain of single face crops that sets the still-image thresholds (None: videos' own).
         frame_counts: the frame counts each clip is analysed at.
+        cache_dir: where the raw scores are kept for a refit (see :func:`score_pool`); None: not kept.
 
     Returns:
         The decision record stored in the checkpoint's ``info["decision"]``.
@@ -309,25 +351,29 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
     detector = Detector(ck, device="cpu")
     print(f"calibrating {Path(path).name} on {sum(map(len, items.values()))} items in {len(items)} domains "
           f"at {list(frame_counts)} frames", flush=True)
-    pool = score_pool(items, detector, frame_counts)
+    pool = score_pool(items, detector, frame_counts, cache_dir)
     cal = fit_calibration(pool, frame_counts, image_domain)
-    scored = calibrated_pool(pool, cal, [report_count(frame_counts)])
+    at = [report_count(frame_counts)]
+    videos, images = pool.subset(lambda v, d: d != image_domain), pool.subset(lambda v, d: d == image_domain)
     record = {
         "rule": (f"t_fake: at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration pool's real clips called FAKE; "
-                 f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the pool's domains "
-                 f"({', '.join(items)}) weighted equally, every clip at {list(frame_counts)} frames; still images: "
-                 f"the same rule on {image_domain or 'the same pool'}"),
+                 f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the pool's video domains "
+                 f"({', '.join(d for d in items if d != image_domain)}) weighted equally, every clip at "
+                 f"{list(frame_counts)} frames; still images: their own calibration and the same rule on "
+                 f"{image_domain or 'the clips'}"),
         "video": cal.video.to_dict(),
         "image": cal.image.to_dict(),
-        "video_scores": _score_lists(pool, cal, frame_counts),
-        "image_scores": _score_lists(pool.subset(lambda v, d: d == image_domain), cal, frame_counts[:1])
-        if image_domain else None,
+        "image_calibration": {"temperature": cal.image_temperature, "bias": cal.image_bias},
+        "video_scores": _score_lists(videos, cal, frame_counts, False),
+        "image_scores": _score_lists(images, cal, frame_counts[:1], True) if images.videos else None,
         "pool": {d: count_by_source(its) for d, its in items.items()},
         "n_no_face": sum(1 for v in pool.videos if v.error is None and not any(s is not None for s in v.scores.values())),
         "n_errors": sum(1 for v in pool.videos if v.error is not None),
-        "calibration_rates": three_way_rates(scored, cal.video),
-        "rates_frames": int(report_count(frame_counts)),
-        "left_out": left_out_checks(pool, frame_counts),
+        "rates_frames": int(at[0]),
+        "calibration_rates": three_way_rates(calibrated_pool(videos, cal, at, None), cal.video),
+        "calibration_rates_images": three_way_rates(calibrated_pool(images, cal, at, image_domain), cal.image)
+        if images.videos else None,
+        "left_out": left_out_checks(pool, frame_counts, image_domain),
     }
     info = {**ck.info, "decision": record,
             "calibration": {"method": "clip: Platt scaling; frames: temperature scaling; domains weighted equally",
