@@ -193,7 +193,7 @@ class FrameBatches(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.length
 
-    def __getitem__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def __getitem__(self, step: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng([self.seed, 1, step])
         n_real = self.cfg.batch // 2
         n_sbi = (self.cfg.batch - n_real) // 2
@@ -203,8 +203,8 @@ class FrameBatches(torch.utils.data.Dataset):
         for _ in range(self.cfg.batch - n_real - n_sbi):
             cs, i = self.pools.draw(rng, 1)
             faces.append(training_face(cs, i, self.pre, draw_look(rng, self.cfg, None), rng))
-        labels = torch.tensor([0.0] * n_real + [1.0] * (self.cfg.batch - n_real))
-        return torch.from_numpy(np.stack(faces)), labels
+        labels = np.array([0.0] * n_real + [1.0] * (self.cfg.batch - n_real), np.float32)
+        return np.stack(faces), labels
 
 
 @dataclass(frozen=True)
@@ -257,7 +257,7 @@ class ClipSequences(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return math.ceil(len(self.specs) / self.group)
 
-    def __getitem__(self, g: int) -> tuple[torch.Tensor, list[int], list[int]]:
+    def __getitem__(self, g: int) -> tuple[np.ndarray, list[int], list[int]]:
         faces, lengths, labels = [], [], []
         for k in range(g * self.group, min(len(self.specs), (g + 1) * self.group)):
             spec = self.specs[k]
@@ -267,26 +267,34 @@ class ClipSequences(torch.utils.data.Dataset):
             faces += [training_face(cs, i, self.pre, look, rng) for i in spec.rows]
             lengths.append(len(spec.rows))
             labels.append(spec.label)
-        return torch.from_numpy(np.stack(faces)), lengths, labels
+        return np.stack(faces), lengths, labels
 
 
 def _worker_init(_: int) -> None:
     cv2.setNumThreads(1)  # each worker is one core's worth: OpenCV's own threads would fight the others
 
 
-def loader(dataset: torch.utils.data.Dataset, workers: int, device: torch.device) -> torch.utils.data.DataLoader:
-    """Items in order, made by ``workers`` processes (forked: the decoded regions are shared, not copied)."""
+def _as_is(item: object) -> object:
+    return item
+
+
+def loader(dataset: torch.utils.data.Dataset, workers: int) -> torch.utils.data.DataLoader:
+    """Items in order, made by ``workers`` processes (forked: the decoded regions are shared, not copied).
+
+    Items come back as numpy arrays, pickled through the workers' pipes, not as tensors in shared memory: a
+    container's /dev/shm is often 64 MB, far less than the batches in flight (~10 MB each), and running out
+    of it kills a worker mid-run.
+    """
     kwargs = {}
     if workers > 0:
         kwargs = {"num_workers": workers, "prefetch_factor": 4, "worker_init_fn": _worker_init,
                   "multiprocessing_context": "fork"}
-    return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, pin_memory=device.type == "cuda",
-                                       **kwargs)
+    return torch.utils.data.DataLoader(dataset, batch_size=None, shuffle=False, collate_fn=_as_is, **kwargs)
 
 
-def to_input(crops: torch.Tensor, pre: PreprocessConfig, device: torch.device) -> torch.Tensor:
+def to_input(crops: np.ndarray, pre: PreprocessConfig, device: torch.device) -> torch.Tensor:
     """uint8 (N, S, S, 3) crops -> the normalised channels-last float batch on ``device`` (converted there)."""
-    x = crops.to(device, non_blocking=True).permute(0, 3, 1, 2).float().div_(255.0)
+    x = torch.from_numpy(crops).to(device).permute(0, 3, 1, 2).float().div_(255.0)
     mean = torch.tensor(pre.mean, device=device).view(1, 3, 1, 1)
     std = torch.tensor(pre.std, device=device).view(1, 3, 1, 1)
     return ((x - mean) / std).contiguous(memory_format=torch.channels_last)
@@ -326,7 +334,7 @@ def train_frames_timed(model: ResNeXtLSTM, batches: FrameBatches, cfg: GpuConfig
     t0 = time.time()
     end = t0 + seconds
     data_wait = 0.0
-    it = iter(loader(batches, cfg.workers, device))
+    it = iter(loader(batches, cfg.workers))
     while time.time() < end and (cfg.max_frame_steps is None or step < cfg.max_frame_steps):
         frac = (time.time() - t0) / seconds  # progress through the time budget drives the schedule
         for g in opt.param_groups:
@@ -338,7 +346,7 @@ def train_frames_timed(model: ResNeXtLSTM, batches: FrameBatches, cfg: GpuConfig
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             feats = model.features(to_input(crops, pre, device))
             logits = model.frame_head(model.dropout(feats)).squeeze(-1)
-        loss = F.binary_cross_entropy_with_logits(logits.float(), y.to(device, non_blocking=True))
+        loss = F.binary_cross_entropy_with_logits(logits.float(), torch.from_numpy(y).to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 5.0)
@@ -357,6 +365,9 @@ def train_frames_timed(model: ResNeXtLSTM, batches: FrameBatches, cfg: GpuConfig
             loss_sum, n_sum = 0.0, 0
     del it  # stops the workers
     wall = time.time() - t0
+    if n_sum:  # the last, partial stretch of the curve
+        curve.append({"step": step, "s": round(wall, 1), "loss": round(float(loss_sum / n_sum), 4),
+                      "lr": round(opt.param_groups[0]["lr"], 7)})
     per_s = step / max(wall, 1e-9)
     return {"steps": step, "faces": step * cfg.batch, "frame_s": round(wall, 1), "steps_per_s": round(per_s, 3),
             "faces_per_s": round(per_s * cfg.batch, 1), "data_wait_s": round(data_wait, 1), "loss_curve": curve}
@@ -369,7 +380,7 @@ def clip_features_gpu(model: ResNeXtLSTM, seqs: ClipSequences, cfg: GpuConfig, p
     model.eval()
     torch.backends.cudnn.benchmark = False  # group sizes vary: tuning every new shape would cost more than it saves
     out = ClipFeatures([], [], [])
-    for crops, lengths, labels in loader(seqs, cfg.workers, device):
+    for crops, lengths, labels in loader(seqs, cfg.workers):
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
             feats = model.features(to_input(crops, pre, device)).float()
         out.feats += list(torch.split(feats, lengths))
