@@ -91,7 +91,8 @@ if rows:
                    f"Press Analyze to judge the files with {model}.", icon=":material/history:")
     table = table_of(rows)
     shown = table.drop(columns=[] if table["error"].astype(bool).any() else ["error"])
-    st.dataframe(shown, hide_index=True, width="stretch", key="batch_table", column_config={
+    # placeholder: a missing number (no face, an error) is a blank cell, not the word "None".
+    st.dataframe(shown, hide_index=True, width="stretch", key="batch_table", placeholder="", column_config={
         "fake score (%)": st.column_config.ProgressColumn("fake score (%)", format="%.0f%%", min_value=0.0,
                                                           max_value=100.0),
         "FAKE at ≥ (%)": st.column_config.NumberColumn("FAKE at ≥ (%)", format="%.0f%%"),

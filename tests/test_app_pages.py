@@ -231,6 +231,7 @@ def test_batch_two_files_table_csv_and_full_analysis(with_weights):
     assert all(0 <= p <= 100 for p in table["fake score (%)"][:2])
     # The failed file: every number blank (never "None"), its error in full below the table.
     assert table.iloc[2][["fake score (%)", "frames with a face", "frames", "seconds"]].isna().all()
+    assert at.dataframe[0].proto.placeholder == "", "shown as blank cells"
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith("broken.avi") and errors[0] == table["error"][2]
     assert any(d.label == "Download CSV" for d in at.get("download_button"))

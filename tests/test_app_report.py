@@ -86,8 +86,9 @@ def test_timeline_colours_each_point_by_its_own_score_and_draws_both_thresholds(
     assert by_score == {0.93: FAKE_COLOUR, 0.6: UNCERTAIN_COLOUR, 0.2: NO_SIGN_COLOUR}
     lines = {s.y0: s.line.color for s in fig.layout.shapes if s.y0 == s.y1}
     assert lines == {T_FAKE: FAKE_COLOUR, T_NO_SIGN: NO_SIGN_COLOUR}
-    labels = [a.text for a in fig.layout.annotations]
-    assert labels == ["FAKE at ≥ 84%", "NO SIGN below 40%"]
+    labels = [(a.text, a.xref, a.x, a.xanchor) for a in fig.layout.annotations]
+    assert labels == [("FAKE at ≥ 84%", "x domain", 1, "left"), ("NO SIGN below 40%", "x domain", 1, "left")], \
+        "named in the right margin, not over the points"
     assert [frame_colour(r, i) for i in range(len(r.frames))] == [
         c if f.fake_probability is not None else NEUTRAL_COLOUR for f, c in zip(r.frames, expected)]
 

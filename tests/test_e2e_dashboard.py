@@ -126,7 +126,9 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     target = 0 if shown != 0 else 1
     explorer = page.locator(".st-key-analyze_explorer")
     assert explorer.get_by_text(f"Frame {data['frames'][shown]['index']} at").count() == 1
-    box = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator(".point").nth(target).bounding_box()
+    point = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator(".point").nth(target)
+    point.scroll_into_view_if_needed(timeout=LOAD_S)  # a mouse click lands only inside the window
+    box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     explorer.get_by_text(f"Frame {data['frames'][target]['index']} at").wait_for(timeout=LOAD_S)
     page.close()
@@ -185,18 +187,25 @@ def test_webcam_records_and_analyses_a_clip(playwright_instance, streamlit_app, 
 
 def test_batch_two_files_table_csv_and_open_row(browser, streamlit_app, tmp_path, failure_screenshots):
     files = [copy_sample(n, tmp_path) for n in ("synthetic_real_astronaut.mp4", "synthetic_real_astronaut.jpg")]
+    broken = tmp_path / "broken.avi"
+    broken.write_bytes(b"garbage" * 50)
     page = open_app(browser, streamlit_app, "/batch")
     failure_screenshots.append(page)
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files([str(f) for f in files])
-    page.locator("[data-testid=stFileChip]").nth(1).wait_for(timeout=LOAD_S)
-    page.get_by_role("button", name="Analyze 2 file(s)").click()
+    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files([str(f) for f in [*files, broken]])
+    page.locator("[data-testid=stFileChip]").nth(2).wait_for(timeout=LOAD_S)
+    page.get_by_role("button", name="Analyze 3 file(s)").click()
     page.locator("[data-testid=stDataFrame]").wait_for(timeout=ANALYSIS_S)
 
     with page.expect_download(timeout=LOAD_S) as dl:
         page.get_by_role("button", name="Download CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
-    assert sorted(r["file"] for r in rows) == sorted(f.name for f in files)
-    assert all(r["verdict"] in VERDICTS for r in rows), rows
+    assert sorted(r["file"] for r in rows) == sorted(f.name for f in [*files, broken])
+    good = [r for r in rows if r["file"] != broken.name]
+    assert all(r["verdict"] in VERDICTS and r["model"] for r in good), rows
+    bad = next(r for r in rows if r["file"] == broken.name)
+    assert bad["verdict"] == "ERROR" and bad["fake score (%)"] == bad["seconds"] == "", "blank, never None"
+    # The error in full, outside the table (a cell would cut it off).
+    page.locator("[data-testid=stAlertContentError]").get_by_text(bad["error"], exact=True).wait_for(timeout=LOAD_S)
 
     wait_for_result(page, "batch")  # the first row's full analysis opens below the table
     screenshot(page, "batch")

@@ -67,19 +67,21 @@ def timeline_figure(result: AnalysisResult, selected: int | None = None) -> go.F
             customdata=[[frames[i].index, i] for i in missing],
             hovertemplate="frame %{customdata[0]}<br>t = %{x:.2f} s<br>no face<extra></extra>",
         ))
+    # The lines' labels sit in the right margin, never over the points (a label over a point would take its click).
+    label = {"annotation_position": "right", "annotation_font_size": 11}
     if t_no_sign == t_fake:  # a one-threshold model: one line is both
-        fig.add_hline(y=t_fake, line_dash="dash", line_color=FAKE_COLOUR, annotation_position="top left",
-                      annotation_text=f"FAKE at ≥ {percent(t_fake)}, NO SIGN below")
+        fig.add_hline(y=t_fake, line_dash="dash", line_color=FAKE_COLOUR, **label,
+                      annotation_text=f"FAKE at ≥ {percent(t_fake)},<br>NO SIGN below")
     else:
-        fig.add_hline(y=t_fake, line_dash="dash", line_color=FAKE_COLOUR, annotation_position="top left",
+        fig.add_hline(y=t_fake, line_dash="dash", line_color=FAKE_COLOUR, **label, annotation_yanchor="bottom",
                       annotation_text=f"FAKE at ≥ {percent(t_fake)}")
-        fig.add_hline(y=t_no_sign, line_dash="dash", line_color=NO_SIGN_COLOUR, annotation_position="bottom left",
+        fig.add_hline(y=t_no_sign, line_dash="dash", line_color=NO_SIGN_COLOUR, **label, annotation_yanchor="top",
                       annotation_text=f"NO SIGN below {percent(t_no_sign)}")
     if selected is not None and 0 <= selected < len(frames):
         fig.add_vline(x=frames[selected].time_s, line_color=NEUTRAL_COLOUR, line_width=1)
     fig.update_layout(
         xaxis_title="time in the clip (s)", yaxis_title="fake score", yaxis=PERCENT_AXIS,
-        height=320, margin={"l": 60, "r": 10, "t": 30, "b": 50}, hovermode="closest", showlegend=bool(missing),
+        height=320, margin={"l": 60, "r": 115, "t": 30, "b": 50}, hovermode="closest", showlegend=bool(missing),
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
     return fig
