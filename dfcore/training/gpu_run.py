@@ -30,7 +30,7 @@ import shlex
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -80,7 +80,7 @@ class GpuConfig:
     clip_singles: int = 600  # DFDC faces given to the clip stage as 1-frame sequences, per variant
     clip_steps: int = 400  # clip-stage steps (fewer when its time is up)
     clip_share: float = 0.15  # of a run's budget, kept for the clip stage and saving (at least min_clip_s)
-    min_clip_s: float = 15.0
+    min_clip_s: float = 15.0  # seconds kept for the clip stage and saving however short the run
     min_run_s: float = 40.0  # a run given less than this is skipped
     max_frame_steps: int | None = None  # stop the frame stage here too (tests); None: only the clock stops it
     log_every: int = 50  # steps between loss-curve points (and progress lines)
@@ -102,15 +102,10 @@ def recipe_run(name: str, cfg: GpuConfig) -> RunConfig:
 
 
 def blend_options() -> BlendOptions:
-    """The self-blends: the recipe's Face Mesh outline masks, plus targeted region blends where blend.py has them.
-
-    The region blends (mouth and jaw, eyes, inner face; a neural-looking render) were being added to
-    ``BlendOptions`` while this was written: with them, the recipe uses them; without, the CPU recipe's blends.
-    """
-    names = {f.name for f in fields(BlendOptions)}
-    if {"region_probs", "neural_look_prob"} <= names:
-        return BlendOptions(keypoint_mask_prob=0.8, region_probs=(0.4, 0.3, 0.15, 0.15), neural_look_prob=0.5)
-    return BlendOptions(keypoint_mask_prob=0.8)
+    """The self-blends: the recipe's Face Mesh outline masks, with targeted region blends (whole face 40%, mouth
+    and jaw 30%, eyes 15%, inner face 15%) and a neural-rendering look on half of them: the fakes this teacher
+    must also catch (talking heads, live swaps) change a region, or re-render the face, rather than paste it."""
+    return BlendOptions(keypoint_mask_prob=0.8, region_probs=(0.4, 0.3, 0.15, 0.15), neural_look_prob=0.5)
 
 
 # --------------------------------------------------------------------------- faces
@@ -460,8 +455,11 @@ def run_one(name: str, bundle: Bundle, cfg: GpuConfig, device: torch.device, bud
 
 
 def machine(device: torch.device) -> str:
+    import timm  # its version names the backbone's layers: a checkpoint's keys must match the reader's
+
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "no GPU"
-    return f"{gpu}; {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}"
+    return (f"{gpu}; {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+            f"timm {timm.__version__}, numpy {np.__version__}, Python {platform.python_version()}")
 
 
 def dry_run(bundle: Bundle, cfg: GpuConfig, device: torch.device, command: str) -> float:
@@ -566,8 +564,9 @@ def main(argv: list[str] | None = None) -> int:
         if failure is not None:
             log["stopped_by"] = f"{type(failure).__name__}: {failure}"
         write_log(log_path, log)
-    print(f"done in {(time.time() - t_start) / 60:.1f} min: "
-          + ", ".join(f"{k}: {v.get('steps', 'skipped')} steps" for k, v in log["runs"].items()), flush=True)
+    outcomes = [f"{k}: {v['steps']} steps" if "steps" in v else f"{k}: {'skipped' if 'skipped' in v else 'not saved'}"
+                for k, v in log["runs"].items()]
+    print(f"done in {(time.time() - t_start) / 60:.1f} min: " + ", ".join(outcomes), flush=True)
     return 0
 
 
