@@ -197,3 +197,18 @@ def test_tiny_gpu_run_without_mediapipe_or_av_writes_loadable_uncalibrated_check
     assert info["trained_on"]["excluded_fakes"] == ["ffpp/FaceSwap"]
     assert "ffpp_train_fake" in info["trained_on"]["faces_drawn_from"]
     assert info["run_config"]["exclude_methods"] == ["FaceSwap"]
+
+
+def test_runs_that_do_not_fit_the_time_left_are_skipped_and_logged_never_half_saved(bundle_dir: Path,
+                                                                                     tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    code = ("import sys, torch; torch.set_num_threads(1)\n"
+            "from dfcore.training.gpu_run import main\n"
+            f"sys.exit(main(['--bundle', {str(bundle_dir)!r}, '--out', {str(out)!r}, '--minutes', '0.01', "
+            "'--runs', 'gpu_main,gpu_no_dfl', '--device', 'cpu', '--tiny']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "dry run passed" in done.stdout  # the dry run always runs: a crash shows before any budget is spent
+    assert {p.name for p in out.iterdir()} == {LOG_NAME}
+    log = json.loads((out / LOG_NAME).read_text())
+    assert set(log["runs"]) == {"gpu_main", "gpu_no_dfl"} and all("skipped" in r for r in log["runs"].values())
