@@ -10,7 +10,7 @@ RAY_DEPS := $(VENV)/.ray-installed
 PORT ?= 8501
 API_PORT ?= 8000
 
-.PHONY: run serve test test-fast train-deps train train-gpu evaluate samples bench ray bench-batch clean-venv
+.PHONY: run serve test test-fast train-deps train train-gpu calibrate evaluate samples bench ray bench-batch clean-venv
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ train-gpu: $(TRAIN_DEPS)  ## pack gpu_bundle/ (faces + ImageNet backbone, <= 45 
 	@echo "On the GPU machine (the working tree plus gpu_bundle/, no data, no MediaPipe or PyAV needed), from the repo root:"
 	@echo '  PYTHONUNBUFFERED=1 timeout -s INT 570 python3 -m dfcore.training.gpu_run --bundle gpu_bundle --out "$$OUT" --minutes $(GPU_MINUTES)'
 	@echo "Then copy the checkpoints back into weights/ and calibrate them: make calibrate"
+
+calibrate: $(RUNTIME)  ## refit the offered models' calibration and both verdict thresholds on the calibration pool (no training; ~15 min on 2 cores)
+	$(PY) -m dfcore train --data ../shared/data --recalibrate
 
 evaluate: $(RUNTIME)  ## reproduce the model cards' metrics on the test split; write the cards and the model list
 	$(PY) -m dfcore card --data ../shared/data

@@ -19,7 +19,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import dfcore.training.calibrate
 import dfcore.models.model
 import dfcore.training.train as train_mod
 from dfcore.training.augment import AugmentParams
@@ -601,12 +600,13 @@ def test_train_runs_the_plan_calibrates_and_skips_finished_runs(tmp_path: Path, 
     data.splits["ffpp_calib"] = [LabelledItem(Path("/nowhere/c.mp4"), 0, ("c",), "ffpp/original")]
     monkeypatch.setattr(train_mod, "prepare_data", lambda cfg, work, only=None: data)
     calibrated = []
-    monkeypatch.setattr(dfcore.training.calibrate, "calibrate_checkpoint", lambda path, items: calibrated.append((path, items)))
+    monkeypatch.setattr(train_mod, "calibrate_for_verdicts",
+                        lambda path, splits, work: calibrated.append((path, splits, work)))
     cfg = TrainConfig(runs=("tiny_a", "tiny_b"), weights_dir=str(tmp_path / "w"), work_dir=str(tmp_path / "r"))
     written = train_mod.train(cfg)
     assert written == [tmp_path / "w" / "tiny_a.pt", tmp_path / "w" / "loo" / "tiny_b.pt"]
-    # Only the shipped model is calibrated, on the calibration split.
-    assert calibrated == [(written[0], data.splits["ffpp_calib"])]
+    # Only the shipped model is calibrated, on the calibration pool of the run's own splits.
+    assert calibrated == [(written[0], data.splits, tmp_path / "r")]
     assert (tmp_path / "r" / "tiny_a" / "done").is_file() and (tmp_path / "r" / "tiny_b" / "done").is_file()
     # A second `make train` finds both done: nothing is trained or calibrated again.
     monkeypatch.setattr(train_mod, "train_run", lambda *a: pytest.fail("a finished run was trained again"))

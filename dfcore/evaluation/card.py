@@ -37,7 +37,8 @@ LIMITATIONS = [
     "low light. The FF++ test split is small (see the scored counts), so one clip moves its AUC by several "
     "hundredths.",
     "The verdict is about the one tracked face (the largest, most persistent one); other faces are not analysed.",
-    "Clips without a detectable face give NO_FACE, not REAL.",
+    "Clips without a detectable face give NO_FACE; NO SIGN FOUND means no sign of manipulation was found, not "
+    "that the clip is authentic.",
     "Audio, lip-sync and fully synthetic (GAN/diffusion) videos without a face swap are out of scope.",
     "Probabilities are calibrated on a small calibration split; on other data they are indicative, not exact, "
     "and the share of real clips called FAKE can be higher than the 5% aimed for.",

@@ -89,7 +89,8 @@ def write_degraded_clip(src: str | os.PathLike, dst: str | os.PathLike, d: WebDe
     rng = np.random.default_rng(seed)
     dst = Path(dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
-    part = dst.with_name(dst.stem + ".part.mp4")  # an interrupted write never leaves a file under the real name
+    # An interrupted write never leaves a file under the real name; two writers of one copy never share a part file.
+    part = dst.with_name(f"{dst.stem}.{os.getpid()}.part.mp4")
     with av.open(str(src)) as container:
         stream = container.streams.video[0]
         fps = float(stream.average_rate or 25)

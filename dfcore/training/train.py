@@ -58,6 +58,7 @@ from .face_cache import CropSet, extract_crops
 from .talking_heads import read_talking_heads
 from ..evaluation.metrics import roc_auc
 from ..models.model import STAGES, ResNeXtLSTM, create_model
+from ..models.model_registry import withdrawn_reason
 from ..vision.preprocessing import PreprocessConfig, crop_face, resize_crop, to_tensor
 
 SLIDER_FRAMES = (10, 20, 40, 60, 80, 100)  # the frame counts the dashboard offers and the card measures
@@ -867,7 +868,7 @@ def train(cfg: TrainConfig) -> list[Path]:
 
 
 def recalibrate(cfg: TrainConfig) -> list[Path]:
-    """Calibrate the shipped checkpoints of ``cfg.runs`` afresh on the calibration pool (no training).
+    """Calibrate the offered checkpoints of ``cfg.runs`` afresh on the calibration pool (no training).
 
     For a checkpoint trained before a change to the calibration code: the result is what ``train``
     would now write for the same weights.
@@ -875,7 +876,7 @@ def recalibrate(cfg: TrainConfig) -> list[Path]:
     done = []
     for run in (RECIPE[name] for name in cfg.runs):
         path = checkpoint_path(run, cfg)
-        if not run.exclude_methods and path.is_file():
+        if not run.exclude_methods and path.is_file() and not withdrawn_reason(path):
             # The calibration split of the checkpoint's own training, whatever today's defaults say.
             info = load_checkpoint(path).info
             calibrate_for_verdicts(path, make_splits(trained_data_config(info, cfg.data.data_root)), Path(cfg.work_dir))
