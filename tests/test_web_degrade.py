@@ -44,5 +44,6 @@ def test_a_degraded_copy_is_a_playable_clip_of_the_same_scene(d: WebDegradation,
     _, frames = sample_frames(dst, 3)
     assert len(frames) == 3
     again = write_degraded_clip(face_video, tmp_path / "again.mp4", d, seed=0, max_side=160, max_seconds=1.0)
-    _, frames_again = sample_frames(again, 3)  # seeded: the pools are reproducible (the container's header may not be)
-    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, frames_again))
+    # Seeded: the pools are reproducible, up to x264's multi-threaded rounding (a fraction of a level).
+    _, frames_again = sample_frames(again, 3)
+    assert all(np.abs(a.image.astype(int) - b.image).mean() < 1.0 for a, b in zip(frames, frames_again))
