@@ -38,7 +38,7 @@ def _pool(sample_dir: Path) -> dict[str, list[LabelledItem]]:
 def calibrated(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> tuple[Path, dict, str]:
     path = _uncalibrated(tmp_path_factory.mktemp("pool"))
     before = sha256_file(path)
-    return path, calibrate_on_pool(path, _pool(sample_dir), "stills", FRAME_COUNTS), before
+    return path, calibrate_on_pool(path, _pool(sample_dir), ("stills",), FRAME_COUNTS), before
 
 
 def test_the_checkpoint_carries_both_thresholds_and_the_pool(calibrated: tuple[Path, dict, str]) -> None:
@@ -74,7 +74,7 @@ def test_the_rule_holds_when_the_pool_is_analysed_again(calibrated: tuple[Path, 
 
 def test_recalibrating_sets_the_old_calibration_aside(calibrated: tuple[Path, dict, str], sample_dir: Path) -> None:
     path, record, _ = calibrated
-    again = calibrate_on_pool(path, _pool(sample_dir), "stills", FRAME_COUNTS)
+    again = calibrate_on_pool(path, _pool(sample_dir), ("stills",), FRAME_COUNTS)
     assert again["video"] == record["video"]  # the same raw scores, the same rule: not a calibration of a calibration
 
 
@@ -83,7 +83,7 @@ def test_a_pool_without_fakes_is_refused_and_the_file_kept(tmp_path: Path, sampl
     digest = sha256_file(path)
     reals = {"one": [LabelledItem(sample_dir / REAL_CLIP, 0, ("a",), "one/real")]}
     with pytest.raises(ValueError):
-        calibrate_on_pool(path, reals, None, FRAME_COUNTS[:1])
+        calibrate_on_pool(path, reals, (), FRAME_COUNTS[:1])
     assert sha256_file(path) == digest
 
 

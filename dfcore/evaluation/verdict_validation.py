@@ -2,7 +2,8 @@
 
 The validation pool mirrors the calibration pool (:mod:`dfcore.training.calibration_pool`) on the test splits:
 FF++ clips, talking-head clips, web-degraded real clips (the video rule, the three domains weighted equally) and
-DFDC face crops (the still-image rule). Nothing in it was trained, calibrated or selected on.
+DFDC face crops and stills cut from the test clips (the still-image rule, the two weighted equally). Nothing in it
+was trained, calibrated or selected on.
 """
 
 from __future__ import annotations
@@ -15,13 +16,14 @@ from .evaluate import VideoScores, three_way_by_source
 REPORT_FRAMES = "20"  # the dashboard's default frame count: the rates quoted beside a verdict
 
 
-def verdict_validation(videos: dict[str, Sequence[VideoScores]], images: Sequence[VideoScores], rule: DecisionRule,
-                       frame_counts: Sequence[int]) -> dict:
+def verdict_validation(videos: dict[str, Sequence[VideoScores]], images: dict[str, Sequence[VideoScores]],
+                       rule: DecisionRule, frame_counts: Sequence[int]) -> dict:
     """Three-way rates on the validation pool, per frame count (overall) and at 20 frames (per source).
 
     Args:
         videos: {domain: scored clips} of the video domains (weighted equally in "all").
-        images: scored single face crops (DFDC), judged with the still-image thresholds.
+        images: {domain: scored still images} (DFDC crops, stills of clips), judged with the still-image
+            thresholds (weighted equally in their "all").
         rule: the model's decision rule.
         frame_counts: the counts the clips were scored at.
 
@@ -29,8 +31,9 @@ def verdict_validation(videos: dict[str, Sequence[VideoScores]], images: Sequenc
         ``{"frames": "20", "by_frames": {k: overall rates}, "by_source": {source: rates} (at 20 frames, with
         "all"), "images": {source: rates}, "domains": [...]}``.
     """
-    domain = {id(v): d for d, vs in videos.items() for v in vs}
+    domain = {id(v): d for by in (videos, images) for d, vs in by.items() for v in vs}
     union = [v for vs in videos.values() for v in vs]
+    image_union = [v for vs in images.values() for v in vs]
     of = lambda v: domain[id(v)]  # noqa: E731
     by_frames = {str(k): three_way_by_source(union, str(k), rule.video, of).get("all") for k in frame_counts}
     return {
@@ -39,7 +42,8 @@ def verdict_validation(videos: dict[str, Sequence[VideoScores]], images: Sequenc
         "thresholds": {"video": rule.video.to_dict(), "image": rule.image.to_dict()},
         "by_frames": by_frames,
         "by_source": three_way_by_source(union, REPORT_FRAMES, rule.video, of),
-        "images": three_way_by_source(list(images), "1", rule.image) if images else {},
+        "image_domains": list(images),
+        "images": three_way_by_source(image_union, "1", rule.image, of) if image_union else {},
     }
 
 

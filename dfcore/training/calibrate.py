@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -197,29 +197,32 @@ def score_pool(items: dict[str, list[LabelledItem]], detector: Detector,
         cache_dir: keep the raw scores there, keyed by the model's weights, the items and the frame counts, so a
             refit (another rule, another left-out check) needs no second analysis. None: no cache.
     """
-    cache = _cache_file(cache_dir, detector, items, frame_counts) if cache_dir else None
-    if cache is not None and cache.is_file():
-        saved = json.loads(cache.read_text())
-        return ScoredPool([VideoScores(**v) for v in saved["videos"]], saved["domains"])
     videos, domains = [], []
     for dom, its in items.items():
-        print(f"  scoring {dom}: {len(its)} items", flush=True)
-        videos += score_items(its, frame_counts, detector, reuse_decoding=True)
+        cache = _cache_file(cache_dir, detector, dom, its, frame_counts) if cache_dir else None
+        if cache is not None and cache.is_file():
+            scored = [VideoScores(**v) for v in json.loads(cache.read_text())]
+        else:
+            print(f"  scoring {dom}: {len(its)} items", flush=True)
+            scored = score_items(its, frame_counts, detector, reuse_decoding=True)
+            if cache is not None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                cache.write_text(json.dumps([asdict(v) for v in scored]))
+        videos += scored
         domains += [dom] * len(its)
-    if cache is not None:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        cache.write_text(json.dumps({"videos": [asdict(v) for v in videos], "domains": domains}))
     return ScoredPool(videos, domains)
 
 
-def _cache_file(cache_dir: str | os.PathLike, detector: Detector, items: dict[str, list[LabelledItem]],
+def _cache_file(cache_dir: str | os.PathLike, detector: Detector, domain: str, items: list[LabelledItem],
                 frame_counts: Sequence[int]) -> Path:
+    """One domain's cache: keyed by the model's weights (not the file: calibration rewrites it), the items and
+    the frame counts."""
     h = hashlib.sha256()
-    for name, t in sorted(detector.model.state_dict().items()):  # the weights, not the file: calibration rewrites it
+    for name, t in sorted(detector.model.state_dict().items()):
         h.update(name.encode())
         h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    h.update(json.dumps([[d, [str(it.path) for it in its]] for d, its in items.items()] + [list(frame_counts)]).encode())
-    return Path(cache_dir) / f"pool_scores_{h.hexdigest()[:16]}.json"
+    h.update(json.dumps([domain, [str(it.path) for it in items], list(frame_counts)]).encode())
+    return Path(cache_dir) / f"pool_scores_{domain}_{h.hexdigest()[:16]}.json"
 
 
 @dataclass(frozen=True)
@@ -237,17 +240,17 @@ class Calibration:
         return float(sigmoid(logits_from([raw])[0] / t + b))
 
 
-def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_domain: str | None,
+def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_domains: Collection[str],
                     intervals: bool = True) -> Calibration:
     """Platt scaling and thresholds for clips (the pool's video domains weighted equally) and, on
-    ``image_domain``, for still images: one face crop scores on another scale than a clip's frames together.
+    ``image_domains``, for still images: one face crop scores on another scale than a clip's frames together.
 
     Without an image domain in the pool, still images get the clips' calibration and thresholds.
 
     Raises:
         ValueError: the pool lacks real or fake clips with a face.
     """
-    videos = pool.subset(lambda v, d: d != image_domain)
+    videos = pool.subset(lambda v, d: d not in image_domains)
     temperature, bias = _platt(videos, frame_counts)
     frows = [(p, v.label == "fake", d) for v, d in zip(pool.videos, pool.domains) for k in map(str, frame_counts)
              for p in v.frame_scores.get(k, [])]
@@ -256,7 +259,7 @@ def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_domain:
     fit = fit_thresholds_with_intervals if intervals else fit_thresholds
     cal = lambda t, b: lambda v, k: float(sigmoid(logits_from([v.scores[k]])[0] / t + b))  # noqa: E731
     video = fit(pool_of(videos.videos, frame_counts, videos.domain_of(), cal(temperature, bias)))
-    images = pool.subset(lambda v, d: d == image_domain)
+    images = pool.subset(lambda v, d: d in image_domains)
     if not images.videos:
         return Calibration(temperature, bias, frame_temperature, temperature, bias, video, video)
     image_t, image_b = _platt(images, frame_counts[:1])
@@ -279,11 +282,12 @@ def _equal_domains(domains: np.ndarray) -> np.ndarray:
     return 1.0 / (sizes[inverse.ravel()] * len(names))
 
 
-def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int], image_domain: str | None) -> Pool:
-    """The pool's calibrated scores (still images with their own calibration when ``image_domain`` is theirs)."""
-    image_of = pool.domain_of()
-    return pool_of(pool.videos, frame_counts, image_of,
-                   lambda v, k: cal.clip_probability(v.scores[k], image_of(v) == image_domain))
+def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int],
+                    image_domains: Collection[str]) -> Pool:
+    """The pool's calibrated scores (items of ``image_domains`` with the still images' own calibration)."""
+    domain_of = pool.domain_of()
+    return pool_of(pool.videos, frame_counts, domain_of,
+                   lambda v, k: cal.clip_probability(v.scores[k], domain_of(v) in image_domains))
 
 
 def report_count(frame_counts: Sequence[int]) -> str:
@@ -291,21 +295,20 @@ def report_count(frame_counts: Sequence[int]) -> str:
     return str(min(frame_counts, key=lambda k: abs(k - int(REPORT_FRAMES))))
 
 
-def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_domain: str | None) -> dict:
+def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_domains: Collection[str]) -> dict:
     """For each left-out source: calibrate without it, and give its reals' and fakes' three-way rates at 20 frames.
 
-    Leaving out the still-image domain leaves no still-image rule to fit: its crops are then judged by the clips'
-    calibration and thresholds, which measures whether a rule set on videos transfers to single crops.
+    A left-out still-image source is judged by the still-image rule that the other image domains set.
     """
     out = {}
     for name, is_out in LEFT_OUT.items():
         held, rest = pool.subset(is_out), pool.subset(lambda v, d: not is_out(v, d))
         if not held.videos or not rest.videos:
             continue
-        cal = fit_calibration(rest, frame_counts, image_domain, intervals=False)
-        images_held = bool(held.domains) and set(held.domains) == {image_domain} and image_domain in rest.domains
+        cal = fit_calibration(rest, frame_counts, image_domains, intervals=False)
+        images_held = set(held.domains) <= set(image_domains)
         t = cal.image if images_held else cal.video
-        scored = calibrated_pool(held, cal, [report_count(frame_counts)], image_domain if images_held else None)
+        scored = calibrated_pool(held, cal, [report_count(frame_counts)], image_domains)
         out[name] = {"thresholds_without_it": t.to_dict(),
                      "rates_on_it": three_way_rates(scored, t) if len(scored.scores) else None}
     return out
@@ -322,20 +325,21 @@ def _score_lists(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int]
     return {d: {lab: sorted(s) for lab, s in by.items()} for d, by in out.items()}
 
 
-def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_domain: str | None,
+def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_domains: Collection[str],
                       frame_counts: Sequence[int] = POOL_FRAMES, cache_dir: str | os.PathLike | None = None) -> dict:
     """Recalibrate a checkpoint for three outcomes on a pool of domains weighted equally; rewrite it.
 
     Any earlier calibration is set aside first: the scores are the model's own. Clip probabilities get Platt
     scaling and frames temperature scaling, both with the domains weighted equally; then ``t_fake`` (at most 5%
     of the pool's reals called FAKE) and ``t_no_sign`` (at most 10% of its fakes below it), with bootstrap
-    intervals, for videos and (on ``image_domain``) for still images. The checkpoint keeps the pool's score
+    intervals, for videos and (on ``image_domains``) for still images. The checkpoint keeps the pool's score
     distributions, so each verdict can say how rare its score is, and the left-out-source checks.
 
     Args:
         path: the checkpoint (rewritten in place; its sha256 changes: update the manifest, card and goldens).
         items: {domain: items}, e.g. from :func:`dfcore.training.calibration_pool.pool_items`.
-        image_domain: the domain of single face crops that sets the still-image thresholds (None: videos' own).
+        image_domains: the domains of single face images that set the still-image calibration and thresholds
+            (none: still images get the clips').
         frame_counts: the frame counts each clip is analysed at.
         cache_dir: where the raw scores are kept for a refit (see :func:`score_pool`); None: not kept.
 
@@ -352,15 +356,15 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
     print(f"calibrating {Path(path).name} on {sum(map(len, items.values()))} items in {len(items)} domains "
           f"at {list(frame_counts)} frames", flush=True)
     pool = score_pool(items, detector, frame_counts, cache_dir)
-    cal = fit_calibration(pool, frame_counts, image_domain)
+    cal = fit_calibration(pool, frame_counts, image_domains)
     at = [report_count(frame_counts)]
-    videos, images = pool.subset(lambda v, d: d != image_domain), pool.subset(lambda v, d: d == image_domain)
+    videos, images = pool.subset(lambda v, d: d not in image_domains), pool.subset(lambda v, d: d in image_domains)
     record = {
         "rule": (f"t_fake: at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration pool's real clips called FAKE; "
                  f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the pool's video domains "
-                 f"({', '.join(d for d in items if d != image_domain)}) weighted equally, every clip at "
+                 f"({', '.join(d for d in items if d not in image_domains)}) weighted equally, every clip at "
                  f"{list(frame_counts)} frames; still images: their own calibration and the same rule on "
-                 f"{image_domain or 'the clips'}"),
+                 f"{', '.join(d for d in items if d in image_domains) or 'the clips'}, weighted equally"),
         "video": cal.video.to_dict(),
         "image": cal.image.to_dict(),
         "image_calibration": {"temperature": cal.image_temperature, "bias": cal.image_bias},
@@ -370,10 +374,10 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
         "n_no_face": sum(1 for v in pool.videos if v.error is None and not any(s is not None for s in v.scores.values())),
         "n_errors": sum(1 for v in pool.videos if v.error is not None),
         "rates_frames": int(at[0]),
-        "calibration_rates": three_way_rates(calibrated_pool(videos, cal, at, None), cal.video),
-        "calibration_rates_images": three_way_rates(calibrated_pool(images, cal, at, image_domain), cal.image)
+        "calibration_rates": three_way_rates(calibrated_pool(videos, cal, at, ()), cal.video),
+        "calibration_rates_images": three_way_rates(calibrated_pool(images, cal, at, image_domains), cal.image)
         if images.videos else None,
-        "left_out": left_out_checks(pool, frame_counts, image_domain),
+        "left_out": left_out_checks(pool, frame_counts, image_domains),
     }
     info = {**ck.info, "decision": record,
             "calibration": {"method": "clip: Platt scaling; frames: temperature scaling; domains weighted equally",

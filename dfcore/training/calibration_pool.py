@@ -6,7 +6,12 @@ Each pool is a set of domains that count equally (``dfcore.evaluation.thresholds
 - ``talking_heads``: webcam, interview and studio reals, live face swaps, talking heads generated from one photo;
 - ``web_reals``: real clips of both, degraded as the web degrades them (re-upload, dim webcam), re-encoded
   through a real H.264 codec (:mod:`dfcore.synth.web_degrade`);
-- ``dfdc``: DFDC face crops of other videos, one frame each (they also set the still-image thresholds).
+- ``dfdc``: DFDC face crops of other videos, one frame each;
+- ``stills``: one frame of each FF++ and talking-head clip, saved as a JPEG photo.
+
+The last two are still images: they set the still-image calibration and thresholds (weighted equally), since one
+face scores on another scale than a clip's frames together, and a tight, small DFDC crop on another scale than a
+sharp photo of a face.
 
 The calibration pool is built from each dataset's calibration split and the validation pool from its test
 split, so no clip is in both and none was trained on. Degraded copies are written under the work folder
@@ -15,13 +20,18 @@ split, so no clip is in both and none was trained on. Degraded copies are writte
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import cv2
+
+from ..media.video_io import sample_frames
 from ..synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
 from .datasets import LabelledItem
 
-DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc")
-IMAGE_DOMAIN = "dfdc"  # the single-frame domain: still images are judged with thresholds set on it
+DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc", "stills")
+IMAGE_DOMAINS = ("dfdc", "stills")  # the single-image domains: still images are judged with thresholds set on them
+STILL_QUALITY = 92  # JPEG quality of the stills: a photo as a phone or a browser saves it
 # Which split of each dataset feeds which pool.
 _SPLIT_OF = {"calibration": "calib", "validation": "test"}
 
@@ -46,8 +56,9 @@ def pool_items(splits: dict[str, list[LabelledItem]], which: str, work_dir: str 
     pools = {"ffpp": splits[f"ffpp_{part}"], "dfdc": splits[f"dfdc_{part}"]}
     if f"th_{part}" in splits:
         pools["talking_heads"] = splits[f"th_{part}"]
-    reals = [it for dom in ("ffpp", "talking_heads") for it in pools.get(dom, []) if it.label == 0]
-    pools["web_reals"] = web_degraded(reals, Path(work_dir) / "web_reals" / part)
+    clips = [it for dom in ("ffpp", "talking_heads") for it in pools.get(dom, [])]
+    pools["web_reals"] = web_degraded([it for it in clips if it.label == 0], Path(work_dir) / "web_reals" / part)
+    pools["stills"] = stills(clips, Path(work_dir) / "stills" / part)
     return {d: pools[d] for d in DOMAINS if d in pools}
 
 
@@ -63,4 +74,21 @@ def web_degraded(reals: list[LabelledItem], folder: Path) -> list[LabelledItem]:
         if not dst.is_file():
             write_degraded_clip(it.path, dst, d, seed=i)
         out.append(LabelledItem(dst, 0, it.identities, f"web/{d.name}"))
+    return out
+
+
+def stills(clips: list[LabelledItem], folder: Path) -> list[LabelledItem]:
+    """One frame of each clip (the one a one-frame analysis samples), saved as a JPEG photo; reused when present."""
+    out = []
+    for it in clips:
+        # The source is in the name: FF++ methods' fakes of one pair share a file name.
+        dst = folder / f"{it.source.replace('/', '_')}_{Path(it.path).stem}.jpg"
+        if not dst.is_file():
+            _, frames = sample_frames(it.path, 1)
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            part = dst.with_name(f"{dst.stem}.{os.getpid()}.part.jpg")  # never a half-written file under the name
+            bgr = cv2.cvtColor(frames[0].image, cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(part), bgr, [cv2.IMWRITE_JPEG_QUALITY, STILL_QUALITY])
+            os.replace(part, dst)
+        out.append(LabelledItem(dst, it.label, it.identities, f"stills/{it.source}"))
     return out

@@ -885,12 +885,14 @@ def recalibrate(cfg: TrainConfig) -> list[Path]:
 
 
 def calibrate_for_verdicts(path: Path, splits: dict[str, list[LabelledItem]], work_dir: Path) -> dict:
-    """Three-outcome calibration on the calibration pool of ``splits`` (FF++, talking heads, web-degraded reals,
-    DFDC crops: :mod:`dfcore.training.calibration_pool`); the degraded copies go under ``work_dir/pools``."""
+    """Three-outcome calibration on the calibration pool of ``splits`` (FF++, talking heads, web-degraded reals;
+    DFDC crops and stills for images: :mod:`dfcore.training.calibration_pool`); the degraded copies and stills go
+    under ``work_dir/pools``, with the raw scores (a refit of the same weights scores nothing again)."""
     from .calibrate import calibrate_on_pool
-    from .calibration_pool import IMAGE_DOMAIN, pool_items
+    from .calibration_pool import IMAGE_DOMAINS, pool_items
 
-    return calibrate_on_pool(path, pool_items(splits, "calibration", work_dir / "pools"), IMAGE_DOMAIN)
+    pools = work_dir / "pools"
+    return calibrate_on_pool(path, pool_items(splits, "calibration", pools), IMAGE_DOMAINS, cache_dir=pools)
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python -m dfcore train`
