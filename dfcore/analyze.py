@@ -23,7 +23,7 @@ from . import __version__
 from .media.clip_memory import ClipMemory, prefetch_pays
 from .deadline import Deadline
 from .deadline import check as check_deadline
-from .decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, Decision, decide, rarity_sentence
+from .decision import Decision, decide, is_face_crop, rarity_sentence
 from .models.detector import Detector, load_detector
 from .models.explain import ExplainOptions, gradcam_maps
 from .vision.faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
@@ -89,13 +89,18 @@ class AnalysisResult:
         return self.video.kind == "image"
 
     @property
+    def is_crop(self) -> bool:
+        """A still image small enough to be a face crop (judged by the crops' own rule)."""
+        return self.is_image and is_face_crop(self.video.width, self.video.height)
+
+    @property
     def t_no_sign(self) -> float:
         return self.threshold if self.threshold_no_sign is None else self.threshold_no_sign
 
     @property
     def rarity(self) -> str | None:
         """How rare the score is among the calibration pool's reals and fakes, in words (None: not known)."""
-        return rarity_sentence(self.decision, self.is_image) if self.decision else None
+        return rarity_sentence(self.decision) if self.decision else None
 
     @property
     def reason_sentences(self) -> list[str]:
@@ -328,19 +333,20 @@ def score_clip(
     t = time.perf_counter()
     scores = None
     is_image = clip.info.kind == "image"
+    is_crop = is_image and is_face_crop(clip.info.width, clip.info.height)
     if face_crops is not None:
         # With Grad-CAM to follow, keep the activations it reads: it then never runs the CNN again.
         scores = detector.score(face_crops, keep_stage=opts.layer if opts else None)
-        clip_prob = detector.image_probability(scores) if is_image else scores.clip_probability
+        clip_prob = detector.image_probability(scores, is_crop) if is_image else scores.clip_probability
         for j, i in enumerate(face_idx):
             frame_probs[i] = float(scores.frame_probabilities[j])
     timings["model"] = time.perf_counter() - t
 
     scale = max(clip.info.width, clip.info.height) / max(frames[0].image.shape[:2]) if frames else 1.0
     decision = decide(clip_prob, detector.rule, is_image=is_image, n_frames=len(frames), n_with_face=len(face_idx),
-                      face_sides=[min(b[2], b[3]) * scale for b in track.boxes if b is not None])
+                      face_sides=[min(b[2], b[3]) * scale for b in track.boxes if b is not None], is_crop=is_crop)
     verdict = decision.verdict
-    thresholds = detector.rule.thresholds(is_image)
+    thresholds = detector.rule.thresholds(is_image, is_crop)
     cams: list[np.ndarray | None] | None = None
     layer = None
     if opts and scores is not None:

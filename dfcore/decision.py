@@ -33,6 +33,10 @@ VERDICT_SENTENCES = {
 }
 EVIDENCE_NOT_PROOF = "Evidence, not proof"
 
+# A still image no larger than this on its longer side is a face crop (what a face tracker or a dataset of crops
+# gives), judged by its own calibration: a tight, small crop scores on another scale than a photo of a face.
+CROP_MAX_SIDE = 320
+
 # Thin evidence: below these a video is UNCERTAIN whatever its score.
 MIN_FACE_SHARE = 0.5  # the face must be found in at least this share of the sampled frames...
 MIN_FACE_FRAMES = 8  # ...and in at least this many frames
@@ -109,9 +113,13 @@ class DecisionRule:
     image_pool: ScorePool | None = None
     three_way: bool = True  # False: a checkpoint calibrated with one threshold (no UNCERTAIN band from the score)
     description: str = ""  # how the thresholds were set, in words
-    # Still images' own Platt scaling (temperature, bias) of the clip logit: one face crop scores on another scale
+    # Still images' own Platt scaling (temperature, bias) of the clip logit: one face scores on another scale
     # than a clip's frames together. None: images share the clips' calibration.
     image_calibration: tuple[float, float] | None = None
+    # Small face crops (CROP_MAX_SIDE) have their own thresholds, calibration and pool; None: a crop is a photo.
+    crop: Thresholds | None = None
+    crop_calibration: tuple[float, float] | None = None
+    crop_pool: ScorePool | None = None
 
     @classmethod
     def from_checkpoint_info(cls, info: dict, threshold: float) -> "DecisionRule":
@@ -122,16 +130,31 @@ class DecisionRule:
             return cls(one, one, three_way=False,
                        description="calibrated with one threshold: FAKE at or above it, NO SIGN FOUND below it")
         pool = lambda k: ScorePool.from_dict(d[k]) if d.get(k) else None  # noqa: E731
-        image_cal = d.get("image_calibration")
+        platt = lambda k: (float(d[k]["temperature"]), float(d[k]["bias"])) if d.get(k) else None  # noqa: E731
         return cls(Thresholds.from_dict(d["video"]), Thresholds.from_dict(d["image"]),
                    pool("video_scores"), pool("image_scores"), description=str(d.get("rule", "")),
-                   image_calibration=(float(image_cal["temperature"]), float(image_cal["bias"])) if image_cal else None)
+                   image_calibration=platt("image_calibration"),
+                   crop=Thresholds.from_dict(d["crop"]) if d.get("crop") else None,
+                   crop_calibration=platt("crop_calibration"), crop_pool=pool("crop_scores"))
 
-    def thresholds(self, is_image: bool) -> Thresholds:
+    def thresholds(self, is_image: bool, is_crop: bool = False) -> Thresholds:
+        if is_image and is_crop and self.crop is not None:
+            return self.crop
         return self.image if is_image else self.video
 
-    def pool(self, is_image: bool) -> ScorePool | None:
+    def pool(self, is_image: bool, is_crop: bool = False) -> ScorePool | None:
+        if is_image and is_crop and self.crop is not None:
+            return self.crop_pool
         return self.image_pool if is_image else self.video_pool
+
+    def calibration(self, is_crop: bool) -> tuple[float, float] | None:
+        """A still image's own Platt scaling (a crop's when it has one); None: the clips'."""
+        return self.crop_calibration if is_crop and self.crop is not None else self.image_calibration
+
+
+def is_face_crop(width: int, height: int) -> bool:
+    """Whether a still image of this size is a face crop rather than a photo (:data:`CROP_MAX_SIDE`)."""
+    return max(width, height) <= CROP_MAX_SIDE
 
 
 @dataclass
@@ -140,6 +163,7 @@ class Decision:
     reasons: list[str] = field(default_factory=list)  # UNCERTAIN's reason codes (REASON_SENTENCES), else empty
     real_share: float | None = None  # share of calibration reals scoring at least this high (None: unknown)
     fake_share: float | None = None  # share of calibration fakes scoring at least this high
+    compared_with: str = "videos"  # what the shares are of: "videos", "face images" or "face crops"
 
     def sentences(self) -> list[str]:
         return [REASON_SENTENCES[r] for r in self.reasons]
@@ -166,13 +190,14 @@ def thin_evidence(n_frames: int, n_with_face: int, face_sides: list[float], is_i
 
 
 def decide(probability: float | None, rule: DecisionRule, *, is_image: bool, n_frames: int, n_with_face: int,
-           face_sides: list[float]) -> Decision:
+           face_sides: list[float], is_crop: bool = False) -> Decision:
     """The verdict for one analysis.
 
     Args:
         probability: the calibrated clip fake probability; None when no face was found.
         rule: the model's :class:`DecisionRule`.
         is_image: judge with the single-frame thresholds.
+        is_crop: a still image that is a small face crop (:func:`is_face_crop`): the crops' thresholds.
         n_frames, n_with_face, face_sides: the evidence (see :func:`thin_evidence`).
 
     Returns:
@@ -180,12 +205,14 @@ def decide(probability: float | None, rule: DecisionRule, *, is_image: bool, n_f
     """
     if probability is None:
         return Decision(NO_FACE)
-    t = rule.thresholds(is_image)
-    pool = rule.pool(is_image)
+    t = rule.thresholds(is_image, is_crop)
+    pool = rule.pool(is_image, is_crop)
     real_share = pool.share_at_or_above(probability, "real") if pool else None
     fake_share = pool.share_at_or_above(probability, "fake") if pool else None
     verdict, reasons = verdict_from(probability, t, thin_evidence(n_frames, n_with_face, face_sides, is_image))
-    return Decision(verdict, reasons, real_share, fake_share)
+    crops = is_image and is_crop and rule.crop is not None
+    what = "face crops" if crops else "face images" if is_image else "videos"
+    return Decision(verdict, reasons, real_share, fake_share, what)
 
 
 def verdict_from(probability: float, t: Thresholds, thin: list[str]) -> tuple[str, list[str]]:
@@ -210,10 +237,9 @@ def percent(p: float | None) -> str:
     return f"{p:.0%}"
 
 
-def rarity_sentence(decision: Decision, is_image: bool) -> str | None:
+def rarity_sentence(decision: Decision) -> str | None:
     """How rare the score is, in plain words: "2% of real videos in calibration score this high; 71% of fakes do"."""
     if decision.real_share is None or decision.fake_share is None:
         return None
-    what = "face images" if is_image else "videos"
-    return (f"{percent(decision.real_share)} of real {what} in calibration score this high; "
+    return (f"{percent(decision.real_share)} of real {decision.compared_with} in calibration score this high; "
             f"{percent(decision.fake_share)} of fakes do.")

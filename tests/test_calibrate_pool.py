@@ -38,7 +38,7 @@ def _pool(sample_dir: Path) -> dict[str, list[LabelledItem]]:
 def calibrated(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> tuple[Path, dict, str]:
     path = _uncalibrated(tmp_path_factory.mktemp("pool"))
     before = sha256_file(path)
-    return path, calibrate_on_pool(path, _pool(sample_dir), ("stills",), FRAME_COUNTS), before
+    return path, calibrate_on_pool(path, _pool(sample_dir), {"stills": "image"}, FRAME_COUNTS), before
 
 
 def test_the_checkpoint_carries_both_thresholds_and_the_pool(calibrated: tuple[Path, dict, str]) -> None:
@@ -54,7 +54,9 @@ def test_the_checkpoint_carries_both_thresholds_and_the_pool(calibrated: tuple[P
     assert set(record["image_calibration"]) == {"temperature", "bias"}
     assert record["pool"]["one"] == {"one/real": {"real": 1, "fake": 0}, "one/selfblend": {"real": 0, "fake": 1}}
     assert set(record["left_out"]) <= {"dfdc", "ffpp/Deepfakes", "talking_heads/DeepFaceLive"}
-    rates = record["calibration_rates"]
+    assert set(record["calibration_rates"]) == {"video", "image"}  # no crop domain in this pool
+    assert record["crop"] is None  # no crop domain: crops are judged as photos
+    rates = record["calibration_rates"]["video"]
     for lab in ("real", "fake"):
         assert sum(rates[lab][o]["rate"] for o in (FAKE, UNCERTAIN, NO_SIGN)) == pytest.approx(1.0)
 
@@ -74,7 +76,7 @@ def test_the_rule_holds_when_the_pool_is_analysed_again(calibrated: tuple[Path, 
 
 def test_recalibrating_sets_the_old_calibration_aside(calibrated: tuple[Path, dict, str], sample_dir: Path) -> None:
     path, record, _ = calibrated
-    again = calibrate_on_pool(path, _pool(sample_dir), ("stills",), FRAME_COUNTS)
+    again = calibrate_on_pool(path, _pool(sample_dir), {"stills": "image"}, FRAME_COUNTS)
     assert again["video"] == record["video"]  # the same raw scores, the same rule: not a calibration of a calibration
 
 
@@ -83,7 +85,7 @@ def test_a_pool_without_fakes_is_refused_and_the_file_kept(tmp_path: Path, sampl
     digest = sha256_file(path)
     reals = {"one": [LabelledItem(sample_dir / REAL_CLIP, 0, ("a",), "one/real")]}
     with pytest.raises(ValueError):
-        calibrate_on_pool(path, reals, (), FRAME_COUNTS[:1])
+        calibrate_on_pool(path, reals, {}, FRAME_COUNTS[:1])
     assert sha256_file(path) == digest
 
 
@@ -97,3 +99,17 @@ def test_a_still_image_gets_its_own_calibration_and_thresholds(calibrated: tuple
     assert r.fake_probability == pytest.approx(1 / (1 + np.exp(-(raw.clip_logit / t + b))))
     assert (r.threshold, r.t_no_sign) == (record["image"]["t_fake"], record["image"]["t_no_sign"])
     assert "real face images" in (r.rarity or "")
+
+
+def test_small_face_crops_get_their_own_rule(tmp_path: Path, sample_dir: Path) -> None:
+    path = _uncalibrated(tmp_path)
+    pool = _pool(sample_dir)
+    pool["crops"] = [LabelledItem(sample_dir / REAL_STILL, 0, ("astronaut",), "crops/real"),
+                     LabelledItem(sample_dir / REAL_STILL, 1, ("astronaut",), "crops/fake")]
+    record = calibrate_on_pool(path, pool, {"stills": "image", "crops": "crop"}, FRAME_COUNTS)
+    assert set(record["calibration_rates"]) == {"video", "image", "crop"}
+    assert set(record["crop_scores"]) == {"crops"} and set(record["image_scores"]) == {"stills"}
+    rule = Detector(load_checkpoint(path), device="cpu").rule
+    assert rule.crop is not None and rule.thresholds(True, True) == rule.crop
+    assert rule.calibration(True) == (record["crop_calibration"]["temperature"], record["crop_calibration"]["bias"])
+    assert rule.thresholds(True, False) == rule.image and rule.thresholds(False, True) == rule.video

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from dfcore.evaluation.verdict_validation import verdict_validation
 from dfcore.evaluation.card import (
     DATA_TERMS,
     DEFAULT_RULE_FRAMES,
@@ -119,10 +120,15 @@ def _reports() -> tuple[dict, dict]:
     return ffpp, dfdc
 
 
+def _validation(det: Detector) -> dict:
+    return verdict_validation({"ffpp": _videos()}, {"dfdc": _dfdc_videos()}, det.rule, (10, 40))
+
+
 @pytest.fixture(scope="module")
 def card(detector: Detector) -> dict:
     ffpp, dfdc = _reports()
-    return _card(detector, DataConfig(), ffpp, dfdc, {"ffpp_test": "runs/card/splits/ffpp_test.csv"}, LOO)
+    return _card(detector, DataConfig(), {"ffpp": ffpp, "dfdc": dfdc}, _validation(detector),
+                 {"ffpp_test": "runs/card/splits/ffpp_test.csv"}, LOO)
 
 
 def _row(md: str, frames: str) -> list[str]:
@@ -172,7 +178,8 @@ def test_card_without_leave_one_out_or_calibration(detector: Detector) -> None:
     ffpp, dfdc = _reports()
     bare = Checkpoint(detector.checkpoint.model, "resnext_compact_lstm", PreprocessConfig(), threshold=0.5,
                       temperature=1.0, bias=0.0, frame_temperature=1.0, sha256=SHA, path="weights/bare.pt", info={})
-    c = _card(Detector(bare, device="cpu"), DataConfig(), ffpp, dfdc, {})
+    det = Detector(bare, device="cpu")
+    c = _card(det, DataConfig(), {"ffpp": ffpp, "dfdc": dfdc}, _validation(det), {})
     json.dumps(c)
     assert c["metrics"]["leave_one_method_out"] is None
     assert c["decision"]["calibration_real_called_fake"] is None
@@ -363,3 +370,16 @@ def test_leave_one_out_items() -> None:
     got = [i.path.stem for i in leave_one_out_items(splits)]
     # The method's clips from every split (training never saw them), against reals training never saw.
     assert got == ["r_calib", "r_test", "m_train", "m_calib", "m_test"]
+
+
+def test_card_reports_the_verdict_rates_and_the_error_rates(card: dict, detector: Detector) -> None:
+    val, rates = card["validation"], card["error_rates"]
+    overall = val["by_source"]["all"]
+    assert rates["false_alarm"] == overall["real"]["FAKE"]["rate"] and rates["miss"] == overall["fake"]["NO_SIGN"]["rate"]
+    assert rates["n_real"] == overall["real"]["n"] and rates["frames"] == int(val["frames"]) == 10  # nearest to 20
+    assert set(val["by_frames"]) == {"10", "40"} and val["images"]["all"]["fake"]["n"] > 0
+    assert card["decision"]["t_fake"] == detector.rule.video.fake
+    md = render_markdown(card)
+    assert "## Verdicts (validation pool" in md and "| 10 frames |" in md
+    lo, hi = overall["real"]["FAKE"]["ci"]
+    assert f"{overall['real']['FAKE']['rate']:.0%} ({lo:.0%}–{hi:.0%})" in md

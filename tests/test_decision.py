@@ -61,12 +61,12 @@ def test_domains_weigh_equally_in_how_rare_a_score_is() -> None:
     assert POOL.share_at_or_above(0.85, "fake") == pytest.approx(0.75)
     d = decide(0.9, RULE, is_image=False, **ENOUGH)
     assert (d.real_share, d.fake_share) == (pytest.approx(0.125), pytest.approx(0.5 * 0.5 + 0.5 * 0.0))
-    assert rarity_sentence(d, is_image=False) == "12% of real videos in calibration score this high; 25% of fakes do."
+    assert rarity_sentence(d) == "12% of real videos in calibration score this high; 25% of fakes do."
 
 
 def test_no_pool_no_rarity() -> None:
     d = decide(0.9, DecisionRule(VIDEO, IMAGE), is_image=False, **ENOUGH)
-    assert d.real_share is None and rarity_sentence(d, is_image=False) is None
+    assert d.real_share is None and rarity_sentence(d) is None
 
 
 def test_a_checkpoint_with_one_threshold_has_no_band_and_says_so() -> None:
@@ -90,3 +90,15 @@ def test_the_rule_round_trips_through_a_checkpoint_record() -> None:
                                      (1.0, "100%")])
 def test_percent(p: float | None, text: str) -> None:
     assert percent(p) == text
+
+
+def test_a_small_face_crop_is_judged_by_the_crops_rule() -> None:
+    from dfcore.decision import CROP_MAX_SIDE, is_face_crop
+
+    rule = DecisionRule(VIDEO, IMAGE, POOL, None, crop=Thresholds(0.9, 0.5))
+    one = {"n_frames": 1, "n_with_face": 1, "face_sides": [100.0]}
+    assert decide(0.7, rule, is_image=True, is_crop=False, **one).verdict == FAKE  # a photo: FAKE at 0.6
+    crop = decide(0.7, rule, is_image=True, is_crop=True, **one)
+    assert crop.verdict == UNCERTAIN and crop.compared_with == "face crops"
+    assert decide(0.7, DecisionRule(VIDEO, IMAGE), is_image=True, is_crop=True, **one).verdict == FAKE  # no crop rule
+    assert is_face_crop(224, 224) and is_face_crop(CROP_MAX_SIDE, 100) and not is_face_crop(640, 480)

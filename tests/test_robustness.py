@@ -51,7 +51,8 @@ import numpy as np
 import pytest
 
 import dfcore.media.video_io as video_io
-from dfcore.analyze import MAX_SIDE_LIMIT, NO_FACE, analyze_video, detect_track, prepare_clip, score_clip
+from dfcore.analyze import MAX_SIDE_LIMIT, analyze_video, detect_track, prepare_clip, score_clip
+from dfcore.decision import NO_FACE
 from dfcore.cli import EXIT_INPUT_ERROR, main
 from dfcore.deadline import Deadline
 from dfcore.errors import AnalysisTimeoutError
@@ -295,7 +296,7 @@ def test_one_pixel_video(tiny_video: Path, detector, checkpoint: Path, capsys: p
     assert r.verdict == NO_FACE and r.fake_probability is None
     code, out, err = _cli(capsys, checkpoint, tiny_video, "--frames", "5")
     assert code == 0, err
-    assert "verdict: NO_FACE" in out
+    assert "verdict: NO FACE" in out
 
 
 def test_grayscale_video_comes_back_rgb(gray_video: Path, face_frame: np.ndarray, detector) -> None:

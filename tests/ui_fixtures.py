@@ -91,7 +91,7 @@ def write_card_fixture(weights: Path, secs_per_frame: float = 0.05) -> Path:
     ffpp = invented_videos(DEFAULT_FRAME_COUNTS, 40, secs_per_frame)
     dfdc = invented_videos((1,), 30, 0.0)
     # The verdicts on the invented scores at the model's own thresholds: the card's "error_rates" come from these.
-    validation = verdict_validation({"ffpp": ffpp}, dfdc, det.rule, DEFAULT_FRAME_COUNTS)
+    validation = verdict_validation({"ffpp": ffpp}, {"dfdc": dfdc}, det.rule, DEFAULT_FRAME_COUNTS)
     card = _card(det, TrainConfig(), {"ffpp": report(ffpp, DEFAULT_FRAME_COUNTS), "dfdc": report(dfdc, (1,))},
                  validation, {"ffpp_val": "invented.csv"})
     card["name"] += " (TEST FIXTURE: untrained weights, invented metrics)"

@@ -24,7 +24,7 @@ import torch
 from .. import __version__
 from ..training.datasets import LabelledItem
 from ..models.detector import Detector, load_detector
-from ..training.calibration_pool import IMAGE_DOMAINS, pool_items
+from ..training.calibration_pool import IMAGE_KINDS, pool_items
 from .evaluate import DEFAULT_FRAME_COUNTS, auc_change_sentence, evaluate, format_table, report_of, score_items
 from .thresholds import OUTCOMES
 from .verdict_validation import error_rates, verdict_validation
@@ -118,17 +118,17 @@ def build_card(weights: str | os.PathLike, data_root: str, frame_counts: tuple[i
     pools = pool_items(splits, "validation", work_dir)
     scored: dict[str, list] = {}
     for dom, items in pools.items():
-        counts = (1,) if dom in IMAGE_DOMAINS else frame_counts
+        counts = (1,) if dom in IMAGE_KINDS else frame_counts
         print(f"[{Path(weights).stem}] {dom}: {len(items)} test items at {list(counts)} frames", flush=True)
         # FF++ is timed as a user waits (each count analysed afresh); the other domains only need the scores.
         scored[dom] = score_items(items, counts, det, progress, reuse_decoding=dom != "ffpp")
-    reports = {dom: report_of(vs, (1,) if dom in IMAGE_DOMAINS else frame_counts, det) for dom, vs in scored.items()}
+    reports = {dom: report_of(vs, (1,) if dom in IMAGE_KINDS else frame_counts, det) for dom, vs in scored.items()}
     out.mkdir(parents=True, exist_ok=True)
     for dom, rep in reports.items():
         print(format_table(rep), flush=True)
         (out / f"{dom}_test_report.json").write_text(json.dumps(rep, indent=2))
-    validation = verdict_validation({d: v for d, v in scored.items() if d not in IMAGE_DOMAINS},
-                                    {d: v for d, v in scored.items() if d in IMAGE_DOMAINS}, det.rule, frame_counts)
+    validation = verdict_validation({d: v for d, v in scored.items() if d not in IMAGE_KINDS},
+                                    {d: v for d, v in scored.items() if d in IMAGE_KINDS}, det.rule, frame_counts)
     card = _card(det, data_cfg, reports, validation, {k: str(v) for k, v in csvs.items()}, leave_one_out)
     reason = withdrawn_reason(weights)
     if reason:  # measured again on request, still withdrawn: the reason stays until someone removes it
@@ -339,6 +339,7 @@ def _describe(det: Detector) -> dict:
             "t_no_sign": det.rule.video.no_sign,
             "video": det.rule.video.to_dict(),
             "image": det.rule.image.to_dict(),
+            "crop": det.rule.thresholds(True, True).to_dict(),
             "three_way": det.rule.three_way,
             "threshold_rule": info.get("threshold_rule"),
             "temperature": ck.temperature,
@@ -433,10 +434,11 @@ def _decision_line(dec: dict) -> str:
         return (f"- Decision: FAKE when the calibrated clip probability ≥ **{dec['threshold']:.3f}** "
                 f"({dec['threshold_rule']}); {cal}")
     band = " (the two cross: no UNCERTAIN band)" if video.get("crossed") else ""
-    image = dec["image"]
+    image, crop = dec["image"], dec.get("crop") or dec["image"]
     return (f"- Decision: **FAKE** at a calibrated fake probability ≥ **{_pct_iv(video, 't_fake')}**, **NO SIGN FOUND** "
             f"below **{_pct_iv(video, 't_no_sign')}**, **UNCERTAIN** between{band} or when the evidence is thin; still "
-            f"images: FAKE ≥ {_pct_iv(image, 't_fake')}, NO SIGN below {_pct_iv(image, 't_no_sign')} "
+            f"photos: FAKE ≥ {_pct_iv(image, 't_fake')}, NO SIGN below {_pct_iv(image, 't_no_sign')}; small face "
+            f"crops: FAKE ≥ {_pct_iv(crop, 't_fake')}, NO SIGN below {_pct_iv(crop, 't_no_sign')} "
             f"({dec['threshold_rule']}); {cal}")
 
 
@@ -471,11 +473,13 @@ def _verdict_section(card: dict) -> list[str]:
              f"intervals; \"all\" weighs the domains ({', '.join(val['domains'])}) equally:", ""]
     lines += _rates_table(val["by_source"], "source")
     if val.get("images"):
-        lines += ["", "Still images (DFDC face crops and stills cut from the test clips; the still-image thresholds; "
-                  "\"all\" weighs the two equally):", ""]
+        lines += ["", "Still photos (stills cut from the test clips; the photos' thresholds):", ""]
         lines += _rates_table(val["images"], "source")
+    if val.get("crops"):
+        lines += ["", "Small face crops (DFDC face crops of other videos, one frame each; the crops' thresholds):", ""]
+        lines += _rates_table(val["crops"], "source")
     lines += ["", "All video domains, per frame count:", ""]
-    lines += _rates_table(val["by_frames"], "frames")
+    lines += _rates_table({f"{k} frames": r for k, r in val["by_frames"].items()}, "analysed")
     left = card["decision"].get("left_out_checks") or {}
     if left:
         lines += ["", "Does the rule transfer? Calibrated with one source left out, the rates on that source "

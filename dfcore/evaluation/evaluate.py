@@ -39,6 +39,7 @@ class VideoScores:
     verdicts: dict[str, str] = field(default_factory=dict)  # frame count -> the verdict the user was shown
     thin: dict[str, bool] = field(default_factory=dict)  # frame count -> too little evidence (UNCERTAIN whatever the score)
     is_image: bool = False  # a still image (judged with the single-frame thresholds)
+    is_crop: bool = False  # a still image small enough to be a face crop (judged with the crops' thresholds)
 
 
 def score_items(
@@ -90,6 +91,7 @@ def _record(vs: VideoScores, k: str, r: AnalysisResult) -> None:
     vs.scores[k] = r.fake_probability
     vs.frame_scores[k] = [f.fake_probability for f in r.frames if f.fake_probability is not None]
     vs.verdicts[k] = r.verdict
+    vs.is_crop = r.is_crop
     vs.thin[k] = bool(r.decision and any(x != "between_thresholds" for x in r.decision.reasons))
 
 
@@ -225,8 +227,10 @@ def report_of(videos: Sequence[VideoScores], frame_counts: Sequence[int], detect
 
 
 def thresholds_for(videos: Sequence[VideoScores], detector: Detector) -> Thresholds:
-    """The model's thresholds for these items: single-frame ones when every item is a still image."""
-    return detector.rule.thresholds(bool(videos) and all(v.is_image for v in videos))
+    """The model's thresholds for these items: still images' when every item is one (face crops' when every one is
+    a small crop), else the clips'."""
+    images = bool(videos) and all(v.is_image for v in videos)
+    return detector.rule.thresholds(images, images and all(v.is_crop for v in videos))
 
 
 def format_table(report: dict) -> str:

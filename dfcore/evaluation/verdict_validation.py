@@ -16,34 +16,43 @@ from .evaluate import VideoScores, three_way_by_source
 REPORT_FRAMES = "20"  # the dashboard's default frame count: the rates quoted beside a verdict
 
 
+def report_count(frame_counts: Sequence[int]) -> str:
+    """The frame count whose rates are reported: the dashboard's default, or the nearest one analysed."""
+    return str(min(frame_counts, key=lambda k: abs(k - int(REPORT_FRAMES))))
+
+
 def verdict_validation(videos: dict[str, Sequence[VideoScores]], images: dict[str, Sequence[VideoScores]],
                        rule: DecisionRule, frame_counts: Sequence[int]) -> dict:
     """Three-way rates on the validation pool, per frame count (overall) and at 20 frames (per source).
 
     Args:
         videos: {domain: scored clips} of the video domains (weighted equally in "all").
-        images: {domain: scored still images} (DFDC crops, stills of clips), judged with the still-image
-            thresholds (weighted equally in their "all").
+        images: {domain: scored still images} (stills of clips, DFDC crops), photos judged with the photos'
+            thresholds and small face crops with the crops' (each kind's domains weighted equally in its "all").
         rule: the model's decision rule.
         frame_counts: the counts the clips were scored at.
 
     Returns:
-        ``{"frames": "20", "by_frames": {k: overall rates}, "by_source": {source: rates} (at 20 frames, with
+        ``{"frames": "20" (or the count nearest it), "by_frames": {k: overall rates}, "by_source": {source: rates} (at 20 frames, with
         "all"), "images": {source: rates}, "domains": [...]}``.
     """
     domain = {id(v): d for by in (videos, images) for d, vs in by.items() for v in vs}
     union = [v for vs in videos.values() for v in vs]
-    image_union = [v for vs in images.values() for v in vs]
+    photos = [v for vs in images.values() for v in vs if not v.is_crop]
+    crops = [v for vs in images.values() for v in vs if v.is_crop]
     of = lambda v: domain[id(v)]  # noqa: E731
     by_frames = {str(k): three_way_by_source(union, str(k), rule.video, of).get("all") for k in frame_counts}
+    at = report_count(frame_counts)
     return {
-        "frames": REPORT_FRAMES,
+        "frames": at,
         "domains": list(videos),
-        "thresholds": {"video": rule.video.to_dict(), "image": rule.image.to_dict()},
+        "thresholds": {"video": rule.video.to_dict(), "image": rule.image.to_dict(),
+                       "crop": rule.thresholds(True, True).to_dict()},
         "by_frames": by_frames,
-        "by_source": three_way_by_source(union, REPORT_FRAMES, rule.video, of),
+        "by_source": three_way_by_source(union, at, rule.video, of),
         "image_domains": list(images),
-        "images": three_way_by_source(image_union, "1", rule.image, of) if image_union else {},
+        "images": three_way_by_source(photos, "1", rule.image, of) if photos else {},
+        "crops": three_way_by_source(crops, "1", rule.thresholds(True, True), of) if crops else {},
     }
 
 

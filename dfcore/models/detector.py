@@ -115,11 +115,12 @@ class Detector:
             clip_logit=clip,
         )
 
-    def image_probability(self, scores: Scores) -> float:
-        """A still image's calibrated fake probability: its own calibration when the rule has one."""
-        if self.rule.image_calibration is None:
+    def image_probability(self, scores: Scores, is_crop: bool = False) -> float:
+        """A still image's calibrated fake probability: its own calibration (a face crop's) when the rule has one."""
+        platt = self.rule.calibration(is_crop)
+        if platt is None:
             return scores.clip_probability
-        temperature, bias = self.rule.image_calibration
+        temperature, bias = platt
         return float(sigmoid(scores.clip_logit / temperature + bias))
 
     def score(self, crops: np.ndarray, keep_stage: str | None = None) -> Scores:

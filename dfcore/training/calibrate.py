@@ -28,6 +28,7 @@ from ..decision import Thresholds
 from ..models.detector import Detector
 from ..evaluation.evaluate import VideoScores, pool_of, score_items
 from ..evaluation.metrics import fit_platt, fit_temperature, sigmoid, threshold_at_fpr
+from ..evaluation.verdict_validation import report_count
 from ..evaluation.thresholds import (MAX_FAKE_CALLED_NO_SIGN, MAX_REAL_CALLED_FAKE, Pool, fit_thresholds, fit_thresholds_with_intervals,
                                      three_way_rates)
 
@@ -164,7 +165,6 @@ def threshold_on_reals(path: str | os.PathLike, items: Sequence[LabelledItem], c
 # --------------------------------------------------------------------------- three outcomes, on a world-like pool
 
 POOL_FRAMES = (10, 20, 40, 100)  # the slider's range, ends and middle: one calibration serves every count
-REPORT_FRAMES = "20"  # the dashboard's default: the rates the card and the dashboard quote
 # Left-out checks: calibrate without a source, report the rates on it (does the rule transfer?).
 LEFT_OUT = {
     "dfdc": lambda v, dom: dom == "dfdc",
@@ -227,44 +227,54 @@ def _cache_file(cache_dir: str | os.PathLike, detector: Detector, domain: str, i
 
 @dataclass(frozen=True)
 class Calibration:
-    temperature: float  # clips: p = sigmoid(logit / temperature + bias)
-    bias: float
-    frame_temperature: float  # frames: p = sigmoid(logit / frame_temperature)
-    image_temperature: float  # still images (one face crop): their own Platt scaling...
-    image_bias: float
-    video: Thresholds  # ...and their own thresholds
-    image: Thresholds
+    """Platt scaling and thresholds per kind of input: "video" (clips), "image" (photos), "crop" (small face crops)."""
 
-    def clip_probability(self, raw: float, is_image: bool = False) -> float:
-        t, b = (self.image_temperature, self.image_bias) if is_image else (self.temperature, self.bias)
+    platt: dict[str, tuple[float, float]]  # kind -> (temperature, bias): p = sigmoid(logit / temperature + bias)
+    frame_temperature: float  # frames: p = sigmoid(logit / frame_temperature)
+    thresholds: dict[str, Thresholds]  # kind -> its two thresholds
+
+    def clip_probability(self, raw: float, kind: str = "video") -> float:
+        t, b = self.platt.get(kind, self.platt["video"])
         return float(sigmoid(logits_from([raw])[0] / t + b))
 
+    @property
+    def video(self) -> Thresholds:
+        return self.thresholds["video"]
 
-def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_domains: Collection[str],
+    @property
+    def image(self) -> Thresholds:
+        return self.thresholds.get("image", self.video)
+
+
+def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_kinds: dict[str, str],
                     intervals: bool = True) -> Calibration:
-    """Platt scaling and thresholds for clips (the pool's video domains weighted equally) and, on
-    ``image_domains``, for still images: one face crop scores on another scale than a clip's frames together.
+    """Platt scaling and thresholds for clips (the pool's video domains weighted equally) and for each kind of still
+    image its domains are (``image_kinds``: domain -> "image" or "crop"): one face scores on another scale than a
+    clip's frames together, and a tight, small crop on another scale than a photo.
 
-    Without an image domain in the pool, still images get the clips' calibration and thresholds.
+    A kind of image without a domain in the pool gets the photos' calibration, and photos without one the clips'.
 
     Raises:
         ValueError: the pool lacks real or fake clips with a face.
     """
-    videos = pool.subset(lambda v, d: d not in image_domains)
-    temperature, bias = _platt(videos, frame_counts)
+    fit = fit_thresholds_with_intervals if intervals else fit_thresholds
+    cal = lambda t, b: lambda v, k: float(sigmoid(logits_from([v.scores[k]])[0] / t + b))  # noqa: E731
+    platt, thresholds = {}, {}
+    for kind in ("video", "image", "crop"):
+        part = pool.subset(lambda v, d: image_kinds.get(d, "video") == kind)
+        if not part.videos:
+            continue
+        counts = frame_counts if kind == "video" else frame_counts[:1]
+        platt[kind] = _platt(part, counts)
+        thresholds[kind] = fit(pool_of(part.videos, counts, part.domain_of(), cal(*platt[kind])))
     frows = [(p, v.label == "fake", d) for v, d in zip(pool.videos, pool.domains) for k in map(str, frame_counts)
              for p in v.frame_scores.get(k, [])]
     fraw, fy, fdom = (np.array(c) for c in zip(*frows))
     frame_temperature = fit_temperature(logits_from(fraw), fy.astype(int), weights=_equal_domains(fdom))
-    fit = fit_thresholds_with_intervals if intervals else fit_thresholds
-    cal = lambda t, b: lambda v, k: float(sigmoid(logits_from([v.scores[k]])[0] / t + b))  # noqa: E731
-    video = fit(pool_of(videos.videos, frame_counts, videos.domain_of(), cal(temperature, bias)))
-    images = pool.subset(lambda v, d: d in image_domains)
-    if not images.videos:
-        return Calibration(temperature, bias, frame_temperature, temperature, bias, video, video)
-    image_t, image_b = _platt(images, frame_counts[:1])
-    image = fit(pool_of(images.videos, frame_counts[:1], images.domain_of(), cal(image_t, image_b)))
-    return Calibration(temperature, bias, frame_temperature, image_t, image_b, video, image)
+    for kind, fallback in (("image", "video"), ("crop", "image")):
+        platt.setdefault(kind, platt[fallback])
+        thresholds.setdefault(kind, thresholds[fallback])
+    return Calibration(platt, frame_temperature, thresholds)
 
 
 def _platt(pool: ScoredPool, frame_counts: Sequence[int]) -> tuple[float, float]:
@@ -283,63 +293,60 @@ def _equal_domains(domains: np.ndarray) -> np.ndarray:
 
 
 def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int],
-                    image_domains: Collection[str]) -> Pool:
-    """The pool's calibrated scores (items of ``image_domains`` with the still images' own calibration)."""
+                    image_kinds: dict[str, str]) -> Pool:
+    """The pool's calibrated scores, each domain's items with the calibration of their kind."""
     domain_of = pool.domain_of()
     return pool_of(pool.videos, frame_counts, domain_of,
-                   lambda v, k: cal.clip_probability(v.scores[k], domain_of(v) in image_domains))
+                   lambda v, k: cal.clip_probability(v.scores[k], image_kinds.get(domain_of(v), "video")))
 
 
-def report_count(frame_counts: Sequence[int]) -> str:
-    """The frame count whose rates are reported: the dashboard's default, or the nearest one analysed."""
-    return str(min(frame_counts, key=lambda k: abs(k - int(REPORT_FRAMES))))
-
-
-def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_domains: Collection[str]) -> dict:
+def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_kinds: dict[str, str]) -> dict:
     """For each left-out source: calibrate without it, and give its reals' and fakes' three-way rates at 20 frames.
 
-    A left-out still-image source is judged by the still-image rule that the other image domains set.
+    A left-out image source is judged by the rule of its kind that the other domains set (or, with no other
+    domain of its kind, by the fallback: crops by the photos' rule).
     """
     out = {}
     for name, is_out in LEFT_OUT.items():
         held, rest = pool.subset(is_out), pool.subset(lambda v, d: not is_out(v, d))
         if not held.videos or not rest.videos:
             continue
-        cal = fit_calibration(rest, frame_counts, image_domains, intervals=False)
-        images_held = set(held.domains) <= set(image_domains)
-        t = cal.image if images_held else cal.video
-        scored = calibrated_pool(held, cal, [report_count(frame_counts)], image_domains)
+        cal = fit_calibration(rest, frame_counts, image_kinds, intervals=False)
+        kinds = {image_kinds.get(d, "video") for d in held.domains}
+        t = cal.thresholds[kinds.pop()] if len(kinds) == 1 else cal.video
+        scored = calibrated_pool(held, cal, [report_count(frame_counts)], image_kinds)
         out[name] = {"thresholds_without_it": t.to_dict(),
                      "rates_on_it": three_way_rates(scored, t) if len(scored.scores) else None}
     return out
 
 
-def _score_lists(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int], is_image: bool) -> dict:
+def _score_lists(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int], kind: str) -> dict | None:
     """Calibrated scores per domain and label (all frame counts pooled), rounded: for the rarity of a score."""
     out: dict[str, dict[str, list[float]]] = {}
     for v, d in zip(pool.videos, pool.domains):
         for k in map(str, frame_counts):
             if v.scores.get(k) is not None:
-                p = round(cal.clip_probability(v.scores[k], is_image), 4)
+                p = round(cal.clip_probability(v.scores[k], kind), 4)
                 out.setdefault(d, {}).setdefault(v.label, []).append(p)
-    return {d: {lab: sorted(s) for lab, s in by.items()} for d, by in out.items()}
+    return {d: {lab: sorted(s) for lab, s in by.items()} for d, by in out.items()} or None
 
 
-def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_domains: Collection[str],
+def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_kinds: dict[str, str],
                       frame_counts: Sequence[int] = POOL_FRAMES, cache_dir: str | os.PathLike | None = None) -> dict:
     """Recalibrate a checkpoint for three outcomes on a pool of domains weighted equally; rewrite it.
 
     Any earlier calibration is set aside first: the scores are the model's own. Clip probabilities get Platt
     scaling and frames temperature scaling, both with the domains weighted equally; then ``t_fake`` (at most 5%
     of the pool's reals called FAKE) and ``t_no_sign`` (at most 10% of its fakes below it), with bootstrap
-    intervals, for videos and (on ``image_domains``) for still images. The checkpoint keeps the pool's score
-    distributions, so each verdict can say how rare its score is, and the left-out-source checks.
+    intervals, for videos and for each kind of still image (photos, small face crops) on its own domains. The
+    checkpoint keeps the pool's score distributions, so each verdict can say how rare its score is, and the
+    left-out-source checks.
 
     Args:
         path: the checkpoint (rewritten in place; its sha256 changes: update the manifest, card and goldens).
         items: {domain: items}, e.g. from :func:`dfcore.training.calibration_pool.pool_items`.
-        image_domains: the domains of single face images that set the still-image calibration and thresholds
-            (none: still images get the clips').
+        image_kinds: the domains of still images and their kind, "image" (photos) or "crop" (small face crops);
+            the other domains are clips.
         frame_counts: the frame counts each clip is analysed at.
         cache_dir: where the raw scores are kept for a refit (see :func:`score_pool`); None: not kept.
 
@@ -356,38 +363,42 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
     print(f"calibrating {Path(path).name} on {sum(map(len, items.values()))} items in {len(items)} domains "
           f"at {list(frame_counts)} frames", flush=True)
     pool = score_pool(items, detector, frame_counts, cache_dir)
-    cal = fit_calibration(pool, frame_counts, image_domains)
+    cal = fit_calibration(pool, frame_counts, image_kinds)
     at = [report_count(frame_counts)]
-    videos, images = pool.subset(lambda v, d: d not in image_domains), pool.subset(lambda v, d: d in image_domains)
+    part = {kind: pool.subset(lambda v, d, kind=kind: image_kinds.get(d, "video") == kind)
+            for kind in ("video", "image", "crop")}
+    domains = lambda kind: ", ".join(d for d in items if image_kinds.get(d, "video") == kind) or "none"  # noqa: E731
+    platt = lambda kind: {"temperature": cal.platt[kind][0], "bias": cal.platt[kind][1]}  # noqa: E731
     record = {
-        "rule": (f"t_fake: at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration pool's real clips called FAKE; "
-                 f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the pool's video domains "
-                 f"({', '.join(d for d in items if d not in image_domains)}) weighted equally, every clip at "
-                 f"{list(frame_counts)} frames; still images: their own calibration and the same rule on "
-                 f"{', '.join(d for d in items if d in image_domains) or 'the clips'}, weighted equally"),
+        "rule": (f"t_fake: at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration pool's real items called FAKE; "
+                 f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the domains weighted "
+                 f"equally; clips on {domains('video')}, each at {list(frame_counts)} frames; still photos on "
+                 f"{domains('image')}, small face crops on {domains('crop')}, each with its own calibration"),
         "video": cal.video.to_dict(),
         "image": cal.image.to_dict(),
-        "image_calibration": {"temperature": cal.image_temperature, "bias": cal.image_bias},
-        "video_scores": _score_lists(videos, cal, frame_counts, False),
-        "image_scores": _score_lists(images, cal, frame_counts[:1], True) if images.videos else None,
+        "crop": cal.thresholds["crop"].to_dict() if part["crop"].videos else None,  # None: crops are photos
+        "image_calibration": platt("image"),
+        "crop_calibration": platt("crop") if part["crop"].videos else None,
+        "video_scores": _score_lists(part["video"], cal, frame_counts, "video"),
+        "image_scores": _score_lists(part["image"], cal, frame_counts[:1], "image"),
+        "crop_scores": _score_lists(part["crop"], cal, frame_counts[:1], "crop"),
         "pool": {d: count_by_source(its) for d, its in items.items()},
         "n_no_face": sum(1 for v in pool.videos if v.error is None and not any(s is not None for s in v.scores.values())),
         "n_errors": sum(1 for v in pool.videos if v.error is not None),
         "rates_frames": int(at[0]),
-        "calibration_rates": three_way_rates(calibrated_pool(videos, cal, at, ()), cal.video),
-        "calibration_rates_images": three_way_rates(calibrated_pool(images, cal, at, image_domains), cal.image)
-        if images.videos else None,
-        "left_out": left_out_checks(pool, frame_counts, image_domains),
+        "calibration_rates": {kind: three_way_rates(calibrated_pool(p, cal, at, image_kinds), cal.thresholds[kind])
+                              for kind, p in part.items() if p.videos},
+        "left_out": left_out_checks(pool, frame_counts, image_kinds),
     }
+    t, b = cal.platt["video"]
     info = {**ck.info, "decision": record,
             "calibration": {"method": "clip: Platt scaling; frames: temperature scaling; domains weighted equally",
-                            "temperature": cal.temperature, "bias": cal.bias,
-                            "frame_temperature": cal.frame_temperature, "threshold": cal.video.fake,
-                            "pool_frames": list(frame_counts)},
+                            "temperature": t, "bias": b, "frame_temperature": cal.frame_temperature,
+                            "threshold": cal.video.fake, "pool_frames": list(frame_counts)},
             "threshold_rule": record["rule"]}
-    save_checkpoint(path, ck.model, ck.model_name, ck.preprocess, threshold=cal.video.fake,
-                    temperature=cal.temperature, bias=cal.bias, frame_temperature=cal.frame_temperature, info=info)
-    v, i = cal.video, cal.image
-    print(f"  video: FAKE at >= {v.fake:.3f} {v.fake_interval}, NO SIGN below {v.no_sign:.3f} {v.no_sign_interval}"
-          f"{' (crossed: no band)' if v.crossed else ''}; image: {i.fake:.3f} / {i.no_sign:.3f}", flush=True)
+    save_checkpoint(path, ck.model, ck.model_name, ck.preprocess, threshold=cal.video.fake, temperature=t, bias=b,
+                    frame_temperature=cal.frame_temperature, info=info)
+    for kind, th in cal.thresholds.items():
+        print(f"  {kind}: FAKE at >= {th.fake:.3f} {th.fake_interval}, NO SIGN below {th.no_sign:.3f} "
+              f"{th.no_sign_interval}{' (crossed: no band)' if th.crossed else ''}", flush=True)
     return record

@@ -9,7 +9,7 @@ Each pool is a set of domains that count equally (``dfcore.evaluation.thresholds
 - ``dfdc``: DFDC face crops of other videos, one frame each;
 - ``stills``: one frame of each FF++ and talking-head clip, saved as a JPEG photo.
 
-The last two are still images: they set the still-image calibration and thresholds (weighted equally), since one
+The last two are still images, each setting the calibration and thresholds of its kind (:data:`IMAGE_KINDS`): one
 face scores on another scale than a clip's frames together, and a tight, small DFDC crop on another scale than a
 sharp photo of a face.
 
@@ -30,7 +30,10 @@ from ..synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
 from .datasets import LabelledItem
 
 DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc", "stills")
-IMAGE_DOMAINS = ("dfdc", "stills")  # the single-image domains: still images are judged with thresholds set on them
+# The still-image domains and their kind: photos of a face ("image"), and small, tight face crops ("crop", at most
+# dfcore.decision.CROP_MAX_SIDE px) as a face tracker or a dataset of crops gives them. Each kind of still image is
+# judged with thresholds set on its own domains.
+IMAGE_KINDS = {"stills": "image", "dfdc": "crop"}
 STILL_QUALITY = 92  # JPEG quality of the stills: a photo as a phone or a browser saves it
 # Which split of each dataset feeds which pool.
 _SPLIT_OF = {"calibration": "calib", "validation": "test"}
