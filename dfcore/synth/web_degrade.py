@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from ..media.video_writer import write_h264
+from ..vision.resolution import lose_resolution
 
 
 @dataclass(frozen=True)
@@ -41,11 +42,7 @@ WEB_DEGRADATIONS = (
 
 def degrade_frame(image: np.ndarray, d: WebDegradation, rng: np.random.Generator) -> np.ndarray:
     """One (H, W, 3) uint8 RGB frame with ``d``'s scaling, light and noise (the codec comes after, on the clip)."""
-    out = image
-    if d.scale < 1.0:
-        h, w = image.shape[:2]
-        small = cv2.resize(image, (max(8, round(w * d.scale)), max(8, round(h * d.scale))), interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = lose_resolution(image, d.scale)
     if d.gain != 1.0 or d.noise_sigma > 0:
         f = out.astype(np.float32) * d.gain
         if d.noise_sigma > 0:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..vision.resolution import lose_resolution
+
 
 @dataclass(frozen=True)
 class AugmentParams:
@@ -54,11 +56,7 @@ def apply_augment(img: np.ndarray, p: AugmentParams, rng: np.random.Generator) -
         out = cv2.cvtColor(hsv.astype(np.uint8), cv2.COLOR_HSV2RGB)
     if p.blur_sigma > 0:
         out = cv2.GaussianBlur(out, (0, 0), p.blur_sigma)
-    if p.down_scale < 1.0:
-        h, w = out.shape[:2]
-        small = cv2.resize(out, (max(8, int(w * p.down_scale)), max(8, int(h * p.down_scale))),
-                           interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = lose_resolution(out, p.down_scale)
     if p.noise_sigma > 0:
         out = np.clip(out + rng.normal(0, p.noise_sigma, out.shape), 0, 255).astype(np.uint8)
     if p.jpeg_quality is not None:

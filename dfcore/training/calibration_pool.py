@@ -66,7 +66,7 @@ def pool_items(splits: dict[str, list[LabelledItem]], which: str, work_dir: str 
 
 
 def web_degraded(reals: list[LabelledItem], folder: Path) -> list[LabelledItem]:
-    """One degraded copy of each real clip, the degradations taken in turn (seeded by position: reproducible).
+    """One degraded copy of each real clip, the degradations taken in turn (the noise seeded by position).
 
     The copy keeps its clip's identities (it is the same person) and its source names the degradation.
     """

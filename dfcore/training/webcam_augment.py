@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..vision.resolution import lose_resolution
+
 
 @dataclass(frozen=True)
 class WebcamParams:
@@ -41,11 +43,7 @@ def sample_webcam(rng: np.random.Generator, prob: float) -> WebcamParams:
 def apply_webcam(img: np.ndarray, p: WebcamParams, rng: np.random.Generator) -> np.ndarray:
     """Apply the camera degradations to one (H, W, 3) uint8 RGB image; returns a new uint8 image."""
     out = img
-    if p.sensor_scale < 1.0:
-        h, w = out.shape[:2]
-        small = cv2.resize(out, (max(8, int(w * p.sensor_scale)), max(8, int(h * p.sensor_scale))),
-                           interpolation=cv2.INTER_AREA)
-        out = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
+    out = lose_resolution(out, p.sensor_scale)
     if p.motion_px > 0:
         out = cv2.filter2D(out, -1, _motion_kernel(p.motion_px, p.motion_angle_deg))
     if p.gain != 1.0 or p.noise_sigma > 0:
