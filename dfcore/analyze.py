@@ -83,15 +83,11 @@ class AnalysisResult:
     threshold_no_sign: float | None = None  # t_no_sign: NO_SIGN below it; None: as ``threshold`` (a one-threshold model)
     decision: Decision | None = None  # the verdict's reasons and the score's rarity in the calibration pool
     decision_rule: str = ""  # how the model's thresholds were set, in words (its checkpoint's record)
+    is_crop: bool = False  # a still image that is a tight face crop (dfcore.decision.is_face_crop): the crops' rule
 
     @property
     def is_image(self) -> bool:
         return self.video.kind == "image"
-
-    @property
-    def is_crop(self) -> bool:
-        """A still image small enough to be a face crop (judged by the crops' own rule)."""
-        return self.is_image and is_face_crop(self.video.width, self.video.height)
 
     @property
     def t_no_sign(self) -> float:
@@ -153,6 +149,7 @@ class AnalysisResult:
                 "calibration_reals_at_or_above": self.decision.real_share if self.decision else None,
                 "calibration_fakes_at_or_above": self.decision.fake_share if self.decision else None,
                 "rarity": self.rarity,
+                "judged_as": ("face crop" if self.is_crop else "photo") if self.is_image else "video",
             },
             "video": {
                 "width": self.video.width, "height": self.video.height, "fps": round(self.video.fps, 3),
@@ -333,7 +330,8 @@ def score_clip(
     t = time.perf_counter()
     scores = None
     is_image = clip.info.kind == "image"
-    is_crop = is_image and is_face_crop(clip.info.width, clip.info.height)
+    is_crop = is_image and bool(frames) and is_face_crop(frames[0].image.shape[1], frames[0].image.shape[0],
+                                                          track.boxes[0])
     if face_crops is not None:
         # With Grad-CAM to follow, keep the activations it reads: it then never runs the CNN again.
         scores = detector.score(face_crops, keep_stage=opts.layer if opts else None)
@@ -373,6 +371,7 @@ def score_clip(
         model_version=model_version(detector.checkpoint),
         threshold_rule=detector.checkpoint.info.get("threshold_rule"),
         threshold_no_sign=thresholds.no_sign, decision=decision, decision_rule=detector.rule.description,
+        is_crop=is_crop,
     )
 
 

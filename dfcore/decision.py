@@ -33,9 +33,10 @@ VERDICT_SENTENCES = {
 }
 EVIDENCE_NOT_PROOF = "Evidence, not proof"
 
-# A still image no larger than this on its longer side is a face crop (what a face tracker or a dataset of crops
-# gives), judged by its own calibration: a tight, small crop scores on another scale than a photo of a face.
-CROP_MAX_SIDE = 320
+# A still image whose face box fills at least this share of it (along its width or height) is a face crop, what a
+# face tracker or a dataset of crops gives, judged by its own calibration: a tight crop, with no scene around the
+# face, scores on another scale than a photo of a person.
+CROP_MIN_FILL = 0.8
 
 # Thin evidence: below these a video is UNCERTAIN whatever its score.
 MIN_FACE_SHARE = 0.5  # the face must be found in at least this share of the sampled frames...
@@ -116,7 +117,7 @@ class DecisionRule:
     # Still images' own Platt scaling (temperature, bias) of the clip logit: one face scores on another scale
     # than a clip's frames together. None: images share the clips' calibration.
     image_calibration: tuple[float, float] | None = None
-    # Small face crops (CROP_MAX_SIDE) have their own thresholds, calibration and pool; None: a crop is a photo.
+    # Face crops (CROP_MIN_FILL) have their own thresholds, calibration and pool; None: a crop is judged as a photo.
     crop: Thresholds | None = None
     crop_calibration: tuple[float, float] | None = None
     crop_pool: ScorePool | None = None
@@ -152,9 +153,11 @@ class DecisionRule:
         return self.crop_calibration if is_crop and self.crop is not None else self.image_calibration
 
 
-def is_face_crop(width: int, height: int) -> bool:
-    """Whether a still image of this size is a face crop rather than a photo (:data:`CROP_MAX_SIDE`)."""
-    return max(width, height) <= CROP_MAX_SIDE
+def is_face_crop(width: int, height: int, box: tuple[float, float, float, float] | None) -> bool:
+    """Whether a still image of this size, with this face box (x, y, w, h), is a face crop (:data:`CROP_MIN_FILL`)."""
+    if box is None or width <= 0 or height <= 0:
+        return False
+    return max(box[2] / width, box[3] / height) >= CROP_MIN_FILL
 
 
 @dataclass
@@ -197,7 +200,7 @@ def decide(probability: float | None, rule: DecisionRule, *, is_image: bool, n_f
         probability: the calibrated clip fake probability; None when no face was found.
         rule: the model's :class:`DecisionRule`.
         is_image: judge with the single-frame thresholds.
-        is_crop: a still image that is a small face crop (:func:`is_face_crop`): the crops' thresholds.
+        is_crop: a still image that is a face crop (:func:`is_face_crop`): the crops' thresholds.
         n_frames, n_with_face, face_sides: the evidence (see :func:`thin_evidence`).
 
     Returns:

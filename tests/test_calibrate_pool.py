@@ -38,7 +38,7 @@ def _pool(sample_dir: Path) -> dict[str, list[LabelledItem]]:
 def calibrated(tmp_path_factory: pytest.TempPathFactory, sample_dir: Path) -> tuple[Path, dict, str]:
     path = _uncalibrated(tmp_path_factory.mktemp("pool"))
     before = sha256_file(path)
-    return path, calibrate_on_pool(path, _pool(sample_dir), {"stills": "image"}, FRAME_COUNTS), before
+    return path, calibrate_on_pool(path, _pool(sample_dir), ("stills",), FRAME_COUNTS), before
 
 
 def test_the_checkpoint_carries_both_thresholds_and_the_pool(calibrated: tuple[Path, dict, str]) -> None:
@@ -76,7 +76,7 @@ def test_the_rule_holds_when_the_pool_is_analysed_again(calibrated: tuple[Path, 
 
 def test_recalibrating_sets_the_old_calibration_aside(calibrated: tuple[Path, dict, str], sample_dir: Path) -> None:
     path, record, _ = calibrated
-    again = calibrate_on_pool(path, _pool(sample_dir), {"stills": "image"}, FRAME_COUNTS)
+    again = calibrate_on_pool(path, _pool(sample_dir), ("stills",), FRAME_COUNTS)
     assert again["video"] == record["video"]  # the same raw scores, the same rule: not a calibration of a calibration
 
 
@@ -85,7 +85,7 @@ def test_a_pool_without_fakes_is_refused_and_the_file_kept(tmp_path: Path, sampl
     digest = sha256_file(path)
     reals = {"one": [LabelledItem(sample_dir / REAL_CLIP, 0, ("a",), "one/real")]}
     with pytest.raises(ValueError):
-        calibrate_on_pool(path, reals, {}, FRAME_COUNTS[:1])
+        calibrate_on_pool(path, reals, (), FRAME_COUNTS[:1])
     assert sha256_file(path) == digest
 
 
@@ -101,15 +101,35 @@ def test_a_still_image_gets_its_own_calibration_and_thresholds(calibrated: tuple
     assert "real face images" in (r.rarity or "")
 
 
-def test_small_face_crops_get_their_own_rule(tmp_path: Path, sample_dir: Path) -> None:
+def _face_crop(sample_dir: Path, folder: Path) -> Path:
+    """The sample still cut down to its face (a tight crop, as a face tracker's or DFDC's)."""
+    import cv2
+
+    from dfcore.analyze import prepare_clip
+
+    clip = prepare_clip(sample_dir / REAL_STILL, 1)
+    x, y, w, h = (int(v) for v in clip.track.boxes[0])
+    crop = clip.frames[0].image[max(0, y - h // 10): y + h + h // 10, max(0, x - w // 10): x + w + w // 10]
+    path = folder / "face_crop.jpg"
+    cv2.imwrite(str(path), cv2.cvtColor(crop, cv2.COLOR_RGB2BGR))
+    return path
+
+
+def test_tight_face_crops_get_their_own_rule(tmp_path: Path, sample_dir: Path) -> None:
     path = _uncalibrated(tmp_path)
+    crop = _face_crop(sample_dir, tmp_path)
     pool = _pool(sample_dir)
-    pool["crops"] = [LabelledItem(sample_dir / REAL_STILL, 0, ("astronaut",), "crops/real"),
-                     LabelledItem(sample_dir / REAL_STILL, 1, ("astronaut",), "crops/fake")]
-    record = calibrate_on_pool(path, pool, {"stills": "image", "crops": "crop"}, FRAME_COUNTS)
+    pool["crops"] = [LabelledItem(crop, 0, ("astronaut",), "crops/real"), LabelledItem(crop, 1, ("astronaut",), "crops/fake")]
+    record = calibrate_on_pool(path, pool, ("stills", "crops"), FRAME_COUNTS)
     assert set(record["calibration_rates"]) == {"video", "image", "crop"}
     assert set(record["crop_scores"]) == {"crops"} and set(record["image_scores"]) == {"stills"}
-    rule = Detector(load_checkpoint(path), device="cpu").rule
+    det = Detector(load_checkpoint(path), device="cpu")
+    rule = det.rule
     assert rule.crop is not None and rule.thresholds(True, True) == rule.crop
     assert rule.calibration(True) == (record["crop_calibration"]["temperature"], record["crop_calibration"]["bias"])
     assert rule.thresholds(True, False) == rule.image and rule.thresholds(False, True) == rule.video
+    r = analyze_video(crop, 1, detector=det)
+    assert r.is_crop and (r.threshold, r.t_no_sign) == (rule.crop.fake, rule.crop.no_sign)
+    assert r.to_dict()["decision"]["judged_as"] == "face crop" and "real face crops" in (r.rarity or "")
+    photo = analyze_video(sample_dir / REAL_STILL, 1, detector=det)
+    assert not photo.is_crop and photo.to_dict()["decision"]["judged_as"] == "photo"

@@ -93,7 +93,7 @@ def test_percent(p: float | None, text: str) -> None:
 
 
 def test_a_small_face_crop_is_judged_by_the_crops_rule() -> None:
-    from dfcore.decision import CROP_MAX_SIDE, is_face_crop
+    from dfcore.decision import is_face_crop
 
     rule = DecisionRule(VIDEO, IMAGE, POOL, None, crop=Thresholds(0.9, 0.5))
     one = {"n_frames": 1, "n_with_face": 1, "face_sides": [100.0]}
@@ -101,4 +101,5 @@ def test_a_small_face_crop_is_judged_by_the_crops_rule() -> None:
     crop = decide(0.7, rule, is_image=True, is_crop=True, **one)
     assert crop.verdict == UNCERTAIN and crop.compared_with == "face crops"
     assert decide(0.7, DecisionRule(VIDEO, IMAGE), is_image=True, is_crop=True, **one).verdict == FAKE  # no crop rule
-    assert is_face_crop(224, 224) and is_face_crop(CROP_MAX_SIDE, 100) and not is_face_crop(640, 480)
+    assert is_face_crop(224, 224, (10, 5, 200, 210))  # the face fills the image: a crop
+    assert not is_face_crop(640, 480, (200, 100, 200, 240)) and not is_face_crop(224, 224, None)

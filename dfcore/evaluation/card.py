@@ -24,7 +24,7 @@ import torch
 from .. import __version__
 from ..training.datasets import LabelledItem
 from ..models.detector import Detector, load_detector
-from ..training.calibration_pool import IMAGE_KINDS, pool_items
+from ..training.calibration_pool import IMAGE_DOMAINS, pool_items
 from .evaluate import DEFAULT_FRAME_COUNTS, auc_change_sentence, evaluate, format_table, report_of, score_items
 from .thresholds import OUTCOMES
 from .verdict_validation import error_rates, verdict_validation
@@ -118,17 +118,17 @@ def build_card(weights: str | os.PathLike, data_root: str, frame_counts: tuple[i
     pools = pool_items(splits, "validation", work_dir)
     scored: dict[str, list] = {}
     for dom, items in pools.items():
-        counts = (1,) if dom in IMAGE_KINDS else frame_counts
+        counts = (1,) if dom in IMAGE_DOMAINS else frame_counts
         print(f"[{Path(weights).stem}] {dom}: {len(items)} test items at {list(counts)} frames", flush=True)
         # FF++ is timed as a user waits (each count analysed afresh); the other domains only need the scores.
         scored[dom] = score_items(items, counts, det, progress, reuse_decoding=dom != "ffpp")
-    reports = {dom: report_of(vs, (1,) if dom in IMAGE_KINDS else frame_counts, det) for dom, vs in scored.items()}
+    reports = {dom: report_of(vs, (1,) if dom in IMAGE_DOMAINS else frame_counts, det) for dom, vs in scored.items()}
     out.mkdir(parents=True, exist_ok=True)
     for dom, rep in reports.items():
         print(format_table(rep), flush=True)
         (out / f"{dom}_test_report.json").write_text(json.dumps(rep, indent=2))
-    validation = verdict_validation({d: v for d, v in scored.items() if d not in IMAGE_KINDS},
-                                    {d: v for d, v in scored.items() if d in IMAGE_KINDS}, det.rule, frame_counts)
+    validation = verdict_validation({d: v for d, v in scored.items() if d not in IMAGE_DOMAINS},
+                                    {d: v for d, v in scored.items() if d in IMAGE_DOMAINS}, det.rule, frame_counts)
     card = _card(det, data_cfg, reports, validation, {k: str(v) for k, v in csvs.items()}, leave_one_out)
     reason = withdrawn_reason(weights)
     if reason:  # measured again on request, still withdrawn: the reason stays until someone removes it

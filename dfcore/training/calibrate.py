@@ -246,11 +246,18 @@ class Calibration:
         return self.thresholds.get("image", self.video)
 
 
-def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_kinds: dict[str, str],
+def kind_of(v: VideoScores, domain: str, image_domains: Collection[str]) -> str:
+    """"video" for a clip, "crop" for a still image that is a tight face crop, else "image" (a photo)."""
+    if domain not in image_domains:
+        return "video"
+    return "crop" if v.is_crop else "image"
+
+
+def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_domains: Collection[str],
                     intervals: bool = True) -> Calibration:
     """Platt scaling and thresholds for clips (the pool's video domains weighted equally) and for each kind of still
-    image its domains are (``image_kinds``: domain -> "image" or "crop"): one face scores on another scale than a
-    clip's frames together, and a tight, small crop on another scale than a photo.
+    image in ``image_domains``, photos and tight face crops: one face scores on another scale than a clip's frames
+    together, and a tight crop on another scale than a photo.
 
     A kind of image without a domain in the pool gets the photos' calibration, and photos without one the clips'.
 
@@ -261,7 +268,7 @@ def fit_calibration(pool: ScoredPool, frame_counts: Sequence[int], image_kinds: 
     cal = lambda t, b: lambda v, k: float(sigmoid(logits_from([v.scores[k]])[0] / t + b))  # noqa: E731
     platt, thresholds = {}, {}
     for kind in ("video", "image", "crop"):
-        part = pool.subset(lambda v, d: image_kinds.get(d, "video") == kind)
+        part = pool.subset(lambda v, d: kind_of(v, d, image_domains) == kind)
         if not part.videos:
             continue
         counts = frame_counts if kind == "video" else frame_counts[:1]
@@ -293,14 +300,14 @@ def _equal_domains(domains: np.ndarray) -> np.ndarray:
 
 
 def calibrated_pool(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int],
-                    image_kinds: dict[str, str]) -> Pool:
-    """The pool's calibrated scores, each domain's items with the calibration of their kind."""
+                    image_domains: Collection[str]) -> Pool:
+    """The pool's calibrated scores, each item with the calibration of its kind (:func:`kind_of`)."""
     domain_of = pool.domain_of()
     return pool_of(pool.videos, frame_counts, domain_of,
-                   lambda v, k: cal.clip_probability(v.scores[k], image_kinds.get(domain_of(v), "video")))
+                   lambda v, k: cal.clip_probability(v.scores[k], kind_of(v, domain_of(v), image_domains)))
 
 
-def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_kinds: dict[str, str]) -> dict:
+def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_domains: Collection[str]) -> dict:
     """For each left-out source: calibrate without it, and give its reals' and fakes' three-way rates at 20 frames.
 
     A left-out image source is judged by the rule of its kind that the other domains set (or, with no other
@@ -311,10 +318,10 @@ def left_out_checks(pool: ScoredPool, frame_counts: Sequence[int], image_kinds: 
         held, rest = pool.subset(is_out), pool.subset(lambda v, d: not is_out(v, d))
         if not held.videos or not rest.videos:
             continue
-        cal = fit_calibration(rest, frame_counts, image_kinds, intervals=False)
-        kinds = {image_kinds.get(d, "video") for d in held.domains}
+        cal = fit_calibration(rest, frame_counts, image_domains, intervals=False)
+        kinds = {kind_of(v, d, image_domains) for v, d in zip(held.videos, held.domains)}
         t = cal.thresholds[kinds.pop()] if len(kinds) == 1 else cal.video
-        scored = calibrated_pool(held, cal, [report_count(frame_counts)], image_kinds)
+        scored = calibrated_pool(held, cal, [report_count(frame_counts)], image_domains)
         out[name] = {"thresholds_without_it": t.to_dict(),
                      "rates_on_it": three_way_rates(scored, t) if len(scored.scores) else None}
     return out
@@ -331,7 +338,7 @@ def _score_lists(pool: ScoredPool, cal: Calibration, frame_counts: Sequence[int]
     return {d: {lab: sorted(s) for lab, s in by.items()} for d, by in out.items()} or None
 
 
-def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_kinds: dict[str, str],
+def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledItem]], image_domains: Collection[str],
                       frame_counts: Sequence[int] = POOL_FRAMES, cache_dir: str | os.PathLike | None = None) -> dict:
     """Recalibrate a checkpoint for three outcomes on a pool of domains weighted equally; rewrite it.
 
@@ -345,8 +352,8 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
     Args:
         path: the checkpoint (rewritten in place; its sha256 changes: update the manifest, card and goldens).
         items: {domain: items}, e.g. from :func:`dfcore.training.calibration_pool.pool_items`.
-        image_kinds: the domains of still images and their kind, "image" (photos) or "crop" (small face crops);
-            the other domains are clips.
+        image_domains: the domains of still images (each judged as a photo or a tight face crop, as analysis
+            judges it: :func:`dfcore.decision.is_face_crop`); the other domains are clips.
         frame_counts: the frame counts each clip is analysed at.
         cache_dir: where the raw scores are kept for a refit (see :func:`score_pool`); None: not kept.
 
@@ -363,17 +370,17 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
     print(f"calibrating {Path(path).name} on {sum(map(len, items.values()))} items in {len(items)} domains "
           f"at {list(frame_counts)} frames", flush=True)
     pool = score_pool(items, detector, frame_counts, cache_dir)
-    cal = fit_calibration(pool, frame_counts, image_kinds)
+    cal = fit_calibration(pool, frame_counts, image_domains)
     at = [report_count(frame_counts)]
-    part = {kind: pool.subset(lambda v, d, kind=kind: image_kinds.get(d, "video") == kind)
+    part = {kind: pool.subset(lambda v, d, kind=kind: kind_of(v, d, image_domains) == kind)
             for kind in ("video", "image", "crop")}
-    domains = lambda kind: ", ".join(d for d in items if image_kinds.get(d, "video") == kind) or "none"  # noqa: E731
+    domains = lambda kind: ", ".join(sorted(set(part[kind].domains))) or "none"  # noqa: E731
     platt = lambda kind: {"temperature": cal.platt[kind][0], "bias": cal.platt[kind][1]}  # noqa: E731
     record = {
         "rule": (f"t_fake: at most {MAX_REAL_CALLED_FAKE:.0%} of the calibration pool's real items called FAKE; "
                  f"t_no_sign: at most {MAX_FAKE_CALLED_NO_SIGN:.0%} of its fakes below it; the domains weighted "
                  f"equally; clips on {domains('video')}, each at {list(frame_counts)} frames; still photos on "
-                 f"{domains('image')}, small face crops on {domains('crop')}, each with its own calibration"),
+                 f"{domains('image')}, tight face crops on {domains('crop')}, each with its own calibration"),
         "video": cal.video.to_dict(),
         "image": cal.image.to_dict(),
         "crop": cal.thresholds["crop"].to_dict() if part["crop"].videos else None,  # None: crops are photos
@@ -386,9 +393,9 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
         "n_no_face": sum(1 for v in pool.videos if v.error is None and not any(s is not None for s in v.scores.values())),
         "n_errors": sum(1 for v in pool.videos if v.error is not None),
         "rates_frames": int(at[0]),
-        "calibration_rates": {kind: three_way_rates(calibrated_pool(p, cal, at, image_kinds), cal.thresholds[kind])
+        "calibration_rates": {kind: three_way_rates(calibrated_pool(p, cal, at, image_domains), cal.thresholds[kind])
                               for kind, p in part.items() if p.videos},
-        "left_out": left_out_checks(pool, frame_counts, image_kinds),
+        "left_out": left_out_checks(pool, frame_counts, image_domains),
     }
     t, b = cal.platt["video"]
     info = {**ck.info, "decision": record,

@@ -9,9 +9,9 @@ Each pool is a set of domains that count equally (``dfcore.evaluation.thresholds
 - ``dfdc``: DFDC face crops of other videos, one frame each;
 - ``stills``: one frame of each FF++ and talking-head clip, saved as a JPEG photo.
 
-The last two are still images, each setting the calibration and thresholds of its kind (:data:`IMAGE_KINDS`): one
-face scores on another scale than a clip's frames together, and a tight, small DFDC crop on another scale than a
-sharp photo of a face.
+The last two are still images (:data:`IMAGE_DOMAINS`): photos and tight face crops each set the calibration and
+thresholds of their kind, since one face scores on another scale than a clip's frames together, and a tight crop
+with no scene around the face on another scale than a photo of a person.
 
 The calibration pool is built from each dataset's calibration split and the validation pool from its test
 split, so no clip is in both and none was trained on. Degraded copies are written under the work folder
@@ -30,10 +30,9 @@ from ..synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
 from .datasets import LabelledItem
 
 DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc", "stills")
-# The still-image domains and their kind: photos of a face ("image"), and small, tight face crops ("crop", at most
-# dfcore.decision.CROP_MAX_SIDE px) as a face tracker or a dataset of crops gives them. Each kind of still image is
-# judged with thresholds set on its own domains.
-IMAGE_KINDS = {"stills": "image", "dfdc": "crop"}
+# The still-image domains. Each image in them is calibrated as analysis judges it: a tight face crop (the face
+# fills the image, as DFDC's crops) or a photo (dfcore.decision.is_face_crop), each kind with its own thresholds.
+IMAGE_DOMAINS = ("stills", "dfdc")
 STILL_QUALITY = 92  # JPEG quality of the stills: a photo as a phone or a browser saves it
 # Which split of each dataset feeds which pool.
 _SPLIT_OF = {"calibration": "calib", "validation": "test"}

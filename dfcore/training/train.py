@@ -889,10 +889,10 @@ def calibrate_for_verdicts(path: Path, splits: dict[str, list[LabelledItem]], wo
     DFDC crops and stills for images: :mod:`dfcore.training.calibration_pool`); the degraded copies and stills go
     under ``work_dir/pools``, with the raw scores (a refit of the same weights scores nothing again)."""
     from .calibrate import calibrate_on_pool
-    from .calibration_pool import IMAGE_KINDS, pool_items
+    from .calibration_pool import IMAGE_DOMAINS, pool_items
 
     pools = work_dir / "pools"
-    return calibrate_on_pool(path, pool_items(splits, "calibration", pools), IMAGE_KINDS, cache_dir=pools)
+    return calibrate_on_pool(path, pool_items(splits, "calibration", pools), IMAGE_DOMAINS, cache_dir=pools)
 
 
 if __name__ == "__main__":  # pragma: no cover - use `python -m dfcore train`
