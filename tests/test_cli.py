@@ -43,7 +43,8 @@ REPO = Path(__file__).resolve().parents[1]
 FRAME_KEYS = {"index", "time_s", "face_box", "fake_probability"}
 METRIC_KEYS = {"auc", "accuracy", "eer", "log_loss", "seconds_per_video", "n_videos", "n_no_face"}
 DECISION_KEYS = {"threshold", "t_fake", "t_no_sign", "rule", "threshold_rule", "thresholds_set", "reasons",
-                 "reason_sentences", "calibration_reals_at_or_above", "calibration_fakes_at_or_above", "rarity"}
+                 "reason_sentences", "calibration_reals_at_or_above", "calibration_fakes_at_or_above", "rarity",
+                 "judged_as"}
 
 
 def run_cli(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
@@ -146,9 +147,12 @@ def test_evaluate_csv(tmp_path: Path, face_video: Path, fake_videos: list[Path],
     lines = proc.stdout.strip().splitlines()
     assert "frames" in lines[0] and "auc" in lines[0] and "seconds_per_video" in lines[0]
     assert "auc_95%_interval" in lines[0]
-    rows = [line.split()[0] for line in lines[2:-1]]
-    assert rows == ["10", "20"]
-    assert lines[-1].startswith("AUC from 10 to 20 frames:")  # then whether the AUC falls as frames rise
+    trend = next(i for i, line in enumerate(lines) if line.startswith("AUC from 10 to 20 frames:"))
+    assert [line.split()[0] for line in lines[2:trend]] == ["10", "20"]  # then whether the AUC falls as frames rise
+    # Then the verdict rates: one "all" row per frame count (one clip per class and source here).
+    verdicts = lines[trend + 2:]  # after a blank line
+    assert verdicts[0].startswith("verdicts") and "real: FAKE / UNCERTAIN / NO SIGN" in verdicts[1]
+    assert sorted(line.split()[0] for line in verdicts[3:] if line.split()[1] == "all") == ["10", "20"]
 
     report = json.loads((work / "report.json").read_text())
     assert set(report["by_frames"]) == {"10", "20"}
