@@ -37,6 +37,10 @@ class VideoDecodeError(DfcoreError):
     """The file could not be opened or decoded as a video or image."""
 
 
+class TooManyPixelsError(VideoDecodeError):
+    """An image or a video frame declares more pixels than the decoding budget allows (a decompression bomb)."""
+
+
 class NoFaceFoundError(DfcoreError):
     """No face was found where one is required (e.g. when extracting training crops)."""
 

@@ -25,7 +25,9 @@ import cv2
 import numpy as np
 
 from ..deadline import Deadline
-from ..errors import InputNotFoundError, UnsupportedFormatError, VideoDecodeError
+from ..deadline import check as check_deadline
+from ..errors import InputNotFoundError, TooManyPixelsError, UnsupportedFormatError, VideoDecodeError
+from .image_header import image_size
 from .formats import IMAGE_EXTENSIONS, SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS  # re-exported: read here too
 from .packet_decode import DECODE_ERRORS, TargetDecoder, TargetRule
 
@@ -33,6 +35,12 @@ from .packet_decode import DECODE_ERRORS, TargetDecoder, TargetRule
 # else sees them: faces stay far larger than the model's input, and a 4K or 8K
 # clip costs no more memory than a 720p one.
 DEFAULT_MAX_SIDE = 1280
+# The most pixels one image or one video frame may decode to (50 MP: an 8K frame is 33 MP).
+# The header's size is checked against it before decoding: a small file can declare a huge
+# picture (a 0.86 MB PNG of one colour decodes to 144 MP, 864 MB in 16 bits).
+MAX_PIXELS = 50_000_000
+# JPEG can be decoded at 1/2, 1/4 or 1/8 of its size (libjpeg's own scaling): OpenCV's flags for them.
+_JPEG_REDUCED = ((8, cv2.IMREAD_REDUCED_COLOR_8), (4, cv2.IMREAD_REDUCED_COLOR_4), (2, cv2.IMREAD_REDUCED_COLOR_2))
 # Seek only when the next sample is further ahead than this: a seek restarts
 # decoding at the previous keyframe, so for close samples decoding on is cheaper.
 SEEK_GAP_S = 2.0
@@ -115,8 +123,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     """
     p = check_input_path(path)
     if is_image(p):
-        img = _read_image(p)
-        return VideoInfo(str(path), "image", img.shape[1], img.shape[0], 0.0, 1, 0.0, p.suffix.lower().lstrip("."))
+        _, width, height = _read_image(p, max_side=1)  # decoded only to check it decodes: as small as it goes
+        return VideoInfo(str(path), "image", width, height, 0.0, 1, 0.0, p.suffix.lower().lstrip("."))
     with _open_container(p) as container:
         return _describe(p, container, container.streams.video[0])
 
@@ -171,7 +179,7 @@ def sample_frames(
         raise ValueError(f"n_frames must be >= 1, got {n_frames}")
     p = check_input_path(path)
     if is_image(p):
-        img = _downscale(_read_image(p), max_side)
+        img = _downscale(_read_image(p, max_side, deadline)[0], max_side)
         info = VideoInfo(str(path), "image", img.shape[1], img.shape[0], 0.0, 1, 0.0, p.suffix.lower().lstrip("."))
         return info, [SampledFrame(0, 0.0, img)]
     with _open_container(p) as container:
@@ -185,19 +193,57 @@ def sample_frames(
     return info, frames
 
 
-def _read_image(p: Path) -> np.ndarray:
+def _read_image(p: Path, max_side: int = DEFAULT_MAX_SIDE,
+                deadline: Deadline | None = None) -> tuple[np.ndarray, int, int]:
+    """The image as 8-bit RGB (a JPEG possibly decoded reduced, never below ``max_side``), and its stored size.
+
+    Raises:
+        TooManyPixelsError: its header declares more than :data:`MAX_PIXELS` (after any reduction).
+        VideoDecodeError: not a PNG or JPEG, or it does not decode.
+        AnalysisTimeoutError: the deadline passed before or during decoding.
+    """
     # np.fromfile + imdecode instead of imread: works with any characters in the path.
     data = np.fromfile(str(p), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    size = image_size(data)
+    if size is None:
+        raise VideoDecodeError(p, "could not be decoded as an image (no PNG or JPEG header)",
+                               "Is it really a JPEG or PNG?")
+    width, height = size
+    factor, flags = _decode_reduction(data, width, height, max_side)
+    if (width // factor) * (height // factor) > MAX_PIXELS:
+        raise TooManyPixelsError(p, f"the image is {width}x{height} pixels, over the limit of "
+                                    f"{MAX_PIXELS / 1e6:g} megapixels", "Scale it down first.")
+    check_deadline(deadline, "decoding")
+    # IMREAD_COLOR: 8-bit BGR whatever was stored. A 16-bit PNG is cut to 8 bits row by row as it
+    # is decoded (libpng keeps the high byte), never held as a 16-bit or float copy; alpha is dropped.
+    # IGNORE_ORIENTATION: the pixels as stored, as for every image read before.
+    img = cv2.imdecode(data, flags | cv2.IMREAD_IGNORE_ORIENTATION) if width and height else None
+    del data
     if img is None:
         raise VideoDecodeError(p, "could not be decoded as an image", "Is it really a JPEG or PNG?")
-    if img.dtype != np.uint8:  # 16-bit PNG
-        img = (img / 257).astype(np.uint8)
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2RGB)
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2RGB)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+    check_deadline(deadline, "decoding")
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB), width, height
+
+
+def _decode_reduction(data: np.ndarray, width: int, height: int, max_side: int) -> tuple[int, int]:
+    """How much smaller to decode (1, 2, 4 or 8) and OpenCV's flag for it.
+
+    Only a JPEG decodes reduced for less memory (OpenCV decodes a PNG whole, then shrinks it).
+    The factor is the largest that keeps the longer side at least ``max_side``, the size every
+    frame is downscaled to anyway, so the pixels analysed are (nearly) the same.
+    """
+    if bytes(data[:2]) == b"\xff\xd8":
+        for factor, flag in _JPEG_REDUCED:
+            if max(width, height) // factor >= max_side:
+                return factor, flag
+    return 1, cv2.IMREAD_COLOR
+
+
+def _check_pixels(p: Path, width: int, height: int, what: str) -> None:
+    """Refuse a video frame over :data:`MAX_PIXELS` before it is decoded (or converted)."""
+    if width * height > MAX_PIXELS:
+        raise TooManyPixelsError(p, f"{what} is {width}x{height} pixels, over the limit of "
+                                    f"{MAX_PIXELS / 1e6:g} megapixels per frame", "Scale the video down first.")
 
 
 class _open_container:
@@ -239,6 +285,7 @@ def _describe(p: Path, container: av.container.InputContainer, stream: av.video.
         raise VideoDecodeError(p, "the video stream's codec is unknown or missing", "The file may be damaged.")
     if not ctx.width or not ctx.height:
         raise VideoDecodeError(p, "the video stream has no picture size", "The file may be damaged.")
+    _check_pixels(p, int(ctx.width), int(ctx.height), "the video's picture")
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     fps = float(rate) if rate else 0.0
     duration = _duration_s(container, stream)
@@ -283,7 +330,7 @@ def _sample_stream(
         # sampling at the nominal frame rate (still never more than n frames kept).
         duration = (info.frame_count / info.fps) if info.fps and info.frame_count else math.inf
     plan = _SamplePlan(_targets(start, duration, grid, wanted, info.fps), wanted, start, info.fps, max_side,
-                       deadline)
+                       deadline, p)
     run = _decode_targets(container, stream, plan)
     frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
     damage = None
@@ -312,6 +359,7 @@ class _SamplePlan:
     fps: float  # average frame rate (0.0 when unknown)
     max_side: int  # frames are downscaled to this longer side
     deadline: Deadline | None  # checked per decoded picture
+    path: Path = Path()  # the file, for the messages
 
     def sample(self, frame: av.VideoFrame, t: float) -> SampledFrame:
         """The frame taken at time ``t``, tagged with its grid position: the last target it satisfies."""
@@ -400,6 +448,8 @@ class _Converter:
         self._slots = threading.BoundedSemaphore(CONVERT_AHEAD)
 
     def submit(self, frame: av.VideoFrame, t: float) -> Future[SampledFrame]:
+        # The header's size was checked; a stream can still change size part-way (a new SPS).
+        _check_pixels(self.plan.path, frame.width, frame.height, "a decoded frame")
         self._slots.acquire()
         future = self._pool.submit(self.plan.sample, frame, t)
         future.add_done_callback(lambda _: self._slots.release())
@@ -456,6 +506,6 @@ def _downscale(img: np.ndarray, max_side: int) -> np.ndarray:
 
 
 __all__ = [
-    "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "SUPPORTED_EXTENSIONS", "DEFAULT_MAX_SIDE",
+    "VIDEO_EXTENSIONS", "IMAGE_EXTENSIONS", "SUPPORTED_EXTENSIONS", "DEFAULT_MAX_SIDE", "MAX_PIXELS",
     "VideoInfo", "SampledFrame", "check_input_path", "check_file_type", "is_image", "probe_video", "sample_frames",
 ]
