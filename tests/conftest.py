@@ -11,6 +11,7 @@ verdicts as evidence of detection quality.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -43,6 +44,19 @@ MODEL_NAME = "resnext_compact_lstm"
 # (a burst at 60 fps, a stall of 400 ms, then 20 fps). 2.0 s long overall.
 VFR_PTS_MS = [0, 17, 33, 50, 67, 83, 100, 500, 550, 600, 650, 700, 900, 1100, 1150, 1200,
               1250, 1300, 1350, 1400, 1450, 1500, 1550, 1600, 1650, 1700, 1750, 1800, 1850, 1900]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def onnx_graph_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Exported ONNX graphs go to a folder of this session (and the CLI's subprocesses), not the user's cache."""
+    path = tmp_path_factory.mktemp("dfcore_cache")
+    before = os.environ.get("DFCORE_CACHE_DIR")
+    os.environ["DFCORE_CACHE_DIR"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("DFCORE_CACHE_DIR", None)
+    else:
+        os.environ["DFCORE_CACHE_DIR"] = before
 
 
 # --------------------------------------------------------------------------- synthetic clips

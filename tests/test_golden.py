@@ -17,6 +17,7 @@ import pytest
 import dfcore
 from dfcore.models.checkpoint import MANIFEST_NAME, read_manifest
 from dfcore.models.model_registry import WEIGHTS_DIR, ModelEntry, list_models, read_card, withdrawn_models
+from dfcore.models.onnx_runtime import RUNTIMES
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN_DIR = Path(__file__).resolve().parent / "golden"
@@ -63,11 +64,15 @@ def test_model_card_describes_the_committed_weights(entry: ModelEntry) -> None:
     assert "research" in card["data_terms"]
 
 
+@pytest.mark.parametrize("runtime", RUNTIMES)
 @pytest.mark.parametrize("entry", MODELS, ids=lambda m: m.name)
-def test_committed_weights_give_the_stored_outputs(entry: ModelEntry) -> None:
-    got = _outputs(dfcore.load_detector(entry.path, device="cpu"))
+def test_committed_weights_give_the_stored_outputs(entry: ModelEntry, runtime: str) -> None:
+    """Both runtimes of the per-frame CNN give the one stored set of outputs (PyTorch's), within TOL."""
+    det = dfcore.load_detector(entry.path, device="cpu", runtime=runtime)
+    assert det.runtime == runtime
+    got = _outputs(det)
     golden = GOLDEN_DIR / f"{entry.name}.json"
-    if os.environ.get("DFCORE_UPDATE_GOLDEN") == "1":
+    if os.environ.get("DFCORE_UPDATE_GOLDEN") == "1" and runtime == "torch":  # PyTorch is the reference
         GOLDEN_DIR.mkdir(exist_ok=True)
         golden.write_text(json.dumps(got, indent=2) + "\n")
     assert golden.is_file(), f"no stored outputs for {entry.name}: rerun with DFCORE_UPDATE_GOLDEN=1 and commit"

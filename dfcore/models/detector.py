@@ -20,6 +20,7 @@ from ..errors import NoWeightsInstalledError
 from ..evaluation.metrics import sigmoid
 from .model_registry import resolve_model
 from .model import features_after, inference_backbone, stage_output
+from .onnx_runtime import OnnxBackbone, resolve_runtime
 from ..vision.preprocessing import to_tensor
 
 BATCH = 50  # crops per CNN call: large enough to amortise overhead, small enough for memory
@@ -57,17 +58,28 @@ class Detector:
     Args:
         checkpoint: a loaded :class:`~dfcore.models.checkpoint.Checkpoint`.
         device: "cpu", "cuda", ...; None picks CUDA when present.
+        runtime: what runs the per-frame CNN: "onnx" (ONNX Runtime, CPU only) or "torch";
+            None: onnx on the CPU when ONNX Runtime is installed, else torch. The LSTM, the
+            heads and Grad-CAM's backward pass always run in PyTorch.
+
+    Raises:
+        ValueError: an unknown runtime, or onnx on a GPU.
+        OptionalDependencyError: onnx asked for and ONNX Runtime not installed.
     """
 
-    def __init__(self, checkpoint: Checkpoint, device: str | None = None) -> None:
+    def __init__(self, checkpoint: Checkpoint, device: str | None = None, runtime: str | None = None) -> None:
         self.checkpoint = checkpoint
         self.device = pick_device(device)
+        self.runtime = resolve_runtime(runtime, self.device)
         self.model = checkpoint.model.to(self.device).eval()
         # An inference-only model: no weight ever needs a gradient, and Grad-CAM's
         # backward pass (activations only) must not write .grad on a shared model.
         for p in self.model.parameters():
             p.requires_grad_(False)
         self._fast_backbone = inference_backbone(self.model.backbone)  # scoring only; see model.py
+        # Graphs are exported and checked at first use (onnx_runtime.py), not here: loading stays cheap.
+        self._onnx = (OnnxBackbone(self.model.backbone, checkpoint.preprocess.input_size, checkpoint.sha256)
+                      if self.runtime == "onnx" else None)
         self.preprocess = checkpoint.preprocess
         self.threshold = checkpoint.threshold  # t_fake for videos (the rule has the rest)
         self.rule = DecisionRule.from_checkpoint_info(checkpoint.info, checkpoint.threshold)
@@ -91,7 +103,14 @@ class Detector:
         # inference tensors cannot be used in a graph that records gradients.
         with torch.no_grad():
             for i in range(0, len(crops), BATCH):
-                x = to_tensor(crops[i : i + BATCH], self.preprocess).to(self.device)
+                x = to_tensor(crops[i : i + BATCH], self.preprocess)
+                if self._onnx is not None:
+                    out_i, kept_i = self._onnx_features(x.numpy(), keep_stage)
+                    out.append(out_i)
+                    if kept_i is not None:
+                        kept.append(kept_i)
+                    continue
+                x = x.to(self.device)
                 x = x.contiguous(memory_format=torch.channels_last)
                 if keep_stage is None:
                     out.append(self._fast_backbone(x))
@@ -101,6 +120,18 @@ class Detector:
                     out.append(features_after(self._fast_backbone, maps, keep_stage))
         feats = torch.cat(out) if out else torch.empty(0)
         return feats, (torch.cat(kept) if kept else None)
+
+    def _onnx_features(self, x: np.ndarray, keep_stage: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One batch through ONNX Runtime: features, and ``keep_stage``'s maps when asked for.
+
+        With a stage kept, ONNX Runtime runs up to that stage and the few later stages run in
+        PyTorch: one graph asked for both the maps and the features would lose ONNX Runtime's fusions.
+        """
+        if keep_stage is None:
+            return torch.from_numpy(self._onnx.features(x)), None
+        maps = torch.from_numpy(self._onnx.stage_output(x, keep_stage))
+        return features_after(self._fast_backbone, maps.contiguous(memory_format=torch.channels_last),
+                              keep_stage), maps
 
     def score_features(self, feats: torch.Tensor) -> Scores:
         """Calibrated clip and per-frame probabilities from (T, F) features of one clip."""
@@ -142,7 +173,7 @@ class Detector:
 
 
 def load_detector(weights: str | os.PathLike | None = None, device: str | None = None,
-                  threads: int | None = None, model: str | None = None) -> Detector:
+                  threads: int | None = None, model: str | None = None, runtime: str | None = None) -> Detector:
     """Load a detector from a checksummed checkpoint.
 
     Args:
@@ -152,6 +183,7 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | None =
         threads: CPU threads for torch (process-wide); None leaves torch's default.
         model: an installed model's name (``python -m dfcore models``); None: the
             default model (or ``$DFCORE_WEIGHTS``).
+        runtime: "onnx" or "torch" for the per-frame CNN; None: onnx when installed (see :class:`Detector`).
 
     Returns:
         A ready :class:`Detector`.
@@ -160,11 +192,12 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | None =
         NoWeightsInstalledError: no weights given and none installed.
         UnknownModelError: no installed model has that name.
         WeightsError: the file is tampered with, foreign, or does not match this code.
+        ValueError, OptionalDependencyError: a runtime that cannot run here (see :class:`Detector`).
     """
     if threads:
         torch.set_num_threads(int(threads))
     if weights:
-        return Detector(load_checkpoint(Path(weights)), device=device)
+        return Detector(load_checkpoint(Path(weights)), device=device, runtime=runtime)
     entry = resolve_model(model)
     if not entry.path.is_file():
         raise NoWeightsInstalledError(
@@ -172,4 +205,4 @@ def load_detector(weights: str | os.PathLike | None = None, device: str | None =
             "Train them with `make train`, or pass a checkpoint with --weights. "
             "dfcore never presents an untrained model as a detector.",
         )
-    return Detector(load_checkpoint(entry.path), device=device)
+    return Detector(load_checkpoint(entry.path), device=device, runtime=runtime)
