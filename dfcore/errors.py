@@ -89,5 +89,9 @@ class OptionalDependencyError(DfcoreError):
     """An option needs an optional extra (e.g. Ray for ``batch --ray``) that is not installed."""
 
 
+class OutputError(DfcoreError):
+    """An output file cannot be created or written (it names a folder, a read-only place, a full disk)."""
+
+
 class OutputInUseError(DfcoreError):
     """Another run is writing the same output file (e.g. two ``batch`` runs given one ``--out``)."""

@@ -27,14 +27,15 @@ from .batch_worker import (
     Task,
     WorkerSetup,
     analyze_file,
+    content_key,
     analyze_in_pool_worker,
     error_line,
     init_pool_worker,
     load_worker_detector,
 )
 from ..decision import VERDICTS
-from ..models.checkpoint import load_checkpoint, sha256_file
-from ..errors import DfcoreError
+from ..models.checkpoint import load_checkpoint
+from ..errors import DfcoreError, OutputError
 from ..models.model_registry import resolve_offered
 
 
@@ -134,6 +135,7 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, optio
         InputNotFoundError, DatasetError: an input names nothing, or a CSV list has no path column.
         NoWeightsInstalledError, UnknownModelError, WeightsError: no usable model.
         OutputInUseError: another run is writing ``out``.
+        OutputError: ``out`` (or ``summary_csv``) cannot be written.
         OptionalDependencyError: ``ray`` asked for and Ray is not installed.
         DfcoreError: no Ray cluster at ``ray_address``.
         ValueError: a negative worker count, or 0 with Ray.
@@ -177,7 +179,8 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, optio
                 on_line(line)
 
         def lost(task: Task, reason: str) -> None:
-            done(task, error_line(task[0], f"{task[0]}: {reason}.", setup, task[1]))
+            # Keyed like every other line, so a resumed run does not try the file a third time.
+            done(task, error_line(task[0], f"{task[0]}: {reason}.", setup, task[1] or content_key(task[0])))
 
         def skipped() -> None:
             summary.skipped += 1
@@ -192,7 +195,11 @@ def run_batch(inputs: Sequence[str | os.PathLike], out: str | os.PathLike, optio
         summary.notes.append(f"{summary.skipped_failed} video(s) in {out} had failed before and were skipped: "
                              "--retry-failed runs them again.")
     if summary_csv is not None:
-        write_summary_csv(out, summary_csv)
+        try:
+            write_summary_csv(out, summary_csv)
+        except OSError as e:
+            raise OutputError(summary_csv, f"the summary cannot be written ({e.strerror or e})",
+                              f"The results are in {out}; give --summary a file you can write.") from None
     return summary
 
 
@@ -252,10 +259,7 @@ def _pending(paths: Iterable[Path], log: ResultLog, skipped: Callable[[], None])
         path = str(p)
         sha256 = None
         if log.has_path(path):  # only a file with an earlier line is worth reading here
-            try:
-                sha256 = sha256_file(path)
-            except OSError:
-                sha256 = None  # gone or unreadable: matches an earlier error line for it, if any
+            sha256 = content_key(path)  # None when unreadable: matches an earlier error line for it, if any
             if log.is_done(path, sha256):
                 skipped()
                 continue

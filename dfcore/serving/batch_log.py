@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from .batch_inputs import path_key
 from ..decision import VERDICTS
-from ..errors import OutputInUseError
+from ..errors import OutputError, OutputInUseError
 
 # "threshold" is t_fake (FAKE at or above it), as in the JSON; t_no_sign: NO_SIGN below it.
 SUMMARY_COLUMNS = ("path", "verdict", "fake_probability", "threshold", "t_no_sign", "n_frames_requested", "n_frames",
@@ -74,7 +74,7 @@ class ResultLog:
 
     Raises (on entering):
         OutputInUseError: another run holds the file.
-        OSError: the file cannot be created or written.
+        OutputError: the file cannot be created or written (a folder, a read-only place).
     """
 
     def __init__(self, path: str | os.PathLike, model_sha256: str, n_frames: int, retry_failed: bool = False) -> None:
@@ -92,8 +92,14 @@ class ResultLog:
         self._file: BinaryIO | None = None
 
     def __enter__(self) -> ResultLog:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self._open_locked()
+        try:
+            if self.path.is_dir():  # open() would say only "Is a directory"
+                raise IsADirectoryError(21, "it is a folder")
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = self._open_locked()
+        except OSError as e:
+            raise OutputError(self.path, f"the output cannot be written ({e.strerror or e})",
+                              "Give --out a file name in a folder you can write to.") from None
         try:
             _cut_torn_tail(self._file)
             failed = self._read()

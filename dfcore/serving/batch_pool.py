@@ -8,11 +8,23 @@ decoder, the OOM killer) breaks the whole executor: the pool is then made anew
 and every task that was in flight is tried once more, alone, so that a file
 that kills its worker cannot take the others with it; a task whose worker dies
 a second time is reported lost rather than tried for ever.
+
+A worker never outlives the process that started it: ``kill -9`` of the driver
+(a cluster scheduler, the OOM killer) would otherwise leave every worker, each
+holding a model, running with nobody to read its results. On Linux the kernel
+kills it (``PR_SET_PDEATHSIG``); elsewhere a watchdog thread sees the parent go.
+Multiprocessing's resource tracker ends by itself once no worker holds its pipe.
 """
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
+import os
+import signal
+import sys
+import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -29,6 +41,8 @@ MAX_ATTEMPTS = 2  # a task whose worker died is tried once more, then reported l
 # (e.g. the initializer fails), so stop rather than burn through every task.
 MAX_RESTARTS_IN_A_ROW = 5
 WORKER_DIED = "the worker process died while analysing it (twice)"
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>: the signal this process gets when its parent dies
+PARENT_POLL_S = 1.0  # the watchdog's period where prctl is not available
 
 
 @dataclass
@@ -107,7 +121,35 @@ def run_in_pool(tasks: Iterable[T], spec: PoolSpec[T, R], done: Callable[[T, R],
 
 def _new_pool(spec: PoolSpec) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=spec.workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=spec.initializer, initargs=spec.initargs)
+                               initializer=_init_worker, initargs=(os.getpid(), spec.initializer, spec.initargs))
+
+
+def _init_worker(parent: int, initializer: Callable[..., None] | None, initargs: tuple[Any, ...]) -> None:
+    """In each worker, first: tie its life to the driver's, then run the pool's own initializer."""
+    exit_with_parent(parent)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def exit_with_parent(parent: int) -> None:
+    """End this process as soon as the process ``parent`` dies (whatever killed it, ``kill -9`` included).
+
+    Args:
+        parent: the pid of the parent this process must not outlive.
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) == 0:
+            if os.getppid() != parent:  # it died before prctl took effect: no signal will come
+                os._exit(1)
+            return
+    threading.Thread(target=_watch_parent, args=(parent,), name="parent-watchdog", daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(PARENT_POLL_S)
+    os._exit(1)  # reparented: the driver is gone, and nobody reads this worker's results
 
 
 def _fill(pool: ProcessPoolExecutor, spec: PoolSpec, source, again: deque, in_flight: dict, window: int) -> bool:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..analyze import analyze_video
+from ..models.checkpoint import sha256_file
 from ..models.detector import Detector, load_detector
 from ..errors import DfcoreError
 from ..provenance import InputFile, describe_input
@@ -46,6 +48,22 @@ def load_worker_detector(setup: WorkerSetup) -> Detector:
     return load_detector(setup.weights, device=setup.device, threads=setup.threads)
 
 
+def content_key(path: str) -> str | None:
+    """The sha256 a file's output line is keyed by; None when it cannot be read.
+
+    Every line, a result or an error, carries this same key, and a resumed run
+    computes it the same way, so a file answered once is never answered again:
+    an empty or unsupported file has its content's hash like any other, and a
+    missing or unreadable one (or a pipe, whose reading would block) the stable None.
+    """
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return None
+        return sha256_file(path)
+    except OSError:
+        return None
+
+
 def analyze_file(task: Task, detector: Detector, setup: WorkerSetup) -> dict:
     """Analyse one file into its output line; never raises for a bad file.
 
@@ -60,10 +78,11 @@ def analyze_file(task: Task, detector: Detector, setup: WorkerSetup) -> dict:
     """
     path, sha256 = task
     worker = worker_name()
+    # Hashed once: by the driver (to resume) or here, before anything can fail, so that even an
+    # error line carries the key a resumed run looks for; analyze_video records it without hashing again.
+    sha256 = sha256 or content_key(path)
     try:
-        # Hashed once: by the driver (to resume) or here; analyze_video records it without hashing again.
         known = InputFile(Path(path).name, os.stat(path).st_size, sha256) if sha256 else describe_input(path)
-        sha256 = known.sha256
         result = analyze_video(path, setup.n_frames, detector=detector, time_limit_s=setup.time_limit_s,
                                input_file=known)
     except DfcoreError as e:  # missing, empty, corrupt, unsupported, too slow: the user's file, not our bug
