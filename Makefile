@@ -10,7 +10,7 @@ RAY_DEPS := $(VENV)/.ray-installed
 PORT ?= 8501
 API_PORT ?= 8000
 
-.PHONY: run serve test test-fast train-deps train train-gpu calibrate evaluate samples bench ray bench-batch clean-venv
+.PHONY: run serve test test-fast train-deps train train-gpu calibrate evaluate samples bench ray bench-batch clean-venv docker-base docker docker-run docker-serve
 
 $(RUNTIME): requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -72,3 +72,29 @@ bench-batch: $(RAY_DEPS)  ## videos per minute of `dfcore batch`: sequential, 1 
 
 clean-venv:
 	rm -rf $(VENV)
+
+# Docker (README: Docker). `make docker` builds on the local base when `make docker-base` made one
+# (machines that cannot pull images), else on python:3.11-slim.
+IMAGE ?= deepfake-lens
+DOCKER ?= docker
+DOCKER_BASE ?= localbase/python:3.11-bookworm
+# Where the containers' ports are published on the host: this machine only, as `make run`.
+DOCKER_BIND ?= 127.0.0.1
+# A CPU-only PyTorch index (e.g. https://download.pytorch.org/whl/cpu) makes the image ~5 GB smaller.
+TORCH_INDEX ?=
+
+docker-base:  ## a local Debian base image with Python 3.11, for machines that cannot pull images (idempotent; needs debootstrap)
+	DOCKER="$(DOCKER)" DOCKER_BASE="$(DOCKER_BASE)" docker/build-base.sh
+
+docker:  ## build the image $(IMAGE): dashboard, API and CLI, with the committed weights and sample videos
+	base=python:3.11-slim; \
+	if $(DOCKER) image inspect $(DOCKER_BASE) >/dev/null 2>&1; then base=$(DOCKER_BASE); fi; \
+	echo "docker: building $(IMAGE) on $$base"; \
+	nice $(DOCKER) build --build-arg BASE=$$base --build-arg TORCH_INDEX=$(TORCH_INDEX) -t $(IMAGE) .
+
+docker-run:  ## the dashboard from the image on http://$(DOCKER_BIND):$(PORT) (Ctrl-C stops it)
+	$(DOCKER) run --rm --init -p $(DOCKER_BIND):$(PORT):8501 $(IMAGE)
+
+docker-serve:  ## the HTTP API from the image on http://$(DOCKER_BIND):$(API_PORT); passes DFCORE_API_KEY through
+	$(DOCKER) run --rm --init -p $(DOCKER_BIND):$(API_PORT):8000 -e DFCORE_API_KEY $(IMAGE) \
+	  python -m dfcore serve --host 0.0.0.0 --port 8000
