@@ -84,6 +84,7 @@ class AnalysisResult:
     decision: Decision | None = None  # the verdict's reasons and the score's rarity in the calibration pool
     decision_rule: str = ""  # how the model's thresholds were set, in words (its checkpoint's record)
     is_crop: bool = False  # a still image that is a tight face crop (dfcore.decision.is_face_crop): the crops' rule
+    runtime: str = "torch"  # what ran the per-frame CNN: "onnx" (ONNX Runtime) or "torch" (dfcore.models.onnx_runtime)
 
     @property
     def is_image(self) -> bool:
@@ -140,7 +141,7 @@ class AnalysisResult:
             ],
             "timings_s": {k: round(v, 4) for k, v in self.timings_s.items()},
             "model": {"name": self.model_name, "sha256": self.model_sha256, "file": self.model_file or None,
-                      "version": dict(self.model_version)},
+                      "version": dict(self.model_version), "runtime": self.runtime},
             "decision": {
                 "threshold": self.threshold, "t_fake": self.threshold, "t_no_sign": self.t_no_sign,
                 "rule": DECISION_RULE, "threshold_rule": self.threshold_rule, "thresholds_set": self.decision_rule or None,
@@ -371,7 +372,7 @@ def score_clip(
         model_version=model_version(detector.checkpoint),
         threshold_rule=detector.checkpoint.info.get("threshold_rule"),
         threshold_no_sign=thresholds.no_sign, decision=decision, decision_rule=detector.rule.description,
-        is_crop=is_crop,
+        is_crop=is_crop, runtime=detector.runtime,
     )
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -168,6 +170,7 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--max-upload-mb", type=_runs, help="upload limit in MB (default 200)")
     v.add_argument("--threads", type=int, help="torch CPU threads")
     v.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    _verbose_flag(v)
     return p
 
 
@@ -177,6 +180,15 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weights", help="checkpoint .pt (with SHA256SUMS beside it); overrides --model")
     p.add_argument("--threads", type=int, help="torch CPU threads")
     p.add_argument("--device", help="cpu or cuda (default: cuda when present)")
+    p.add_argument("--runtime", choices=("onnx", "torch"),
+                   help="what runs the per-frame CNN: onnx (ONNX Runtime, CPU) or torch; "
+                        "default: onnx on the CPU when installed")
+    _verbose_flag(p)
+
+
+def _verbose_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--verbose", action="store_true",
+                   help="also show MediaPipe's, absl's and TFLite's own log lines (hidden by default)")
 
 
 def _check_offered(args: argparse.Namespace) -> None:
@@ -196,7 +208,8 @@ def _analyze(args: argparse.Namespace) -> int:
     from .models.detector import load_detector
 
     _check_offered(args)
-    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
+    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model,
+                        runtime=args.runtime)
     r = analyze_video(args.video, args.frames, detector=det, explain=args.explain, time_limit_s=args.time_limit)
     if args.json:
         print(json.dumps(r.to_dict(), indent=2))
@@ -240,7 +253,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     items = read_csv(args.csv) if args.csv else read_dataset(args.dataset)
     if args.limit:
         items = items[: args.limit]
-    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
+    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model,
+                        runtime=args.runtime)
     step = max(1, len(items) // 20)
     report = evaluate(items, args.frames, det,
                       progress=lambda i, n, p: print(f"  {i}/{n}", file=sys.stderr) if i % step == 0 else None)
@@ -396,6 +410,34 @@ def _batch(args: argparse.Namespace) -> int:
     return 1 if summary.failed else 0
 
 
+@contextmanager
+def _command_environment(args: argparse.Namespace) -> Iterator[None]:
+    """``--verbose`` and ``--runtime`` as environment variables for the command's length (restored after).
+
+    Set before MediaPipe loads (every command imports it lazily; its loggers read their level once),
+    and inherited by a batch's worker processes, which then log and load the same way.
+    """
+    from .models.onnx_runtime import RUNTIME_ENV
+    from .vision.native_logs import QUIET_ENV, VERBOSE_ENV, quiet_environment, set_verbose
+
+    names = (VERBOSE_ENV, RUNTIME_ENV, *QUIET_ENV)
+    before = {n: os.environ.get(n) for n in names}
+    try:
+        if getattr(args, "verbose", False):
+            set_verbose(True)
+        else:
+            quiet_environment()
+        if getattr(args, "runtime", None):
+            os.environ[RUNTIME_ENV] = args.runtime
+        yield
+    finally:
+        for n, v in before.items():
+            if v is None:
+                os.environ.pop(n, None)
+            else:
+                os.environ[n] = v
+
+
 COMMANDS = {"analyze": _analyze, "evaluate": _evaluate, "train": _train, "card": _card, "samples": _samples, "models": _models,
             "bench": _bench, "serve": _serve, "batch": _batch}
 
@@ -403,7 +445,8 @@ COMMANDS = {"analyze": _analyze, "evaluate": _evaluate, "train": _train, "card":
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with _command_environment(args):
+            return COMMANDS[args.command](args)
     except DfcoreError as e:
         print(f"error: {e.message}", file=sys.stderr)
         return EXIT_INPUT_ERROR

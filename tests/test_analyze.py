@@ -103,7 +103,8 @@ def test_to_dict_schema(face_result, face_video: Path) -> None:
     assert d["fake_probability"] == face_result.fake_probability
     assert d["n_frames"] == N == len(d["frames"])
     assert d["n_frames_with_face"] == N
-    assert {"name", "sha256", "file", "version"} <= set(d["model"]) and len(d["model"]["sha256"]) == 64
+    assert {"name", "sha256", "file", "version", "runtime"} <= set(d["model"]) and len(d["model"]["sha256"]) == 64
+    assert d["model"]["runtime"] == face_result.runtime == "onnx", "ONNX Runtime is installed: the default"
     assert {"decode", "detect", "crop", "model", "total"} <= set(d["timings_s"])
     for f, fr in zip(d["frames"], face_result.frames):
         assert set(f) == {"index", "time_s", "face_box", "fake_probability"}

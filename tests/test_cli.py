@@ -5,10 +5,11 @@ torch and MediaPipe: a few seconds each, so they are marked slow); the
 in-process tests call ``dfcore.cli.main`` for the same rules quickly. The
 weights are the session's UNTRAINED checkpoint: verdicts are checked for form only.
 
-MediaPipe/TFLite write a few log lines of their own to stderr whenever the face
-detector starts (e.g. "INFO: Created TensorFlow Lite XNNPACK delegate"), so
-stderr is not asserted empty for good inputs. Bad inputs fail before the face
-detector starts, so their stderr is checked unfiltered: exactly one line.
+MediaPipe/TFLite write a few log lines of their own to fd 2 whenever the face
+detector starts (e.g. "INFO: Created TensorFlow Lite XNNPACK delegate"); the CLI
+hides them unless --verbose, and test_analyze_console_is_quiet_unless_verbose checks
+both. Bad inputs fail before the face detector starts, so their stderr is checked
+unfiltered: exactly one line.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from dfcore.decision import (
 
 REPO = Path(__file__).resolve().parents[1]
 FRAME_KEYS = {"index", "time_s", "face_box", "fake_probability"}
+MODEL_KEYS = {"name", "sha256", "file", "version", "runtime"}
 METRIC_KEYS = {"auc", "accuracy", "eer", "log_loss", "seconds_per_video", "n_videos", "n_no_face"}
 DECISION_KEYS = {"threshold", "t_fake", "t_no_sign", "rule", "threshold_rule", "thresholds_set", "reasons",
                  "reason_sentences", "calibration_reals_at_or_above", "calibration_fakes_at_or_above", "rarity",
@@ -69,7 +71,7 @@ def _check_schema(d: dict, n_frames: int) -> None:
         assert isinstance(f["index"], int) and f["time_s"] >= 0
         assert f["face_box"] is None or (len(f["face_box"]) == 4 and all(isinstance(v, int) for v in f["face_box"]))
     assert {"decode", "detect", "crop", "model", "total"} <= set(d["timings_s"])
-    assert {"name", "sha256", "file", "version"} <= set(d["model"])
+    assert set(d["model"]) == MODEL_KEYS and d["model"]["runtime"] in ("onnx", "torch")
 
 
 def _assert_one_error_line(stderr: str, path: Path) -> None:
@@ -92,6 +94,7 @@ def test_analyze_json(face_video: Path, checkpoint: Path) -> None:
     _check_schema(d, 4)
     assert d["n_frames_with_face"] == 4
     assert d["model"]["name"] == "resnext_compact_lstm"
+    assert d["model"]["runtime"] == "onnx", "ONNX Runtime is installed: it is the default"
     from dfcore.models.checkpoint import sha256_file
 
     assert d["model"]["sha256"] == sha256_file(checkpoint)
@@ -118,6 +121,24 @@ def test_bad_input_exits_with_one_line(request: pytest.FixtureRequest, tmp_path:
     assert proc.returncode == EXIT_INPUT_ERROR
     assert proc.stdout == ""
     _assert_one_error_line(proc.stderr, path)
+
+
+THIRD_PARTY_LOG = ("XNNPACK", "absl::InitializeLog", "inference_feedback_manager", "W0000", "I0000")
+
+
+@pytest.mark.slow
+def test_analyze_console_is_quiet_unless_verbose() -> None:
+    """The README's first command, with the committed default model: only our own output, unless --verbose."""
+    clip = REPO / "sample_videos" / "synthetic_real_astronaut.mp4"
+    env = {k: v for k, v in os.environ.items() if k not in ("GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL")}
+    quiet = subprocess.run([sys.executable, "-m", "dfcore", "analyze", str(clip), "--threads", "1"], cwd=REPO,
+                           env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True, timeout=180)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == "", "no third-party log lines on a good input"
+    assert "verdict: " in quiet.stdout
+    loud = run_cli("analyze", clip, "--threads", "1", "--verbose", timeout=180)
+    assert loud.returncode == 0, loud.stderr
+    assert any(marker in loud.stderr for marker in THIRD_PARTY_LOG), "--verbose lets MediaPipe's lines through"
 
 
 @pytest.mark.slow
@@ -181,6 +202,20 @@ def test_main_json(face_video: Path, checkpoint: Path, capsys: pytest.CaptureFix
     assert main(["analyze", str(face_video), "--json", "--frames", "3", "--weights", str(checkpoint),
                  "--device", "cpu"]) == 0
     _check_schema(json.loads(capsys.readouterr().out), 3)
+
+
+def test_main_runtime_flag_is_recorded(face_video: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:
+    for runtime in ("torch", "onnx"):
+        assert main(["analyze", str(face_video), "--json", "--frames", "2", "--weights", str(checkpoint),
+                     "--device", "cpu", "--runtime", runtime]) == 0
+        assert json.loads(capsys.readouterr().out)["model"]["runtime"] == runtime
+    assert "DFCORE_RUNTIME" not in os.environ, "the flag lasts for its command only"
+
+
+def test_main_runtime_flag_is_checked(face_video: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        main(["analyze", str(face_video), "--runtime", "tensorrt"])
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_main_blank_video_is_no_face(blank_video: Path, checkpoint: Path, capsys: pytest.CaptureFixture) -> None:

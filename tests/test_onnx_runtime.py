@@ -80,11 +80,12 @@ def test_a_damaged_cached_graph_is_exported_again(checkpoint: Path, random_crops
 
 def test_a_graph_that_disagrees_with_pytorch_is_refused(checkpoint: Path, random_crops: np.ndarray,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
-    det = load_detector(checkpoint, device="cpu", runtime="onnx")
+    det = load_detector(checkpoint, device="cpu", runtime="onnx")  # the features' graph is built at load
     monkeypatch.setattr(onnx_runtime, "_agrees", lambda session, probe, want: False)
-    monkeypatch.setattr(onnx_runtime, "cache_dir", lambda: Path("/nonexistent-never-written"))
     with pytest.raises(RuntimeError, match="disagrees with PyTorch"):
-        det.features(random_crops)
+        det.score(random_crops, keep_stage="layer3")  # a stage graph is built when first asked for
+    with pytest.raises(RuntimeError, match="disagrees with PyTorch"):
+        load_detector(checkpoint, device="cpu", runtime="onnx")
 
 
 def test_runtime_choices_are_checked() -> None:

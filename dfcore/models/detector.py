@@ -59,12 +59,13 @@ class Detector:
         checkpoint: a loaded :class:`~dfcore.models.checkpoint.Checkpoint`.
         device: "cpu", "cuda", ...; None picks CUDA when present.
         runtime: what runs the per-frame CNN: "onnx" (ONNX Runtime, CPU only) or "torch";
-            None: onnx on the CPU when ONNX Runtime is installed, else torch. The LSTM, the
-            heads and Grad-CAM's backward pass always run in PyTorch.
+            None: ``$DFCORE_RUNTIME`` when set, else onnx on the CPU when ONNX Runtime is installed,
+            else torch. The LSTM, the heads and Grad-CAM's backward pass always run in PyTorch.
 
     Raises:
         ValueError: an unknown runtime, or onnx on a GPU.
-        OptionalDependencyError: onnx asked for and ONNX Runtime not installed.
+        OptionalDependencyError: onnx asked for and ONNX Runtime (or, for a first export, onnx) not installed.
+        RuntimeError: the exported graph disagrees with PyTorch (never seen; use runtime="torch").
     """
 
     def __init__(self, checkpoint: Checkpoint, device: str | None = None, runtime: str | None = None) -> None:
@@ -77,9 +78,12 @@ class Detector:
         for p in self.model.parameters():
             p.requires_grad_(False)
         self._fast_backbone = inference_backbone(self.model.backbone)  # scoring only; see model.py
-        # Graphs are exported and checked at first use (onnx_runtime.py), not here: loading stays cheap.
-        self._onnx = (OnnxBackbone(self.model.backbone, checkpoint.preprocess.input_size, checkpoint.sha256)
-                      if self.runtime == "onnx" else None)
+        self._onnx = None
+        if self.runtime == "onnx":
+            self._onnx = OnnxBackbone(self.model.backbone, checkpoint.preprocess.input_size, checkpoint.sha256)
+            # Built (exported on the first load of a checkpoint, then read from the cache) and checked now,
+            # so that the first analysis is timed like the others; Grad-CAM's stage graphs are built when asked for.
+            self._onnx.session(None)
         self.preprocess = checkpoint.preprocess
         self.threshold = checkpoint.threshold  # t_fake for videos (the rule has the rest)
         self.rule = DecisionRule.from_checkpoint_info(checkpoint.info, checkpoint.threshold)

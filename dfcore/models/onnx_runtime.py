@@ -35,6 +35,7 @@ from ..errors import OptionalDependencyError
 from .model import STAGES
 
 RUNTIMES = ("torch", "onnx")
+RUNTIME_ENV = "DFCORE_RUNTIME"  # the runtime when none is passed (see resolve_runtime)
 OPSET = 17
 GRAPH_VERSION = 1  # bump when the exported graph's layout changes: old cache files are then never read
 PROBE_CROPS = 2  # crops in the probe batch every new session is checked on
@@ -54,12 +55,17 @@ def default_runtime(device: torch.device | None = None) -> str:
 
 
 def resolve_runtime(runtime: str | None, device: torch.device) -> str:
-    """The runtime to use: ``runtime`` checked, or the default when None.
+    """The runtime to use: ``runtime`` checked; when None, ``$DFCORE_RUNTIME`` if set, else the default.
+
+    The environment variable carries ``--runtime`` into a batch's worker processes and lets the
+    dashboard and the API be switched without a flag.
 
     Raises:
         ValueError: an unknown runtime, or ``onnx`` on a non-CPU device.
         OptionalDependencyError: ``onnx`` asked for and ONNX Runtime not installed.
     """
+    if runtime is None:
+        runtime = os.environ.get(RUNTIME_ENV) or None
     if runtime is None:
         return default_runtime(device)
     if runtime not in RUNTIMES:

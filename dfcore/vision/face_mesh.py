@@ -9,11 +9,12 @@ The Face Mesh model ships inside the mediapipe 0.10.21 wheel.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from types import TracebackType
 
-os.environ.setdefault("GLOG_minloglevel", "2")  # MediaPipe's C++ side logs through glog: keep stderr ours
+from .native_logs import quiet_environment
+
+quiet_environment()  # MediaPipe's C++ side logs to stderr; its loggers read their level at import
 
 import mediapipe as mp  # noqa: E402
 import numpy as np  # noqa: E402

@@ -10,13 +10,14 @@ the subject is not found are kept and marked (box ``None``), never dropped.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 
-# MediaPipe's C++ side logs to stderr through glog; keep the CLI's stderr for our own messages.
-os.environ.setdefault("GLOG_minloglevel", "2")
+from .native_logs import native_stderr_silenced, quiet_environment
+
+# MediaPipe's C++ side logs to stderr (glog, absl, TFLite); its loggers read their level at import.
+quiet_environment()
 
 import cv2  # noqa: E402
 import mediapipe as mp  # noqa: E402
@@ -74,6 +75,7 @@ class FaceTrack:
 
 
 _MODEL_SELECTION = {"short": 0, "full": 1}
+_WARM_UP_IMAGE = np.zeros((64, 64, 3), np.uint8)  # a graph's first run on it prints MediaPipe's start-up lines
 
 
 class FaceDetector:
@@ -100,12 +102,19 @@ class FaceDetector:
         if self._closed:
             raise RuntimeError("FaceDetector is closed")
         if self._graphs is None:
-            self._graphs = [
-                mp.solutions.face_detection.FaceDetection(
-                    model_selection=_MODEL_SELECTION[name], min_detection_confidence=self.options.min_confidence
-                )
-                for name in self.options.models
-            ]
+            # MediaPipe and TFLite print their start-up lines to fd 2 from the graph's own threads, at some
+            # point between building a graph and its first result: build each and run it once on a blank
+            # image (~1 ms) with fd 2 silenced, so that they are all behind us when it is restored.
+            with native_stderr_silenced():
+                graphs = [
+                    mp.solutions.face_detection.FaceDetection(
+                        model_selection=_MODEL_SELECTION[name], min_detection_confidence=self.options.min_confidence
+                    )
+                    for name in self.options.models
+                ]
+                for g in graphs:
+                    g.process(_WARM_UP_IMAGE)
+            self._graphs = graphs
         return self._graphs
 
     def __enter__(self) -> "FaceDetector":
