@@ -8,6 +8,8 @@ DEV := $(VENV)/.dev-installed
 TRAIN_DEPS := $(VENV)/.train-installed
 RAY_DEPS := $(VENV)/.ray-installed
 PORT ?= 8501
+# The dashboard's interface: this machine only. `make run ADDRESS=0.0.0.0` exposes it (README: Dashboard).
+ADDRESS ?= 127.0.0.1
 API_PORT ?= 8000
 
 .PHONY: run serve test test-fast train-deps train train-gpu calibrate evaluate samples bench ray bench-batch clean-venv docker-base docker docker-run docker-serve
@@ -30,7 +32,7 @@ $(DEV): requirements-dev.txt requirements-train.txt requirements-ray.txt $(RUNTI
 	touch $@
 
 run: $(RUNTIME)  ## start the dashboard with the committed weights and sample videos
-	$(PY) -m streamlit run app.py --server.port $(PORT)
+	$(PY) -m streamlit run app.py --server.address $(ADDRESS) --server.port $(PORT)
 
 serve: $(RUNTIME)  ## the HTTP API on http://127.0.0.1:$(API_PORT) (POST /v1/analyze; docs at /docs; see README)
 	$(PY) -m dfcore serve --port $(API_PORT)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import logging
 
-import pandas as pd
 import streamlit as st
 
 import dfcore
 from dfcore.reporting.verdict_card import verdict_label
-from ui.analysis import ClipSource, analyse, run_readably, score_only
+from ui.analysis import ClipSource, analyse, prepare_other_layers, run_readably, score_only
+from ui.batch_table import ERROR, HASH, column_config, row_label, short_hash, styled, table_of
 from ui.common import frames_slider, supported_types, upload_limit_mb
 from ui.keyboard import ANALYZE
 from ui.models import require_detector, selected_model
@@ -19,8 +19,6 @@ from ui.result_view import ResultView
 log = logging.getLogger(__name__)
 ROWS_KEY = "batch_rows"  # the last batch's table rows, kept while the user explores them
 MADE_BY_KEY = "batch_made_by"  # (model name, checkpoint sha256) that made those rows
-ERROR = "ERROR"  # the verdict column of a file that could not be analysed
-HIDDEN = ["file_id", "n_frames"]  # what a row keeps to reopen its file, not shown
 
 run_by_router()
 st.title("Batch")
@@ -47,7 +45,7 @@ def analyse_batch(files: list, n: int) -> list[dict]:
             bar.progress((k + fraction) / len(files), text=f"{k + 1}/{len(files)} · {name}: {stage}…")
 
         source = ClipSource.from_upload(upload)
-        row = {"file": upload.name, "model": model, "verdict": ERROR, "fake score (%)": None,
+        row = {"file": upload.name, HASH: short_hash(source.digest), "model": model, "verdict": ERROR, "fake score (%)": None,
                "FAKE at ≥ (%)": None, "NO SIGN below (%)": None, "frames with a face": None, "frames": None,
                "seconds": None, "error": "", "file_id": upload.file_id, "n_frames": n}
         try:
@@ -67,16 +65,6 @@ def analyse_batch(files: list, n: int) -> list[dict]:
     return rows
 
 
-def table_of(rows: list[dict]) -> pd.DataFrame:
-    """The rows as shown and saved: whole numbers as nullable integers, so a missing one is blank (never "None")."""
-    table = pd.DataFrame(rows).drop(columns=HIDDEN)
-    for col in ("frames with a face", "frames"):
-        table[col] = table[col].astype("Int64")
-    for col in ("fake score (%)", "FAKE at ≥ (%)", "NO SIGN below (%)", "seconds"):
-        table[col] = table[col].astype("Float64")
-    return table
-
-
 if st.button(f"Analyze {len(uploads)} file(s)", key="batch_run", type="primary", disabled=not uploads,
              shortcut=ANALYZE.keys):
     st.session_state[ROWS_KEY] = analyse_batch(uploads, n_frames)
@@ -92,16 +80,12 @@ if rows:
     table = table_of(rows)
     shown = table.drop(columns=[] if table["error"].astype(bool).any() else ["error"])
     # placeholder: a missing number (no face, an error) is a blank cell, not the word "None".
-    st.dataframe(shown, hide_index=True, width="stretch", key="batch_table", placeholder="", column_config={
-        "fake score (%)": st.column_config.ProgressColumn("fake score (%)", format="%.0f%%", min_value=0.0,
-                                                          max_value=100.0),
-        "FAKE at ≥ (%)": st.column_config.NumberColumn("FAKE at ≥ (%)", format="%.0f%%"),
-        "NO SIGN below (%)": st.column_config.NumberColumn("NO SIGN below (%)", format="%.0f%%"),
-        "seconds": st.column_config.NumberColumn("seconds", format="%.2f"),
-    })
-    st.caption("Click a column header to sort. Fake score: the clip's calibrated fake score in percent; FAKE at or "
-               "above the first threshold, NO SIGN FOUND below the second, UNCERTAIN between (or when the face was "
-               "too rarely found or too small). Seconds: decoding, face tracking and scoring of that file.")
+    st.dataframe(styled(shown), hide_index=True, width="stretch", key="batch_table", placeholder="",
+                 column_config=column_config())
+    st.caption("Click a column header to sort. Fake score: the clip's calibrated fake score in percent (the bar's "
+               "length; the cell's colour is the verdict); FAKE at or above the first threshold, NO SIGN FOUND "
+               "below the second, UNCERTAIN between (or when the face was too rarely found or too small). sha256: the start of the file's hash, which tells apart two "
+               "files of the same name. Seconds: decoding, face tracking and scoring of that file.")
     for r in rows:
         if r["verdict"] == ERROR:
             # In full (a table cell would cut it off); a dfcore error already starts with the file's name.
@@ -116,9 +100,10 @@ if rows:
     if openable and not stale:
         st.subheader("Full analysis")
         row = st.selectbox("Open the analysis of", openable, key="batch_open",
-                           format_func=lambda r: f"{r['file']} · {r['verdict']}")
+                           format_func=lambda r: row_label(r, openable))
         source = ClipSource.from_upload(by_id[row["file_id"]])
         view = ResultView("batch")
         result = run_readably(source.name, lambda: analyse(source, row["n_frames"], detector, view.layer))
         if result is not None:
             view.show(result, source.name, source.digest)
+            prepare_other_layers(source, row["n_frames"], detector, view.layer)

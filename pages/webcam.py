@@ -6,12 +6,12 @@ import datetime as dt
 
 import streamlit as st
 
-from ui.analysis import LOADED_CLIP_KEY, ClipSource, analyse, run_readably
+from ui.analysis import LOADED_CLIP_KEY, ClipSource, analyse, prepare_other_layers, run_readably
 from ui.common import frames_slider
 from ui.models import require_detector
 from ui.navigation import run_by_router
 from ui.result_view import ResultView
-from ui.webcam_recorder import MAX_SECONDS, MIN_SECONDS, RecordingError, record_clip
+from ui.webcam_recorder import MAX_SECONDS, MIN_SECONDS, NoCameraError, RecordingError, record_clip
 
 CLIP_KEY = "webcam_clip"  # the last recording, as a ClipSource, kept while the user explores its analysis
 
@@ -33,6 +33,11 @@ with clip_tab:
     with left:
         try:
             recording = record_clip(seconds, key="webcam_recorder")
+        except NoCameraError as e:
+            # Not an error of the app: one plain sentence, and the browser's own words in small print.
+            recording = None
+            st.info(NoCameraError.SENTENCE, icon=":material/videocam_off:")
+            st.caption(f"The browser said: {e.reason}")
         except RecordingError as e:
             recording = None
             st.error(str(e))
@@ -46,6 +51,7 @@ with clip_tab:
         result = run_readably(source.name, lambda: analyse(source, n_frames, detector, view.layer))
         if result is not None:
             view.show(result, source.name, source.digest)
+            prepare_other_layers(source, n_frames, detector, view.layer)
 
 with snapshot_tab:
     shot = st.camera_input("Take a snapshot", key="webcam_snapshot",

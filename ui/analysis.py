@@ -8,7 +8,9 @@ so a new frame count afterwards decodes nothing and searches only the frames not
 searched yet; on a long or large file a new count decodes the frames it lacks. Scoring and Grad-CAM (``score_clip``)
 are cached by the file, the frame count, the layer and the model. So moving the
 opacity slider recomputes nothing, and a new Grad-CAM layer or frame count
-re-runs only the model and Grad-CAM (and the face search of frames not seen yet).
+re-runs only the model and Grad-CAM (and the face search of frames not seen yet). Once a result is on
+screen, the other Grad-CAM layers are explained in the background (:func:`prepare_other_layers`), so a
+layer switch is a cache hit.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,9 +32,10 @@ from streamlit.runtime.uploaded_file_manager import UploadedFile
 import dfcore
 from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, score_clip
 from dfcore.media.clip_memory import ClipMemory
+from dfcore.media.video_io import probe_video
 from dfcore.deadline import SERVER_TIME_LIMIT_S, Deadline
 from dfcore.models.detector import Detector
-from dfcore.models.explain import ExplainOptions
+from dfcore.models.explain import LAYERS, ExplainOptions
 from dfcore.provenance import InputFile, describe_bytes, describe_input
 from ui.common import MAX_FRAMES, temp_copy, uploaded_file
 
@@ -41,7 +45,7 @@ log = logging.getLogger(__name__)
 # holds at most ~100 frames (~280 MB at 720p); prepared clips and results share those arrays.
 CLIP_MEMORIES = 3
 PREPARED_ENTRIES = 8
-SCORED_ENTRIES = 12
+SCORED_ENTRIES = 18  # three Grad-CAM layers each for the last six analyses
 # Seconds one analysis may take (the same limit as the HTTP API's); a module global so tests can lower it.
 TIME_LIMIT_S = SERVER_TIME_LIMIT_S
 LOADED_CLIP_KEY = "loaded_clip"  # the ClipSource last analysed on the Analyze or Webcam page
@@ -114,27 +118,60 @@ class _LRU:
     def __init__(self, size: int) -> None:
         self.size = size
         self._items: OrderedDict[tuple, object] = OrderedDict()
+        self._making: dict[tuple, threading.Event] = {}  # keys being made now, set when done (or failed)
         self._lock = threading.Lock()
 
+    def __contains__(self, key: tuple) -> bool:
+        with self._lock:
+            return key in self._items or key in self._making
+
+    def get(self, key: tuple) -> object | None:
+        """The value of ``key`` if it is made, else None (nothing is made)."""
+        with self._lock:
+            return self._items.get(key)
+
     def get_or_make(self, key: tuple, make: Callable[[], T]) -> T:
-        with self._lock:
-            if key in self._items:
+        """The value of ``key``, made once: a caller that asks while another makes it waits for that one
+        (a layer switch waits for the background job already explaining that layer, instead of repeating it)."""
+        while True:
+            with self._lock:
+                if key in self._items:
+                    self._items.move_to_end(key)
+                    return self._items[key]
+                busy = self._making.get(key)
+                if busy is None:
+                    done = self._making[key] = threading.Event()
+                    break
+            busy.wait()  # then look again: made (a hit), or failed (this caller makes it and sees the error)
+        try:
+            # Made outside the lock: one session's slow decode must not block another's cache hit.
+            value = make()
+            with self._lock:
+                self._items[key] = value
                 self._items.move_to_end(key)
-                return self._items[key]
-        # Made outside the lock: one session's slow decode must not block another's cache hit.
-        value = make()
-        with self._lock:
-            self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-        return value
+                while len(self._items) > self.size:
+                    self._items.popitem(last=False)
+            return value
+        finally:
+            with self._lock:
+                self._making.pop(key, None)
+            done.set()
 
 
 @st.cache_resource(show_spinner=False)
 def _memory() -> dict[str, _LRU]:
     """The process-wide caches (Streamlit's "Clear caches" empties them too)."""
     return {"clips": _LRU(CLIP_MEMORIES), "prepared": _LRU(PREPARED_ENTRIES), "scored": _LRU(SCORED_ENTRIES)}
+
+
+# One worker for the whole process, shared by all sessions, that explains the Grad-CAM layers nobody has asked
+# for yet. One thread: it must not take the cores from an analysis someone is waiting for. Not a Streamlit
+# cache: "Clear caches" must not leave a second worker running beside the first.
+_BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dflens-layers")
+
+
+def _background() -> ThreadPoolExecutor:
+    return _BACKGROUND
 
 
 def _deadline(source: ClipSource) -> Deadline:
@@ -153,6 +190,24 @@ def _named_for_the_user(source: ClipSource) -> Iterator[None]:
         raise
 
 
+def upload_problem(source: ClipSource) -> str | None:
+    """Why the file cannot be analysed (a readable message naming it), or None when it opens; checked on upload.
+
+    Only the container's header (or the image) is read, a few milliseconds, so a bad file is named as
+    soon as it is chosen, before anyone presses Analyze. Kept per file for the session: the check runs
+    once per upload, not on every rerun.
+    """
+    checked = st.session_state.setdefault("_upload_checks", {})
+    if source.digest not in checked:
+        try:
+            with _named_for_the_user(source), source.local_path() as path:
+                probe_video(path)
+            checked[source.digest] = None
+        except dfcore.DfcoreError as e:
+            checked[source.digest] = e.message
+    return checked[source.digest]
+
+
 def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: Deadline,
               prefetch: int | None = None) -> PreparedClip:
     # Keyed by the content hash and the settings, never by the (temporary) path.
@@ -169,11 +224,15 @@ def _prepared(source: ClipSource, n_frames: int, progress: Progress, deadline: D
     return _memory()["prepared"].get_or_make((source.digest, n_frames), make)
 
 
+def _scored_key(source: ClipSource, n_frames: int, layer: str, detector: Detector) -> tuple:
+    # Keyed by the file's name too: the result records the name, and a copy under another name is another file.
+    return source.input_file, n_frames, layer, detector.sha256
+
+
 def _scored(clip: PreparedClip, source: ClipSource, layer: str, detector: Detector, progress: Progress,
             deadline: Deadline) -> AnalysisResult:
-    # Keyed by the file's name too: the result records the name, and a copy under another name is another file.
     return _memory()["scored"].get_or_make(
-        (source.input_file, clip.n_frames_requested, layer, detector.sha256),
+        _scored_key(source, clip.n_frames_requested, layer, detector),
         lambda: score_clip(clip, detector, explain=ExplainOptions(layer=layer), progress=progress, deadline=deadline,
                            input_file=source.input_file))
 
@@ -221,6 +280,35 @@ def analyse(source: ClipSource, n_frames: int, detector: Detector, layer: str = 
         return _scored(clip, source, layer, detector, progress, deadline)
     finally:
         slot.empty()
+
+
+def prepare_other_layers(source: ClipSource, n_frames: int, detector: Detector, layer: str) -> list[Future]:
+    """Explain the clip at the Grad-CAM layers other than ``layer`` in the background, so a switch is a cache hit.
+
+    Call after :func:`analyse` has shown its result: the decoded frames and faces are cached by then, so
+    each layer costs one pass of the model and Grad-CAM (about as long as the layer's first analysis
+    took to explain), spent while the user reads the verdict instead of after the switch. A switch
+    that comes before a layer is ready waits for that job rather than repeating it.
+
+    Returns:
+        The jobs queued (none when every layer is cached or queued already); their results land in the cache.
+    """
+    clip = _memory()["prepared"].get((source.digest, n_frames))
+    if not isinstance(clip, PreparedClip):
+        return []  # not analysed (or evicted already): nothing to start from
+    jobs = []
+    for other in LAYERS:
+        if other == layer or _scored_key(source, n_frames, other, detector) in _memory()["scored"]:
+            continue
+        jobs.append(_background().submit(_explain_quietly, clip, source, other, detector))
+    return jobs
+
+
+def _explain_quietly(clip: PreparedClip, source: ClipSource, layer: str, detector: Detector) -> None:
+    try:
+        _scored(clip, source, layer, detector, _ignore, _deadline(source))
+    except Exception:  # noqa: BLE001 - a job nobody waits for: the switch that needs the layer computes it again
+        log.exception("explaining %s at %s in the background failed", source.name, layer)
 
 
 def score_only(source: ClipSource, n_frames: int, detector: Detector,

@@ -26,20 +26,19 @@ import streamlit as st
 @dataclass(frozen=True)
 class Shortcut:
     keys: str  # as ``st.button(shortcut=...)`` takes it
-    action: str  # what it does, for the help
-    instead_of: str = ""  # the seed's key, where the browser keeps that one for itself
-
-    @property
-    def note(self) -> str:
-        return f"instead of {self.instead_of}, which the browser keeps" if self.instead_of else ""
+    action: str  # what pressing it does, as a sentence a first-time user understands (the help's second column)
+    instead_of: str = ""  # the seed's key, where the browser keeps that one for itself (the help's footnote)
+    browser_use: str = ""  # what the browser does with ``instead_of``
 
 
-UPLOAD = Shortcut("U", "Upload a file: switch to the uploader and open the file chooser", "Ctrl+U")
-ANALYZE = Shortcut("Enter", "Start the analysis (Analyze and Batch pages)")
-RESULTS = Shortcut("V", "View the results: scroll to the verdict", "Ctrl+R")
-REPORT = Shortcut("D", "Download the HTML report")
-JSON_RESULT = Shortcut("J", "Download the JSON result")
-THEME = Shortcut("T", "Toggle dark mode (any page)", "Ctrl+T")
+UPLOAD = Shortcut("U", "Opens the file chooser, to analyse a video or photo of your own (Analyze page).", "Ctrl+U",
+                  "view the page's source")
+ANALYZE = Shortcut("Enter", "Starts the analysis of the chosen video (Analyze and Batch pages).")
+RESULTS = Shortcut("V", "Scrolls down to the verdict of the analysis shown (Analyze page).", "Ctrl+R",
+                   "reload the page")
+REPORT = Shortcut("D", "Downloads the analysis shown as an HTML report that opens offline (Analyze page).")
+JSON_RESULT = Shortcut("J", "Downloads the analysis shown as JSON, for other programs (Analyze page).")
+THEME = Shortcut("T", "Switches between the light and the dark theme (every page).", "Ctrl+T", "open a new tab")
 SHORTCUTS = (UPLOAD, ANALYZE, RESULTS, REPORT, JSON_RESULT, THEME)
 
 _PENDING_KEY = "_browser_action"  # the action asked for in this run, until the router mounts it
@@ -115,9 +114,22 @@ def theme_switch() -> None:
         request_browser_action("theme")
 
 
+def shortcuts_table() -> str:
+    """The help's table (Markdown): a header on each column, and each key's action as a sentence."""
+    rows = [f"| `{s.keys}` | {s.action} |" for s in SHORTCUTS]
+    return "\n".join(["| Press | What happens |", "|---|---|", *rows])
+
+
+def browser_keys_note() -> str:
+    """Why the keys are single letters: the seed's Ctrl combinations belong to the browser."""
+    kept = [s for s in SHORTCUTS if s.instead_of]
+    uses = ", ".join(f"{s.instead_of} to {s.browser_use}" for s in kept)
+    return (f"Keys work when the cursor is not in a text field. They are single letters because the browser keeps "
+            f"the Ctrl combinations for itself ({uses}).")
+
+
 def shortcuts_help() -> None:
     """A small "Keyboard shortcuts" popover listing every shortcut."""
     with st.popover("Keyboard shortcuts", icon=":material/keyboard:"):
-        rows = [f"| `{s.keys}` | {s.action} | {s.note} |" for s in SHORTCUTS]
-        st.markdown("\n".join(["| Key | Action | |", "|---|---|---|", *rows]))
-        st.caption("Keys work when the cursor is not in a text field.")
+        st.markdown(shortcuts_table())
+        st.caption(browser_keys_note())

@@ -18,12 +18,16 @@ started it is not lost.
 from __future__ import annotations
 
 import contextvars
+from pathlib import Path
 
 import streamlit as st
 
 from ui.keyboard import browser_actions, theme_switch
 from ui.models import model_selector
 
+# The tab's icon, served by the app itself: a Material icon or an emoji as ``page_icon`` makes the browser
+# fetch the favicon from a font CDN (fonts.gstatic.com), and nothing may leave the machine.
+FAVICON = Path(__file__).resolve().parent / "assets" / "favicon.png"
 # True while the router runs a page; a page run by anything else (Streamlit's old-style pages) sees False.
 _ROUTED = contextvars.ContextVar("dflens_routed", default=False)
 
@@ -60,7 +64,7 @@ def run_page(page: st.Page) -> None:
 
 def run_app() -> None:
     """The whole app for one run: the router, what every page shares, and the page the URL asks for."""
-    st.set_page_config(page_title="Deepfake Lens", page_icon=":material/center_focus_strong:", layout="wide")
+    st.set_page_config(page_title="Deepfake Lens", page_icon=str(FAVICON), layout="wide")
     page = router()
     model_selector()
     theme_switch()

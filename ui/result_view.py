@@ -17,6 +17,7 @@ import dfcore
 from dfcore.analyze import AnalysisResult
 from dfcore.decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, percent
 from dfcore.models.explain import LAYERS
+from dfcore.models.model import MODEL_CONFIGS
 from dfcore.reporting.figures import timeline_figure
 from dfcore.reporting.report import (
     annotated_frame,
@@ -34,9 +35,30 @@ GALLERY_SIZE = 6
 # Streamlit's named text colours for the verdict label (the report uses dfcore.reporting.verdict_card's hex ones).
 VERDICT_COLOURS = {FAKE: "red", UNCERTAIN: "orange", NO_SIGN: "green", NO_FACE: "gray"}
 LAYER_NOTES = {"layer4": "coarse", "layer3": "middle", "layer2": "fine"}
-LAYER_HELP = ("Which ResNeXt stage Grad-CAM reads: layer4 (deepest) gives coarse, most semantic regions; "
-              "layer3 finer regions; layer2 fine texture, noisier. Changing it re-runs only the model and Grad-CAM "
-              "on the frames already decoded.")
+# What each Grad-CAM layer is in each backbone (dfcore.models.model and .backbones cut every backbone into
+# stem + layer1..layer4), so the help names the stages of the model that is loaded.
+BACKBONE_STAGES = {
+    "efficientnet_lite0": ("EfficientNet-Lite0", {
+        "layer4": "MBConv blocks 5-6 and the 1×1 head convolution, 1/32 of the crop",
+        "layer3": "MBConv blocks 3-4, 1/16 of the crop", "layer2": "MBConv block 2, 1/8 of the crop"}),
+    "resnext_compact": ("ResNeXt", {
+        "layer4": "ResNeXt stage 4, 1/16 of the crop", "layer3": "ResNeXt stage 3, 1/16 of the crop",
+        "layer2": "ResNeXt stage 2, 1/8 of the crop"}),
+    "resnext50_32x4d": ("ResNeXt-50", {
+        "layer4": "ResNeXt stage 4, 1/32 of the crop", "layer3": "ResNeXt stage 3, 1/16 of the crop",
+        "layer2": "ResNeXt stage 2, 1/8 of the crop"}),
+}
+
+
+def layer_help(model_name: str) -> str:
+    """The Grad-CAM layer's help, naming the stages of the model ``model_name`` (a dfcore model name)."""
+    config = MODEL_CONFIGS.get(model_name)
+    backbone, stages = BACKBONE_STAGES.get(config.backbone if config else "", ("CNN", {}))
+    where = "; ".join(f"{layer} = {stages[layer]}" for layer in LAYERS if layer in stages)
+    return (f"Which stage of this model's {backbone} backbone ({model_name}) Grad-CAM reads. layer4, the deepest, "
+            "gives coarse, most semantic regions; layer3 finer ones; layer2 fine texture, noisier."
+            + (f" Here: {where}." if where else "")
+            + " The maps of every layer are prepared after the analysis, so switching is quick.")
 
 
 class ResultView:
@@ -67,6 +89,11 @@ class ResultView:
         return f"{self.key}_frame"
 
     @property
+    def frame_of_key(self) -> str:
+        """Session key of the analysis (file, frame count, model) the explorer's frame belongs to."""
+        return f"{self.key}_frame_of"
+
+    @property
     def chart_key(self) -> str:
         return f"{self.key}_chart"
 
@@ -80,7 +107,7 @@ class ResultView:
         """
         card = card_of(result)
         self._verdict(result, name, card)
-        self._select_default_frame(result)
+        self._select_default_frame(result, digest)
         if result.video.kind != "image":  # a still has no timeline: the explorer below shows it in full
             video_col, chart_col = st.columns([2, 3])
             with video_col:
@@ -116,12 +143,17 @@ class ResultView:
             for note in result.notes:
                 st.info(note)
 
-    def _select_default_frame(self, result: AnalysisResult) -> None:
-        # Start on the most suspicious frame; a value left over from another clip is replaced.
+    def _select_default_frame(self, result: AnalysisResult, digest: str) -> None:
+        # Each new analysis (another file, frame count or model) opens on its most suspicious frame: a frame
+        # number left over from the previous one points at another moment of another sampling. A new Grad-CAM
+        # layer or opacity is the same analysis, so the frame the user chose stays.
+        analysis = (digest, result.n_frames_requested, result.model_sha256)
         current = st.session_state.get(self.frame_key)
-        if not isinstance(current, int) or not 0 <= current < len(result.frames):
+        if (st.session_state.get(self.frame_of_key) != analysis or not isinstance(current, int)
+                or not 0 <= current < len(result.frames)):
             top = most_suspicious(result, 1)
             st.session_state[self.frame_key] = top[0] if top else 0
+            st.session_state[self.frame_of_key] = analysis
 
     def _preview(self, result: AnalysisResult, digest: str) -> None:
         st.video(_preview_mp4(digest, len(result.frames), result.model_sha256, result), format="video/mp4",
@@ -149,7 +181,7 @@ class ResultView:
         st.subheader("Frame explorer")
         frames = result.frames
         frame_col, layer_col, opacity_col = st.columns([3, 1, 1])
-        layer_col.selectbox("Grad-CAM layer", LAYERS, key=f"{self.key}_layer", help=LAYER_HELP,
+        layer_col.selectbox("Grad-CAM layer", LAYERS, key=f"{self.key}_layer", help=layer_help(result.model_name),
                             format_func=lambda name: f"{name} ({LAYER_NOTES.get(name, '')})")
         opacity = opacity_col.slider("Overlay opacity", 0.0, 1.0, 0.5, 0.05, key=f"{self.key}_opacity")
         if len(frames) > 1:

@@ -36,8 +36,12 @@ _CSS = """
 .rec { font-family: var(--st-font, sans-serif); color: var(--st-text-color); }
 .live { width: 100%; max-width: 480px; aspect-ratio: 4 / 3; background: #111; border-radius: 8px; display: block; }
 .row { display: flex; align-items: center; gap: 1rem; margin-top: .5rem; }
-.record { background: var(--st-primary-color); color: white; border: none; border-radius: 8px;
-          padding: .45rem 1rem; font-size: 1rem; cursor: pointer; white-space: nowrap; }
+/* A <button> does not inherit the page's font by itself: take the theme's, as Streamlit's buttons do. */
+.record { background: var(--st-primary-color); color: white; border: none;
+          border-radius: var(--st-button-radius, .5rem); padding: .45rem 1rem; font-family: inherit;
+          font-size: var(--st-base-font-size, 1rem); font-weight: var(--st-base-font-weight, 400);
+          line-height: 1.6; cursor: pointer; white-space: nowrap; }
+.rec.failed { display: none; }
 .record:disabled { opacity: .5; cursor: default; }
 .status { font-size: .9rem; }
 """
@@ -67,7 +71,7 @@ export default function (component) {
 
   async function openCamera() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-      fail("this page has no camera access (it must be served over HTTPS or from localhost)");
+      failCamera("the browser gives cameras only to pages served over HTTPS or from localhost");
       return;
     }
     try {
@@ -77,13 +81,18 @@ export default function (component) {
       button.disabled = false;
       status.textContent = "Camera ready.";
     } catch (err) {
-      fail(`the camera could not be opened (${err.name}: ${err.message})`);
+      failCamera(`${err.name}: ${err.message}`);
     }
   }
 
+  // The page says it once, in words (see record_clip): the recorder, with no camera to show, steps aside.
   function fail(reason) {
-    status.textContent = `No camera: ${reason}.`;
+    status.textContent = "The recording failed.";
     setTriggerValue("error", reason);
+  }
+  function failCamera(reason) {
+    parentElement.querySelector(".rec").classList.add("failed");
+    setTriggerValue("camera", reason);
   }
 
   async function record() {
@@ -140,7 +149,17 @@ class Recording:
 
 
 class RecordingError(Exception):
-    """The browser could not open the camera or sent a clip that cannot be read."""
+    """The browser sent a clip that cannot be read."""
+
+
+class NoCameraError(RecordingError):
+    """The browser could not open a camera; ``reason`` is what the browser said (e.g. ``NotFoundError: ...``)."""
+
+    SENTENCE = "No camera found: connect one, or allow this page to use it."
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"{self.SENTENCE} ({reason})")
+        self.reason = reason
 
 
 def record_clip(seconds: int, key: str) -> Recording | None:
@@ -151,16 +170,25 @@ def record_clip(seconds: int, key: str) -> Recording | None:
         key: the component's key.
 
     Raises:
-        RecordingError: the browser reported a camera error or sent unreadable data.
+        NoCameraError: the browser could not open a camera.
+        RecordingError: the browser sent unreadable data.
     """
     # Registered on every run, as Streamlit's examples do: the registry belongs to the
     # running server (a new one in each AppTest), and an identical definition just replaces itself.
     recorder = st.components.v2.component("dflens_webcam_recorder", html=_HTML, css=_CSS, js=_JS)
     result = recorder(key=key, data={"seconds": int(seconds)}, on_recording_change=lambda: None,
-                      on_error_change=lambda: None)
+                      on_error_change=lambda: None, on_camera_change=lambda: None)
+    # A trigger value lasts one run, but the recorder stays hidden without a camera: the reason is kept
+    # for the session, so the page goes on saying why (a reload asks the browser again).
+    no_camera_key = f"_{key}_no_camera"
+    camera = getattr(result, "camera", None)
+    if camera:
+        st.session_state[no_camera_key] = str(camera)
+    if st.session_state.get(no_camera_key):
+        raise NoCameraError(st.session_state[no_camera_key])
     error = getattr(result, "error", None)
     if error:
-        raise RecordingError(f"No webcam clip: {error}. Connect a camera, allow this page to use it, and reload.")
+        raise RecordingError(f"No webcam clip: {error}. Record again.")
     sent = getattr(result, "recording", None)
     return decode_recording(sent) if sent else None
 
