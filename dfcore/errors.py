@@ -85,6 +85,18 @@ class ServerBusyError(DfcoreError):
     """Every analysis slot and every queue place is taken; the client should retry later."""
 
 
+class TooManyUploadsError(ServerBusyError):
+    """One client already has as many uploads in progress as it may; it should wait for one to finish."""
+
+
+class UploadTimeoutError(UploadError):
+    """An upload arrived slower than the server's minimum rate; it was stopped and its bytes deleted."""
+
+
+class AnalysisCancelledError(DfcoreError):
+    """The client went away: its analysis was stopped at the next check so that its run slot is freed."""
+
+
 class OptionalDependencyError(DfcoreError):
     """An option needs an optional extra (e.g. Ray for ``batch --ray``) that is not installed."""
 

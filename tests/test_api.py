@@ -179,7 +179,13 @@ def test_models_is_models_json(client: TestClient, capsys: pytest.CaptureFixture
     r = client.get("/v1/models")
     assert r.status_code == 200
     assert main(["models", "--json"]) == 0
-    assert r.json() == json.loads(capsys.readouterr().out) == describe_models()
+    local = json.loads(capsys.readouterr().out)
+    assert local == describe_models()
+    # The same, but the weights file by its name alone: no server path reaches a client.
+    for m in local["models"]:
+        m["file"] = Path(m["file"]).name
+    assert r.json() == local
+    assert str(Path(describe_models()["models"][0]["file"]).parent) not in r.text
     assert [m["default"] for m in r.json()["models"]] == [True] and r.json()["withdrawn"] == []
 
 
@@ -217,7 +223,7 @@ def test_a_withdrawn_model_is_listed_apart_and_refused(client: TestClient, face_
                                                        with_withdrawn: Path) -> None:
     d = client.get("/v1/models").json()
     assert [m["name"] for m in d["models"]] == ["ok"]
-    assert d["withdrawn"] == [{"name": "gone", "file": str(with_withdrawn / "gone.pt"), "withdrawn": "A coin flip.",
+    assert d["withdrawn"] == [{"name": "gone", "file": "gone.pt", "withdrawn": "A coin flip.",  # no server path
                                "card": {"name": "gone", "withdrawn": "A coin flip."}}]
     err = _error(_post(client, face_image, model="gone"), 400, "withdrawn_model")
     assert err["message"] == "gone is withdrawn: A coin flip. Offered models: ok."

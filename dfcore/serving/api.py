@@ -8,11 +8,15 @@
 
 A thin caller of :func:`dfcore.analyze_video`, like the dashboard's pages. Each
 request streams its upload into a private temporary folder (refused with 413
-while still arriving once it passes the limit; see :mod:`dfcore.serving.upload`),
-waits for one of a few run slots (503 with ``Retry-After`` when the queue is
-full; see :mod:`dfcore.serving.analysis_gate`), is analysed with the dashboard's time
-limit by a detector loaded once per model (:mod:`dfcore.serving.detector_cache`), and
-its folder is deleted whatever happens. A bad input is a 4xx with
+while still arriving once it passes the limit, 408 when it arrives too slowly;
+see :mod:`dfcore.serving.upload`) while holding one of its client's few upload
+places (429 beyond them; :mod:`dfcore.serving.upload_gate`). Only once the body
+has arrived does it ask for a place in the run queue (503 with ``Retry-After``
+when the queue is full; see :mod:`dfcore.serving.analysis_gate`), so slow uploads
+never hold the analyses' places. It is analysed with the dashboard's time
+limit by a detector loaded once per model (:mod:`dfcore.serving.detector_cache`),
+and stopped at its next deadline check if the client disconnects; its folder is
+deleted whatever happens. A bad input is a 4xx with
 ``{"error": {"code", "message", "file"}}``, the message being the one the CLI
 prints; anything else is a generic 500 whose details stay in the server's log.
 
@@ -25,7 +29,9 @@ from __future__ import annotations
 import hmac
 import logging
 import os
+import re
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from functools import partial
@@ -42,16 +48,20 @@ from starlette.requests import ClientDisconnect
 from .. import __version__
 from .analysis_gate import AnalysisGate
 from ..analyze import SCHEMA_VERSION, analyze_video
-from ..deadline import SERVER_TIME_LIMIT_S
+from ..deadline import SERVER_TIME_LIMIT_S, cancelled_by
 from .detector_cache import DetectorCache
 from ..errors import (
+    AnalysisCancelledError,
     AnalysisTimeoutError,
     DfcoreError,
     InputNotFoundError,
     ServerBusyError,
+    TooManyPixelsError,
+    TooManyUploadsError,
     UnknownModelError,
     UnsupportedFormatError,
     UploadError,
+    UploadTimeoutError,
     UploadTooLargeError,
     VideoDecodeError,
     WeightsError,
@@ -70,7 +80,19 @@ from ..decision import (
 )
 from ..models.model_registry import describe_models, resolve_offered
 from ..provenance import describe_input
-from .upload import MAX_UPLOAD_MB, MB, Upload, UploadLimits, check_content_length, receive_upload
+from ..media.formats import SUPPORTED_EXTENSIONS
+from ..media.video_io import MAX_PIXELS
+from .upload import (
+    MAX_UPLOAD_MB,
+    MB,
+    MIN_UPLOAD_BYTES_PER_S,
+    UPLOAD_GRACE_S,
+    Upload,
+    UploadLimits,
+    check_content_length,
+    receive_upload,
+)
+from .upload_gate import UploadGate
 
 log = logging.getLogger(__name__)
 
@@ -81,20 +103,28 @@ DEFAULT_FRAMES = 20  # as the CLI and the dashboard
 FORM_FIELDS = frozenset({"frames", "model", "explain"})  # the options that may come with the file
 TEMP_PREFIX = "dflens-api-"  # each request's private folder under $TMPDIR
 TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
+ECHO_CHARS = 20  # a refused option value is quoted up to this many characters
+UPLOADS_PER_CLIENT = 8  # uploads one client address may have in progress at once
+MAX_UPLOADS = 64  # uploads in progress at once from all clients
 
 # Each refusal's HTTP status and error code; the first class the error is an instance of wins
 # (subclasses before their parents).
 ERROR_STATUS: list[tuple[type[DfcoreError], int, str]] = [
     (UploadTooLargeError, 413, "too_large"),
+    (UploadTimeoutError, 408, "upload_timeout"),  # below the minimum rate: its bytes are deleted
     (UploadError, 400, "bad_request"),
     (WithdrawnModelError, 400, "withdrawn_model"),  # installed, but its card withdraws it: the message says why
     (UnknownModelError, 400, "unknown_model"),
     (InputNotFoundError, 400, "not_found"),
     (UnsupportedFormatError, 415, "unsupported_type"),
+    (TooManyPixelsError, 422, "too_many_pixels"),  # a decompression bomb: refused from its header
     (VideoDecodeError, 422, "undecodable"),
     # Heavier than the limit allows: the same file would time out again, so not a 5xx to retry.
     (AnalysisTimeoutError, 422, "time_limit"),
+    (TooManyUploadsError, 429, "too_many_uploads"),  # this client's upload places are all taken
     (ServerBusyError, 503, "busy"),
+    # Nobody reads this answer (the client has gone); 499 as nginx logs it, for the server's log.
+    (AnalysisCancelledError, 499, "cancelled"),
     (WeightsError, 503, "model_unavailable"),  # the server's installation, not the client's input
 ]
 HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
@@ -106,7 +136,11 @@ class ApiOptions:
     queue: int = 4  # requests admitted beyond those, waiting their turn; more are refused with 503
     max_upload_bytes: int = MAX_UPLOAD_MB * MB  # the upload limit (the dashboard's too)
     time_limit_s: float = SERVER_TIME_LIMIT_S  # each analysis's limit (the dashboard's too)
-    retry_after_s: int = 5  # the Retry-After of a 503
+    retry_after_s: int = 5  # the Retry-After of a 503 or 429
+    uploads_per_client: int = UPLOADS_PER_CLIENT  # uploads in progress at once from one address; more: 429
+    max_uploads: int = MAX_UPLOADS  # uploads in progress at once in all; more: 503
+    upload_grace_s: float = UPLOAD_GRACE_S  # seconds before an upload's minimum rate applies
+    upload_min_bytes_per_s: float = MIN_UPLOAD_BYTES_PER_S  # slower on average after that: 408; 0: no minimum
     api_key: str | None = field(default=None, repr=False)  # None: no key needed; see api_key_from_env()
     device: str | None = None  # "cpu" or "cuda"; None picks CUDA when present
     threads: int | None = None  # torch CPU threads; None leaves torch's default
@@ -133,6 +167,7 @@ class _Service:
 
     options: ApiOptions
     gate: AnalysisGate
+    uploads: UploadGate
     detectors: DetectorCache
     limits: UploadLimits
     # Worker threads for analyses: enough for every admitted request, apart from anyio's default pool.
@@ -156,16 +191,34 @@ class _AnalyzeParams:
         if frames == "":
             n = DEFAULT_FRAMES
         else:
-            try:
-                n = int(frames)
-            except ValueError:
-                raise UploadError(None, f"frames: not a whole number: {frames[:20]!r}") from None
+            # ASCII digits only: int() would also take "+20", "1_0" and other scripts' digits.
+            if not re.fullmatch(r"[0-9]+", frames):
+                raise UploadError(None, f"frames: not a whole number: {_echo(frames)}")
+            n = int(frames) if len(frames) <= 6 else MAX_FRAMES + 1  # never convert (or echo) a huge number
             if not MIN_FRAMES <= n <= MAX_FRAMES:
-                raise UploadError(None, f"frames: must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n}")
-        explain = fields.get("explain", "").lower()
-        if explain not in TRUE_WORDS | FALSE_WORDS:
-            raise UploadError(None, f"explain: must be true or false, got {explain[:20]!r}")
-        return cls(n, fields.get("model") or None, explain in TRUE_WORDS)
+                shown = frames if len(frames) <= ECHO_CHARS else frames[:ECHO_CHARS] + "..."
+                raise UploadError(None, f"frames: must be between {MIN_FRAMES} and {MAX_FRAMES}, got {shown}")
+        explain = fields.get("explain", "")
+        if explain.lower() not in TRUE_WORDS | FALSE_WORDS:
+            raise UploadError(None, f"explain: must be true or false, got {_echo(explain)}")
+        return cls(n, fields.get("model") or None, explain.lower() in TRUE_WORDS)
+
+    @classmethod
+    def check_field(cls, name: str, value: str) -> None:
+        """One option as soon as it has arrived (before the rest of the upload is read).
+
+        Raises:
+            UploadError: a value out of range or not understood.
+            UnknownModelError, WithdrawnModelError: no such offered model.
+        """
+        cls.parse({name: value})
+        if name == "model" and value:
+            resolve_offered(value)
+
+
+def _echo(value: str) -> str:
+    """A client's value quoted for a message: at most :data:`ECHO_CHARS` characters."""
+    return repr(value[:ECHO_CHARS]) + ("..." if len(value) > ECHO_CHARS else "")
 
 
 def create_app(options: ApiOptions | None = None) -> FastAPI:
@@ -177,8 +230,10 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
     options = options or ApiOptions(api_key=api_key_from_env())
     service = _Service(
         options, AnalysisGate(options.workers, options.queue, options.retry_after_s),
+        UploadGate(options.uploads_per_client, options.max_uploads, options.retry_after_s),
         DetectorCache(options.device, options.threads),
-        UploadLimits(max_file_bytes=options.max_upload_bytes, fields=FORM_FIELDS),
+        UploadLimits(max_file_bytes=options.max_upload_bytes, fields=FORM_FIELDS, grace_s=options.upload_grace_s,
+                     min_bytes_per_s=options.upload_min_bytes_per_s),
         anyio.CapacityLimiter(options.workers + options.queue),
     )
     app = FastAPI(title="Deepfake Lens API", version=__version__,
@@ -204,20 +259,20 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
     async def analyze(request: Request) -> JSONResponse:
         """Analyse one video or image; the answer is `python -m dfcore analyze --json`'s."""
         started = time.perf_counter()
-        check_content_length(request.headers, service.limits)  # before queueing: nothing else is read
-        with service.gate.admit():  # before the body is read: a refusal costs the server nothing
-            with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:  # mode 0700, deleted also on errors
+        check_content_length(request.headers, service.limits)  # before anything else: nothing is read
+        client = request.client.host if request.client else "unknown"
+        with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:  # mode 0700, deleted also on errors
+            # An upload place, not a run or queue place: a slow sender holds only its own client's places.
+            with service.uploads.admit(client):
                 try:
-                    upload = await receive_upload(request.headers, request.stream(), Path(tmp), service.limits)
+                    upload = await receive_upload(request.headers, request.stream(), Path(tmp), service.limits,
+                                                  check_field=_AnalyzeParams.check_field)
                 except ClientDisconnect:
                     raise UploadError(None, "the client went away before the upload ended") from None
-                params = _AnalyzeParams.parse(upload.fields)
-                resolve_offered(params.model)  # an unknown or withdrawn name is refused before it queues
-                try:
-                    result = await anyio.to_thread.run_sync(
-                        partial(_analyze_upload, service, upload, params), limiter=service.threads)
-                except DfcoreError as e:
-                    raise _about_upload(e, upload) from None
+            params = _AnalyzeParams.parse(upload.fields)
+            resolve_offered(params.model)  # an unknown or withdrawn name is refused before it queues
+            with service.gate.admit():  # the body is here: only now does it take a queue place
+                result = await _analyze_while_connected(request, service, upload, params)
         log.info("analysed %d bytes, %d frames, %.2f s", upload.size, params.frames, time.perf_counter() - started)
         return JSONResponse(result)
 
@@ -225,7 +280,7 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
     def models() -> dict:
         """The models offered for analysis under "models", the default first, each with its model card; under
         "withdrawn" the models that are not offered, each with its reason and card (`models --json`)."""
-        return describe_models()
+        return _without_server_paths(describe_models())
 
     @app.get("/v1/health")
     def health() -> dict:
@@ -259,15 +314,56 @@ def serve(host: str = "127.0.0.1", port: int = 8000, options: ApiOptions | None 
     uvicorn.run(create_app(options), host=host, port=port, log_level="info")
 
 
-def _analyze_upload(service: _Service, upload: Upload, params: _AnalyzeParams) -> dict:
+async def _analyze_while_connected(request: Request, service: _Service, upload: Upload,
+                                   params: _AnalyzeParams) -> dict:
+    """Analyse on a worker thread; a client that disconnects meanwhile cancels it at its next deadline check.
+
+    Raises:
+        DfcoreError: the analysis's own error, naming the client's file.
+    """
+    gone = threading.Event()
+    error: DfcoreError | None = None
+    result: dict = {}
+    async with anyio.create_task_group() as watch:
+        watch.start_soon(_watch_disconnect, request, gone)
+        try:
+            result = await anyio.to_thread.run_sync(partial(_analyze_upload, service, upload, params, gone),
+                                                    limiter=service.threads)
+        except DfcoreError as e:
+            error = _about_upload(e, upload)
+        watch.cancel_scope.cancel()
+    if error is not None:
+        raise error
+    return result
+
+
+async def _watch_disconnect(request: Request, gone: threading.Event) -> None:
+    """Set ``gone`` when the client disconnects (the body has been read: the next message can only be that)."""
+    message = await request.receive()
+    if message.get("type") == "http.disconnect":
+        gone.set()
+
+
+def _analyze_upload(service: _Service, upload: Upload, params: _AnalyzeParams, gone: threading.Event) -> dict:
     """On a worker thread: wait for a run slot, then analyse the upload with the shared detector."""
     with service.gate.run_slot():
-        detector = service.detectors.get(params.model)
-        # The client's own file name in the result, not the temporary copy's sanitised one.
-        result = analyze_video(upload.path, params.frames, detector=detector, explain=params.explain,
-                               time_limit_s=service.options.time_limit_s,
-                               input_file=describe_input(upload.path, name=upload.name))
+        with cancelled_by(gone):  # checked at every deadline check, from the first one on
+            if gone.is_set():  # left while it waited for the slot: the slot goes to the next request at once
+                raise AnalysisCancelledError(upload.path, "the client went away while the analysis waited")
+            detector = service.detectors.get(params.model)
+            # The client's own file name in the result, not the temporary copy's sanitised one.
+            result = analyze_video(upload.path, params.frames, detector=detector, explain=params.explain,
+                                   time_limit_s=service.options.time_limit_s,
+                                   input_file=describe_input(upload.path, name=upload.name))
         return result.to_dict()
+
+
+def _without_server_paths(models: dict) -> dict:
+    """``models --json`` with each weights file named by its base name: the server's folders stay its own."""
+    def clean(entry: dict) -> dict:
+        return {**entry, "file": Path(entry["file"]).name} if entry.get("file") else entry
+
+    return {key: [clean(m) for m in value] if isinstance(value, list) else value for key, value in models.items()}
 
 
 def _about_upload(e: DfcoreError, upload: Upload) -> DfcoreError:
@@ -284,7 +380,7 @@ async def _dfcore_error(request: Request, e: Exception) -> JSONResponse:
     status, code = next(((s, c) for cls, s, c in ERROR_STATUS if isinstance(e, cls)), (400, "bad_request"))
     if isinstance(e, WeightsError):  # its path is the server's, not the client's
         e = DfcoreError(None, e.reason, e.hint)
-    headers = {"Retry-After": str(request.app.state.retry_after_s)} if status == 503 else None
+    headers = {"Retry-After": str(request.app.state.retry_after_s)} if status in (429, 503) else None
     log.info("%s %s refused: %d %s", request.method, request.url.path, status, code)
     return _error_response(status, code, e.message, e.path, headers)
 

@@ -6,21 +6,30 @@ other parts (short option strings) into a dict. The bytes are counted while
 they arrive, so a body over the limit is refused after at most one chunk past
 it, never after being buffered whole; a ``Content-Length`` over the limit is
 refused before a byte of the body is read. The file's type is checked by its
-name as soon as the part's headers arrive, before any of its bytes.
+name as soon as the part's headers arrive, before any of its bytes, and each
+option field as soon as it has arrived (a client that sends them before the
+file learns of a bad option before sending the file).
+
+An upload must also keep moving: after a grace period it must average at least
+a minimum rate (``UploadLimits.min_bytes_per_s``), or it is stopped with
+:class:`~dfcore.errors.UploadTimeoutError`. A client that trickles bytes (or
+sends none) cannot hold a socket and a temporary file for ever.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, Mapping
+import time
+from collections.abc import AsyncIterable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+import anyio
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ..errors import UploadError, UploadTooLargeError
+from ..errors import UploadError, UploadTimeoutError, UploadTooLargeError
 from ..media.video_io import check_file_type
 
 MAX_UPLOAD_MB = 200  # the dashboard's limit too (server.maxUploadSize in .streamlit/config.toml)
@@ -28,6 +37,15 @@ MB = 1024 * 1024  # Streamlit's upload limit counts megabytes of 2**20 bytes
 FIELD_MAX_BYTES = 1024  # an option field (frames, model, explain) is a short string
 # Room in the body for the multipart boundaries, part headers and option fields, on top of the file itself.
 FORM_OVERHEAD_BYTES = 64 * 1024
+PART_HEADER_MAX_BYTES = 4096  # a part's header (its name and file name): far above any real file name
+NAME_MAX_CHARS = 255  # a client's file name as messages echo it (a file system's own limit)
+# Seconds an upload may take before the minimum rate applies, and that rate (bytes per second, on
+# average since the upload began): 10 s and 32 KiB/s let a phone on a poor link send 200 MB in under
+# two hours, and stop a client sending 1 KB/s after about 10 s.
+UPLOAD_GRACE_S = 10.0
+MIN_UPLOAD_BYTES_PER_S = 32 * 1024
+# Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: never echoed back.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True)
@@ -35,6 +53,8 @@ class UploadLimits:
     max_file_bytes: int = MAX_UPLOAD_MB * MB  # the uploaded file's size limit
     file_field: str = "file"  # the form part that carries the file
     fields: frozenset[str] = frozenset()  # the other form parts accepted; any other is refused
+    grace_s: float = UPLOAD_GRACE_S  # seconds before the minimum rate applies
+    min_bytes_per_s: float = MIN_UPLOAD_BYTES_PER_S  # the average rate an upload must keep after that; 0: none
 
     @property
     def max_body_bytes(self) -> int:
@@ -59,8 +79,10 @@ def safe_name(name: str) -> str:
 
 
 def client_name(name: str) -> str:
-    """The last component of a client's file name (Windows or POSIX separators)."""
-    return Path(name.replace("\\", "/")).name
+    """The last component of a client's file name (Windows or POSIX separators), without control characters,
+    at most :data:`NAME_MAX_CHARS` long: safe to echo in a message or a log line."""
+    base = Path(_CONTROL.sub("", name).replace("\\", "/")).name
+    return base if len(base) <= NAME_MAX_CHARS else base[:NAME_MAX_CHARS - 1] + "\u2026"
 
 
 def check_content_length(headers: Mapping[str, str], limits: UploadLimits) -> None:
@@ -82,22 +104,29 @@ def check_content_length(headers: Mapping[str, str], limits: UploadLimits) -> No
 
 
 async def receive_upload(headers: Mapping[str, str], body: AsyncIterable[bytes], folder: Path,
-                         limits: UploadLimits) -> Upload:
+                         limits: UploadLimits, check_field: Callable[[str, str], None] | None = None,
+                         clock: Callable[[], float] = time.monotonic) -> Upload:
     """Stream a ``multipart/form-data`` body into ``folder``: one file and a few option fields.
 
     Args:
         headers: the request headers (lower-case names), for Content-Type and Content-Length.
         body: the request body, chunk by chunk as it arrives.
         folder: a private folder the caller deletes afterwards (also on errors).
-        limits: the size limit and the form parts accepted.
+        limits: the size limit, the minimum rate and the form parts accepted.
+        check_field: called with each option field's name and value as soon as it has arrived;
+            it raises (a :class:`~dfcore.errors.DfcoreError`) to refuse the upload there.
+        clock: seconds, for the minimum rate (a test's own clock).
 
     Returns:
         The :class:`Upload`: the file on disk, its client name and size, and the option fields.
 
     Raises:
         UploadTooLargeError: the file or the whole body is over the limit (the rest is not read).
+        UploadTimeoutError: the body arrived slower than the minimum rate (see :class:`UploadLimits`).
         UnsupportedFormatError: the file's name has an extension dfcore does not read.
-        UploadError: not multipart, malformed, no file part, two files, an unknown or oversized field.
+        UploadError: not multipart, malformed, no file part, two files, an unknown or oversized field
+            or part header.
+        DfcoreError: whatever ``check_field`` raised.
     """
     check_content_length(headers, limits)
     ctype, params = parse_options_header(headers.get("content-type", ""))
@@ -105,11 +134,13 @@ async def receive_upload(headers: Mapping[str, str], body: AsyncIterable[bytes],
     if ctype != b"multipart/form-data" or not boundary:
         raise UploadError(None, "the request is not multipart/form-data",
                           f"Send the file as a multipart form part named '{limits.file_field}'.")
-    sink = _FormSink(folder, limits)
-    parser = MultipartParser(boundary, sink.callbacks())
+    sink = _FormSink(folder, limits, check_field)
+    # The parser's own header limit (about 4 KB) would call an overlong file name "not valid
+    # multipart"; with room above ours, _FormSink says what is wrong.
+    parser = MultipartParser(boundary, sink.callbacks(), max_header_size=FORM_OVERHEAD_BYTES)
     received = 0
     try:
-        async for chunk in body:
+        async for chunk in _keep_pace(body, limits, clock, sink):
             received += len(chunk)
             if received > limits.max_body_bytes:
                 raise _too_large(sink.name, limits)
@@ -122,11 +153,47 @@ async def receive_upload(headers: Mapping[str, str], body: AsyncIterable[bytes],
     return sink.result()
 
 
+async def _keep_pace(body: AsyncIterable[bytes], limits: UploadLimits, clock: Callable[[], float],
+                     sink: _FormSink) -> AsyncIterable[bytes]:
+    """The body's chunks, stopped with UploadTimeoutError once the upload falls below the minimum rate.
+
+    By the time ``t`` after the start, ``min_bytes_per_s x (t - grace_s)`` bytes must have arrived; the
+    wait for the next chunk is cut at the moment the bytes so far stop being enough.
+    """
+    started, received = clock(), 0
+    chunks = aiter(body)
+    while True:
+        if limits.min_bytes_per_s > 0:
+            wait = started + limits.grace_s + received / limits.min_bytes_per_s - clock()
+            if wait <= 0:
+                raise _too_slow(sink.name, limits, received, clock() - started)
+        else:
+            wait = float("inf")
+        chunk: bytes | None = None
+        with anyio.move_on_after(wait):  # the yield stays outside: a cancel scope must not span it
+            try:
+                chunk = await anext(chunks)
+            except StopAsyncIteration:
+                return
+        if chunk is None:
+            raise _too_slow(sink.name, limits, received, clock() - started)
+        received += len(chunk)
+        yield chunk
+
+
+def _too_slow(name: str | None, limits: UploadLimits, received: int, seconds: float) -> UploadTimeoutError:
+    return UploadTimeoutError(name, f"the upload was too slow ({received} bytes in {seconds:.0f} s; after "
+                                    f"{limits.grace_s:g} s the server needs at least "
+                                    f"{limits.min_bytes_per_s / 1024:g} KiB/s)",
+                              "Send it again over a faster connection.")
+
+
 class _FormSink:
     """python-multipart's callbacks: the file part to disk with a byte count, option parts to a dict."""
 
-    def __init__(self, folder: Path, limits: UploadLimits) -> None:
-        self.folder, self.limits = folder, limits
+    def __init__(self, folder: Path, limits: UploadLimits,
+                 check_field: Callable[[str, str], None] | None = None) -> None:
+        self.folder, self.limits, self.check_field = folder, limits, check_field
         self.name: str | None = None  # the file's client name, once its part has begun
         self.path: Path | None = None
         self.size = 0
@@ -152,9 +219,16 @@ class _FormSink:
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]  # a header may arrive split over two chunks
+        self._check_header_size()
 
     def _add_header_value(self, data: bytes, start: int, end: int) -> None:
         self._header_value += data[start:end]
+        self._check_header_size()
+
+    def _check_header_size(self) -> None:
+        if len(self._header_name) + len(self._header_value) > PART_HEADER_MAX_BYTES:
+            raise UploadError(None, f"a form part's header is longer than {PART_HEADER_MAX_BYTES} bytes "
+                                    "(a file name that long?)", "Give the file a shorter name.")
 
     def _header_end(self) -> None:
         self._headers[self._header_name.lower()] = self._header_value
@@ -201,7 +275,9 @@ class _FormSink:
             self._file.close()
             self._file = None
         elif self._field is not None:
-            self.fields[self._field] = self._value.decode("utf-8", "replace").strip()
+            self.fields[self._field] = value = self._value.decode("utf-8", "replace").strip()
+            if self.check_field is not None:
+                self.check_field(self._field, value)  # before the rest of the body is read
             self._field = None
 
     def _end(self) -> None:
