@@ -168,10 +168,6 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=_runs, help="analyses run at the same time (default 2)")
     v.add_argument("--queue", type=_non_negative, help="requests waiting beyond those; more get 503 (default 4)")
     v.add_argument("--max-upload-mb", type=_runs, help="upload limit in MB (default 200)")
-    v.add_argument("--uploads-per-client", type=_runs,
-                   help="uploads one client address may send at once; more get 429 (default 8)")
-    v.add_argument("--upload-min-kib-s", type=_non_negative, metavar="KIB_S",
-                   help="an upload slower than this on average after its first 10 s gets 408 (default 32; 0: none)")
     v.add_argument("--threads", type=int, help="torch CPU threads")
     v.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     _verbose_flag(v)
@@ -349,10 +345,8 @@ def _serve(args: argparse.Namespace) -> int:
     from .serving.upload import MB
 
     limit = args.max_upload_mb * MB if args.max_upload_mb else None
-    min_rate = args.upload_min_kib_s * 1024 if args.upload_min_kib_s is not None else None
     given = {"workers": args.workers, "queue": args.queue, "max_upload_bytes": limit, "device": args.device,
-             "threads": args.threads, "uploads_per_client": args.uploads_per_client,
-             "upload_min_bytes_per_s": min_rate}
+             "threads": args.threads}
     serve(args.host, args.port,
           ApiOptions(api_key=api_key_from_env(), **{k: v for k, v in given.items() if v is not None}))
     return 0
@@ -370,13 +364,23 @@ def _bench(args: argparse.Namespace) -> int:
     from .evaluation.bench import BenchOptions, format_table, run_bench
     from .models.detector import load_detector
     from .models.model_registry import list_models, resolve_model
+    from .models.onnx_runtime import RUNTIMES, onnx_runtime_installed
 
     _check_offered(args)
-    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model)
+    det = load_detector(args.weights, device=args.device, threads=args.threads, model=args.model,
+                        runtime=args.runtime)
     entry = None if args.weights else resolve_model(args.model)
-    # Without --model or --weights every installed model is timed: the default in full, the others per frame count.
-    others = {} if args.weights or args.model else {
-        m.name: load_detector(m.path, device=args.device) for m in list_models() if not m.default}
+    # Without --model or --weights every installed model is timed: the default in full, the others per frame count;
+    # without --runtime, each under both runtimes of the per-frame CNN (where ONNX Runtime can run).
+    runtimes = [args.runtime] if args.runtime else [det.runtime, *(r for r in RUNTIMES if r != det.runtime)]
+    if det.device.type != "cpu" or not onnx_runtime_installed():
+        runtimes = [det.runtime]
+    paths = {entry.name if entry else Path(args.weights).stem: entry.path if entry else Path(args.weights)}
+    if not (args.weights or args.model):
+        paths.update((m.name, m.path) for m in list_models() if not m.default)
+    others = {f"{name} ({rt})": load_detector(path, device=args.device, runtime=rt)
+              for name, path in paths.items() for rt in runtimes
+              if (name, rt) != (next(iter(paths)), det.runtime)}
     opts = BenchOptions(frame_counts=tuple(args.frames), runs=args.runs, seed_runs=args.runs,
                         explain=not args.no_explain, threads=args.threads, work_dir=Path(args.work_dir),
                         long_clips=not args.no_4k)

@@ -26,6 +26,7 @@ from dfcore.evaluation.bench import (
     run_bench,
     save_seed_checkpoint,
     seed_request,
+    side_by_side,
     speedup_line,
 )
 from dfcore.evaluation.bench_long import LongRun
@@ -69,6 +70,19 @@ def test_table_rows_and_last_line_with_given_numbers() -> None:
     for n in (10, 20, 40, 60, 80, 100):  # one row per count in each of the two tables
         assert sum(1 for line in lines if line.split("|")[0].strip() == str(n)) == 2
     assert "note: a note" in table
+
+
+def test_side_by_side_rows_are_each_model_and_runtime_at_the_largest_count() -> None:
+    result = _result((20, 100), ours_total=0.5, seed_total=6.0)
+    result.model, result.runtime = "lite0_lstm", "onnx"
+    assert side_by_side(result) == [], "nothing else timed: no side-by-side table"
+    result.others = {"lite0_lstm (torch)": {n: {"model": 0.4, "total": 1.0} for n in (20, 100)},
+                     "resnext_lstm (onnx)": {20: {"model": 0.1, "total": 0.3}}}
+    lines = side_by_side(result)
+    assert lines[1].startswith("side by side at 100 frames")
+    rows = {line.split("|")[0].strip(): line.split("|")[-1].strip() for line in lines[3:]}
+    assert rows == {"lite0_lstm (onnx)": "12.0x", "lite0_lstm (torch)": "6.0x"}  # resnext_lstm: not timed at 100
+    assert "\n".join(lines) in format_table(result)
 
 
 def test_speedup_line_rounds_to_one_decimal_and_names_the_largest_count_without_100() -> None:
@@ -137,6 +151,9 @@ def test_cli_bench_writes_table_and_json(face_video: Path, checkpoint: Path, tmp
     assert re.match(r"^speedup_vs_seed_at_10_frames: [0-9.]+$", lines[-1])
     d = json.loads(out.read_text())
     assert d["seed_model"] == "resnext50_lstm" and d["frame_counts"] == [10]
+    # Without --runtime the same weights are timed under the other runtime too, in the same run.
+    assert d["runtime"] == "onnx" and set(d["others_s"]) == {f"{checkpoint.stem} (torch)"}
+    assert any(line.startswith("side by side at 10 frames") for line in lines)
 
 
 def test_cli_bench_refuses_zero_runs(capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,9 +15,12 @@ Two pipelines are timed on the same clip (by default a generated 10 s, 1280x720,
   measured, never its verdicts.
 
 Each figure is the median of ``runs`` timed runs after ``warmup`` untimed ones.
-Every other installed model (``others``) is timed the same way at each frame
-count, so the table shows what choosing a model costs. The report ends with the
-line ``speedup_vs_seed_at_100_frames: X`` for the model benchmarked in full.
+Every other installed model, and every model under the other runtime of the
+per-frame CNN (ONNX Runtime or PyTorch; ``others``), is timed the same way at each
+frame count in the same run, so the table shows what choosing a model or a runtime
+costs, side by side (ratios from one run hold on a loaded machine; absolute seconds
+do not). The report ends with the line ``speedup_vs_seed_at_100_frames: X`` for the
+model benchmarked in full.
 """
 
 from __future__ import annotations
@@ -83,9 +86,17 @@ class BenchResult:
     slider: dict[int, dict[str, float]] = field(default_factory=dict)
     long: list[LongRun] = field(default_factory=list)  # the 4K clips, one fresh process per analysis
     model: str = ""  # the installed model benchmarked in full ("" when a --weights file was given)
-    is_default: bool = False  # it is the default model (the 4x target applies to the default)
-    # other installed model -> frame count -> median seconds per stage and "total" (same clip, same runs)
+    is_default: bool = False  # it is the default model (the 6x target applies to the default)
+    # other installed model or runtime ("NAME (RUNTIME)") -> frame count -> median seconds per stage and "total"
+    # (same clip, same runs)
     others: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
+    runtime: str = ""  # what ran the per-frame CNN of the model benchmarked in full ("onnx" or "torch")
+
+    @property
+    def label(self) -> str:
+        """The model benchmarked in full, with its runtime: "lite0_lstm (onnx)"."""
+        name = self.model or "given weights"
+        return f"{name} ({self.runtime})" if self.runtime else name
 
     def speedup(self, n: int) -> float | None:
         """Seed total / ours total at ``n`` frames; None when either was not timed."""
@@ -113,6 +124,7 @@ class BenchResult:
             "long": [r.to_dict() for r in self.long],
             "model": self.model,
             "is_default": self.is_default,
+            "runtime": self.runtime,
             "others_s": {m: {str(n): _rounded(v) for n, v in t.items()} for m, t in self.others.items()},
             "targets": [t.to_dict() for t in check_targets(self)],
             "notes": list(self.notes),
@@ -331,7 +343,8 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
         opts: frame counts, runs and so on.
         weights: the checkpoint the 4K clips' fresh processes load (None: the installed one).
         log: progress lines (default: stderr).
-        others: more installed models to time at each frame count, by name (not the slider or 4K parts).
+        others: more installed models, or runtimes, to time at each frame count, by label such as
+            "resnext_lstm (torch)" (not the slider or 4K parts).
         model: the name of ``detector``'s installed model, for the report.
         is_default: ``detector`` is the default model.
 
@@ -383,14 +396,15 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
     notes = [
         f"seed model: {opts.seed_model} at {SEED_INPUT_SIZE} px, randomly initialised (timing only), "
         f"loaded per request with dfcore.models.checkpoint.load_checkpoint ({_mb(ckpt.stat().st_size)} file, sha256 checked)",
-        f"ours: detector {detector.name} ({detector.sha256[:12]}), loaded once; "
+        f"ours: detector {detector.name} ({detector.sha256[:12]}, per-frame CNN on {detector.runtime}), loaded once; "
         f"total {'includes' if opts.explain else 'excludes'} Grad-CAM",
         f"frames held in memory: seed {_mb(held)} (every frame), ours {_mb(ours_held)} "
         f"({len(first.images)} sampled frames)",
         f"torch threads: {torch.get_num_threads()}; medians of {opts.runs} (ours) / {opts.seed_runs} (seed) runs "
         f"after {opts.warmup} warm-up",
     ]
-    return BenchResult(str(path), desc, opts, ours, seed, notes, slider, long, model, is_default, timed_others)
+    return BenchResult(str(path), desc, opts, ours, seed, notes, slider, long, model, is_default, timed_others,
+                       detector.runtime)
 
 
 @dataclass(frozen=True)
@@ -416,8 +430,8 @@ class Target:
                 "unit": self.unit}
 
 
-# The detector issue's target for the default model (the 10x above is the speed issue's, for the pipeline).
-DEFAULT_MODEL_SPEEDUP = 4.0
+# The speed issue's target for the default model, Grad-CAM included (the 10x above is its goal).
+DEFAULT_MODEL_SPEEDUP = 6.0
 # 6x the clip's length may cost at most this much more at the same frame count.
 LENGTH_GROWTH_LIMIT = 1.5
 
@@ -468,16 +482,17 @@ def format_table(result: BenchResult) -> str:
                      + f" {_cell(o.get('total'))} {_cell(o.get('total_no_explain'))} | {_cell(s.get('total'))} | "
                      + (f"{x:>6.1f}x" if x is not None else f"{'-':>7}"))
     if result.others:
-        lines += ["", f"other installed models (median s, Grad-CAM {'included' if opts.explain else 'excluded'}; "
-                      f"benchmarked in full above: {result.model or 'the given weights'})",
-                  f"{'model':<16} {'frames':>6} | " + " ".join(f"{s:>7}" for s in OUR_STAGES)
+        lines += ["", f"other installed models and runtimes (median s, Grad-CAM "
+                      f"{'included' if opts.explain else 'excluded'}; benchmarked in full above: {result.label})",
+                  f"{'model (runtime)':<22} {'frames':>6} | " + " ".join(f"{s:>7}" for s in OUR_STAGES)
                   + f" {'total':>7} | {'speedup':>7}"]
         for name, timed in result.others.items():
             for n, o in timed.items():
                 s = result.seed.get(n, {}).get("total")
                 x = f"{s / o['total']:>6.1f}x" if s and o.get("total") else f"{'-':>7}"
-                lines.append(f"{name:<16} {n:>6} | " + " ".join(_cell(o.get(k)) for k in OUR_STAGES)
+                lines.append(f"{name:<22} {n:>6} | " + " ".join(_cell(o.get(k)) for k in OUR_STAGES)
                              + f" {_cell(o.get('total'))} | {x}")
+        lines += side_by_side(result)
     lines += ["", "seed design (median s per stage)"]
     seed_head = f"{'frames':>6} | " + " ".join(f"{s:>7}" for s in SEED_STAGES) + f" {'total':>7}"
     lines += [seed_head, "-" * len(seed_head)]
@@ -506,6 +521,26 @@ def format_table(result: BenchResult) -> str:
     return "\n".join(lines)
 
 
+def side_by_side(result: BenchResult) -> list[str]:
+    """Every model and runtime timed, at the largest frame count: model stage, total and speed-up, one row each.
+
+    Returns:
+        The lines (a blank line and a title first); none when nothing else was timed.
+    """
+    counts = [n for n in result.options.frame_counts if n in result.ours]
+    if not counts or not result.others:
+        return []
+    n = SPEEDUP_AT if SPEEDUP_AT in counts else max(counts)
+    rows = {result.label: result.ours[n], **{k: v[n] for k, v in result.others.items() if n in v}}
+    seed = result.seed.get(n, {}).get("total")
+    lines = ["", f"side by side at {n} frames (one run, same clip: compare the ratios)",
+             f"{'model (runtime)':<22} | {'model':>7} {'total':>7} | {'speedup':>7}"]
+    for label, o in rows.items():
+        x = f"{seed / o['total']:>6.1f}x" if seed and o.get("total") else f"{'-':>7}"
+        lines.append(f"{label:<22} | {_cell(o.get('model'))} {_cell(o.get('total'))} | {x}")
+    return lines
+
+
 def speedup_line(result: BenchResult) -> str:
     """``speedup_vs_seed_at_100_frames: X`` (X to 1 decimal; ``n/a`` when it was not timed)."""
     counts = [n for n in result.options.frame_counts if n in result.ours and n in result.seed]
@@ -531,4 +566,4 @@ def _round_or_none(v: float | None) -> float | None:
 
 
 __all__ = ["BenchOptions", "BenchResult", "Target", "check_targets", "format_table", "time_slider", "make_bench_clip", "median_stages", "run_bench",
-           "seed_request", "speedup_line", "time_ours", "time_seed"]
+           "seed_request", "side_by_side", "speedup_line", "time_ours", "time_seed"]
