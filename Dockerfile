@@ -51,4 +51,7 @@ USER dflens
 EXPOSE 8501 8000
 # The dashboard. In the container it must listen on all its interfaces; the host publishes the port on
 # 127.0.0.1 only (compose.yaml, make docker-run). The API: `python -m dfcore serve --host 0.0.0.0`.
-CMD ["streamlit", "run", "app.py", "--server.address", "0.0.0.0", "--server.port", "8501"]
+# browser.serverAddress: the URL it prints; left unset, Streamlit asks an outside service for the host's
+# public IP at start-up.
+CMD ["streamlit", "run", "app.py", "--server.address", "0.0.0.0", "--server.port", "8501", \
+     "--browser.serverAddress", "localhost"]
