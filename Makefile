@@ -81,7 +81,7 @@ IMAGE ?= deepfake-lens
 DOCKER ?= docker
 DOCKER_BASE ?= localbase/python:3.11-bookworm
 # Where the containers' ports are published on the host: this machine only, as `make run`.
-DOCKER_BIND ?= 127.0.0.1
+DOCKER_BIND ?= $(ADDRESS)
 # A CPU-only PyTorch index (e.g. https://download.pytorch.org/whl/cpu) makes the image ~5 GB smaller.
 TORCH_INDEX ?=
 
@@ -92,7 +92,7 @@ docker:  ## build the image $(IMAGE): dashboard, API and CLI, with the committed
 	base=python:3.11-slim; \
 	if $(DOCKER) image inspect $(DOCKER_BASE) >/dev/null 2>&1; then base=$(DOCKER_BASE); fi; \
 	echo "docker: building $(IMAGE) on $$base"; \
-	nice $(DOCKER) build --build-arg BASE=$$base --build-arg TORCH_INDEX=$(TORCH_INDEX) -t $(IMAGE) .
+	$(DOCKER) build --build-arg BASE=$$base --build-arg TORCH_INDEX=$(TORCH_INDEX) -t $(IMAGE) .
 
 docker-run:  ## the dashboard from the image on http://$(DOCKER_BIND):$(PORT) (Ctrl-C stops it)
 	$(DOCKER) run --rm --init -p $(DOCKER_BIND):$(PORT):8501 $(IMAGE)
