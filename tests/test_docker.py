@@ -168,10 +168,18 @@ def _healthcheck_passes(cid: str, service: dict) -> bool:
     return _docker("exec", cid, *command, check=False).returncode == 0
 
 
-def test_image_runs_as_a_non_root_user(image: str) -> None:
+def test_image_runs_as_a_non_root_user_with_the_weights_and_samples(image: str) -> None:
     user = _docker("image", "inspect", "-f", "{{.Config.User}}", image).stdout.strip()
     uid = _docker("run", "--rm", "--network", "none", image, "id", "-u").stdout.strip()
     assert user and uid != "0", (user, uid)
+
+    # The committed checkpoints, intact (their SHA256SUMS), and the sample videos, as in the repository.
+    sums = sorted(str(p.relative_to(REPO)) for p in (REPO / "weights").rglob("SHA256SUMS"))
+    assert sums, "the repository has no weights/**/SHA256SUMS"
+    check = " && ".join(f"(cd {Path(s).parent} && sha256sum -c --quiet SHA256SUMS)" for s in sums)
+    _docker("run", "--rm", "--network", "none", image, "sh", "-c", check)
+    listed = _docker("run", "--rm", "--network", "none", image, "ls", "sample_videos").stdout.split()
+    assert sorted(listed) == sorted(p.name for p in (REPO / "sample_videos").iterdir()), listed
 
 
 def test_dashboard_serves_and_renders_without_exceptions(image: str, compose: dict,
