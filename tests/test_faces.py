@@ -243,6 +243,31 @@ def test_sparse_search_matches_searching_every_frame_on_a_real_clip(face_video: 
         assert max(abs(u - v) for u, v in zip(a.box, b.box)) <= 0.06 * a.box[2], (a.box, b.box)
 
 
+def test_an_interpolated_box_that_stops_showing_the_face_gets_its_gap_searched(face_frame: np.ndarray) -> None:
+    # The detector always answers the same steady box, so only the content check can send it back to frames 5-7.
+    h, w = face_frame.shape[:2]
+    box = Detection((w // 4, h // 4, w // 2, h // 2), 0.9, ((0.0, 0.0),) * 6)
+    occluded = np.random.default_rng(0).integers(0, 256, face_frame.shape, dtype=np.uint8)
+
+    def numbered(image: np.ndarray, i: int) -> np.ndarray:
+        out = image.copy()
+        out[0, 0, 0] = i  # the stand-in detector reads the frame number here (outside the box)
+        return out
+
+    images = [numbered(occluded if i == 6 else face_frame, i) for i in range(9)]
+    det = _CountingDetector(lambda i: [box])
+    track = detect_subject(images, det, FaceOptions(detect_stride=4))
+    assert sorted(det.searched) == [0, 4, 5, 6, 7, 8], "frames 1-3 still look like the face; 5-7 are searched"
+    assert [d.interpolated for d in track.detections] == [False, True, True, True, False, False, False, False, False]
+    same = [numbered(face_frame, i) for i in range(9)]
+    steady = _CountingDetector(lambda i: [box])
+    detect_subject(same, steady, FaceOptions(detect_stride=4))
+    assert sorted(steady.searched) == [0, 4, 8], "the same face throughout: interpolated"
+    strict = _CountingDetector(lambda i: [box])
+    detect_subject(same, strict, FaceOptions(detect_stride=4, interp_min_similarity=1.01))
+    assert sorted(strict.searched) == list(range(9)), "a similarity above 1 is never reached: every frame searched"
+
+
 def test_samples_far_apart_in_time_are_each_searched() -> None:
     opts = FaceOptions(detect_stride=4, interp_max_s=0.4)
 

@@ -218,6 +218,9 @@ class OnnxBackbone:
         opts.intra_op_num_threads = self.threads
         opts.inter_op_num_threads = 1
         opts.log_severity_level = 3  # errors only: its own info lines are not ours to print
+        # Idle worker threads sleep instead of spinning: on 2 shared cores a spinning pool takes CPU from
+        # decoding and face search in this process and from other analyses (measured: same wall time, ~30% less CPU).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
 
