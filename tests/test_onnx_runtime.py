@@ -6,6 +6,7 @@ untrained plumbing checkpoint (conftest) and compare the two runtimes with each 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ import pytest
 import torch
 
 from dfcore import load_detector
+from dfcore.cli import main
 from dfcore.errors import OptionalDependencyError
 from dfcore.models import onnx_runtime
 from dfcore.models.explain import gradcam_maps
@@ -102,3 +104,14 @@ def test_missing_onnxruntime_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -
     assert default_runtime(torch.device("cpu")) == "torch"
     with pytest.raises(OptionalDependencyError, match="ONNX Runtime is not installed"):
         resolve_runtime("onnx", torch.device("cpu"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("runtime", ["torch", "onnx"])
+def test_batch_worker_processes_use_the_runtime_asked_for(tmp_path: Path, face_image: Path, checkpoint: Path,
+                                                          runtime: str) -> None:
+    out = tmp_path / "out.jsonl"
+    assert main(["batch", str(face_image), "--out", str(out), "--frames", "1", "--weights", str(checkpoint),
+                 "--workers", "1", "--threads", "1", "--no-progress", "--runtime", runtime]) == 0
+    line = json.loads(out.read_text().splitlines()[0])
+    assert line["error"] is None and line["model"]["runtime"] == runtime
