@@ -363,7 +363,7 @@ def _samples(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from .evaluation.bench import BenchOptions, format_table, run_bench
     from .models.detector import load_detector
-    from .models.model_registry import list_models, resolve_model
+    from .models.model_registry import list_models, resolve_model, withdrawn_models
     from .models.onnx_runtime import RUNTIMES, onnx_runtime_installed
 
     _check_offered(args)
@@ -378,6 +378,8 @@ def _bench(args: argparse.Namespace) -> int:
     paths = {entry.name if entry else Path(args.weights).stem: entry.path if entry else Path(args.weights)}
     if not (args.weights or args.model):
         paths.update((m.name, m.path) for m in list_models() if not m.default)
+        # A withdrawn model is timed too (withdrawn for its accuracy, not its speed), and labelled so.
+        paths.update((f"{m.name}, withdrawn", m.path) for m in withdrawn_models())
     others = {f"{name} ({rt})": load_detector(path, device=args.device, runtime=rt)
               for name, path in paths.items() for rt in runtimes
               if (name, rt) != (next(iter(paths)), det.runtime)}

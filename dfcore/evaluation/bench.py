@@ -484,13 +484,13 @@ def format_table(result: BenchResult) -> str:
     if result.others:
         lines += ["", f"other installed models and runtimes (median s, Grad-CAM "
                       f"{'included' if opts.explain else 'excluded'}; benchmarked in full above: {result.label})",
-                  f"{'model (runtime)':<22} {'frames':>6} | " + " ".join(f"{s:>7}" for s in OUR_STAGES)
+                  f"{'model (runtime)':<32} {'frames':>6} | " + " ".join(f"{s:>7}" for s in OUR_STAGES)
                   + f" {'total':>7} | {'speedup':>7}"]
         for name, timed in result.others.items():
             for n, o in timed.items():
                 s = result.seed.get(n, {}).get("total")
                 x = f"{s / o['total']:>6.1f}x" if s and o.get("total") else f"{'-':>7}"
-                lines.append(f"{name:<22} {n:>6} | " + " ".join(_cell(o.get(k)) for k in OUR_STAGES)
+                lines.append(f"{name:<32} {n:>6} | " + " ".join(_cell(o.get(k)) for k in OUR_STAGES)
                              + f" {_cell(o.get('total'))} | {x}")
         lines += side_by_side(result)
     lines += ["", "seed design (median s per stage)"]
@@ -534,10 +534,10 @@ def side_by_side(result: BenchResult) -> list[str]:
     rows = {result.label: result.ours[n], **{k: v[n] for k, v in result.others.items() if n in v}}
     seed = result.seed.get(n, {}).get("total")
     lines = ["", f"side by side at {n} frames (one run, same clip: compare the ratios)",
-             f"{'model (runtime)':<22} | {'model':>7} {'total':>7} | {'speedup':>7}"]
+             f"{'model (runtime)':<32} | {'model':>7} {'total':>7} | {'speedup':>7}"]
     for label, o in rows.items():
         x = f"{seed / o['total']:>6.1f}x" if seed and o.get("total") else f"{'-':>7}"
-        lines.append(f"{label:<22} | {_cell(o.get('model'))} {_cell(o.get('total'))} | {x}")
+        lines.append(f"{label:<32} | {_cell(o.get('model'))} {_cell(o.get('total'))} | {x}")
     return lines
 
 
