@@ -245,3 +245,15 @@ def test_serve_upload_options(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (calls[-1].uploads_per_client, calls[-1].upload_min_bytes_per_s) == (2, 0)
     assert main(["serve", "--upload-min-kib-s", "16"]) == 0
     assert calls[-1].upload_min_bytes_per_s == 16 * 1024 and calls[-1].uploads_per_client == api.UPLOADS_PER_CLIENT
+
+
+def test_a_long_name_keeps_its_extension_and_a_bare_name_takes_the_parts_type(installed: Path,
+                                                                              face_image: Path) -> None:
+    client = TestClient(_app())
+    r = client.post("/v1/analyze", files={"file": ("s" * 1000 + ".jpg", face_image.read_bytes())})
+    assert r.status_code == 200 and len(r.json()["input"]["name"]) <= 255
+    assert r.json()["input"]["name"].endswith("\u2026.jpg")
+    r = client.post("/v1/analyze", files={"file": ("blob", face_image.read_bytes(), "image/jpeg")})
+    assert r.status_code == 200 and r.json()["input"]["name"] == "blob.jpg"
+    r = client.post("/v1/analyze", files={"file": ("blob", face_image.read_bytes(), "application/octet-stream")})
+    assert r.status_code == 415

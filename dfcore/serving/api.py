@@ -78,13 +78,14 @@ from ..decision import (
     VERDICT_SENTENCES,
     VERDICTS,
 )
-from ..models.model_registry import describe_models, resolve_offered
+from ..models.model_registry import describe_models, list_models, resolve_offered
 from ..provenance import describe_input
 from ..media.formats import SUPPORTED_EXTENSIONS
 from ..media.video_io import MAX_PIXELS
 from .upload import (
     MAX_UPLOAD_MB,
     MB,
+    MEDIA_TYPES,
     MIN_UPLOAD_BYTES_PER_S,
     UPLOAD_GRACE_S,
     Upload,
@@ -102,7 +103,8 @@ MIN_FRAMES, MAX_FRAMES = min(DEFAULT_FRAME_COUNTS), max(DEFAULT_FRAME_COUNTS)
 DEFAULT_FRAMES = 20  # as the CLI and the dashboard
 FORM_FIELDS = frozenset({"frames", "model", "explain"})  # the options that may come with the file
 TEMP_PREFIX = "dflens-api-"  # each request's private folder under $TMPDIR
-TRUE_WORDS, FALSE_WORDS = frozenset({"true", "1", "yes", "on"}), frozenset({"false", "0", "no", "off", ""})
+# explain's accepted values, exactly as sent (the OpenAPI schema lists the same).
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 ECHO_CHARS = 20  # a refused option value is quoted up to this many characters
 UPLOADS_PER_CLIENT = 8  # uploads one client address may have in progress at once
 MAX_UPLOADS = 64  # uploads in progress at once from all clients
@@ -128,6 +130,16 @@ ERROR_STATUS: list[tuple[type[DfcoreError], int, str]] = [
     (WeightsError, 503, "model_unavailable"),  # the server's installation, not the client's input
 ]
 HTTP_CODES = {401: "unauthorized", 404: "not_found", 405: "method_not_allowed"}
+ERROR_DESCRIPTIONS = {  # what each refusal means, for the OpenAPI docs; the body is always ErrorBody
+    400: "a malformed form, an unknown form part, a bad option, an unknown or withdrawn model, an overlong name",
+    401: "the server has an API key and the request did not send it",
+    408: "the upload arrived slower than the server's minimum rate (after a grace period); its bytes are deleted",
+    413: "the upload is over the size limit (refused while still arriving)",
+    415: "the file's name has no extension of an accepted type",
+    422: "the file could not be decoded, declares more pixels than the budget, or took too long to analyse",
+    429: "this client already has as many uploads in progress as it may; see Retry-After",
+    503: "every run and queue place (or upload place) is taken, or no model is installed; see Retry-After",
+}
 
 
 @dataclass(frozen=True)
@@ -187,8 +199,8 @@ class _AnalyzeParams:
         Raises:
             UploadError: a value out of range or not understood.
         """
-        frames = fields.get("frames", "")
-        if frames == "":
+        frames = fields.get("frames")
+        if frames is None:
             n = DEFAULT_FRAMES
         else:
             # ASCII digits only: int() would also take "+20", "1_0" and other scripts' digits.
@@ -198,10 +210,14 @@ class _AnalyzeParams:
             if not MIN_FRAMES <= n <= MAX_FRAMES:
                 shown = frames if len(frames) <= ECHO_CHARS else frames[:ECHO_CHARS] + "..."
                 raise UploadError(None, f"frames: must be between {MIN_FRAMES} and {MAX_FRAMES}, got {shown}")
-        explain = fields.get("explain", "")
-        if explain.lower() not in TRUE_WORDS | FALSE_WORDS:
-            raise UploadError(None, f"explain: must be true or false, got {_echo(explain)}")
-        return cls(n, fields.get("model") or None, explain.lower() in TRUE_WORDS)
+        explain = fields.get("explain", "false")
+        if explain not in TRUE_WORDS + FALSE_WORDS:  # as the schema says: these words, in lower case
+            raise UploadError(None, f"explain: must be true or false ({', '.join(TRUE_WORDS)} / "
+                                    f"{', '.join(FALSE_WORDS)}, in lower case), got {_echo(explain)}")
+        model = fields.get("model")
+        if model == "":
+            raise UploadError(None, "model: empty", "Leave the field out for the default model.")
+        return cls(n, model, explain in TRUE_WORDS)
 
     @classmethod
     def check_field(cls, name: str, value: str) -> None:
@@ -212,7 +228,7 @@ class _AnalyzeParams:
             UnknownModelError, WithdrawnModelError: no such offered model.
         """
         cls.parse({name: value})
-        if name == "model" and value:
+        if name == "model":
             resolve_offered(value)
 
 
@@ -250,9 +266,10 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
             raise HTTPException(401, "a valid API key is required: send 'Authorization: Bearer <key>'",
                                 headers={"WWW-Authenticate": "Bearer"})
 
-    errors = {s: {"model": ErrorBody} for s in (400, 401, 413, 415, 422, 503)}
+    errors = {s: {"model": ErrorBody, "description": ERROR_DESCRIPTIONS[s]}
+              for s in (400, 401, 408, 413, 415, 422, 429, 503)}
 
-    @app.post("/v1/analyze", dependencies=[Depends(require_key)], openapi_extra=_ANALYZE_FORM,
+    @app.post("/v1/analyze", dependencies=[Depends(require_key)], openapi_extra=_analyze_form(_offered_names()),
               responses={200: {"description": f"the `python -m dfcore analyze --json` schema (schema_version "
                                               f"{SCHEMA_VERSION}); the verdict is one of {', '.join(VERDICTS)}",
                                "content": {"application/json": {"examples": _ANALYZE_EXAMPLES}}}, **errors})
@@ -276,7 +293,8 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
         log.info("analysed %d bytes, %d frames, %.2f s", upload.size, params.frames, time.perf_counter() - started)
         return JSONResponse(result)
 
-    @app.get("/v1/models", dependencies=[Depends(require_key)], responses={**errors})
+    @app.get("/v1/models", dependencies=[Depends(require_key)],
+             responses={401: errors[401], 503: errors[503]})
     def models() -> dict:
         """The models offered for analysis under "models", the default first, each with its model card; under
         "withdrawn" the models that are not offered, each with its reason and card (`models --json`)."""
@@ -358,6 +376,14 @@ def _analyze_upload(service: _Service, upload: Upload, params: _AnalyzeParams, g
         return result.to_dict()
 
 
+def _offered_names() -> list[str]:
+    """The offered models' names for the docs; none when the installation cannot be read (then no list)."""
+    try:
+        return [m.name for m in list_models()]
+    except DfcoreError:
+        return []
+
+
 def _without_server_paths(models: dict) -> dict:
     """``models --json`` with each weights file named by its base name: the server's folders stay its own."""
     def clean(entry: dict) -> dict:
@@ -434,18 +460,33 @@ _ANALYZE_EXAMPLES = {
     NO_FACE: _example(NO_FACE, None, [], None, None, None),
 }
 
-# The form of POST /v1/analyze for the OpenAPI docs: the endpoint reads its body itself,
-# streaming, so FastAPI cannot infer it from parameters.
-_ANALYZE_FORM = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file"],
-    "properties": {
-        "file": {"type": "string", "format": "binary",
-                 "description": f"a video (mp4, m4v, avi, mov, mkv, webm) or image (jpg, png), at most "
-                                f"{MAX_UPLOAD_MB} MB; its name's extension says which"},
-        "frames": {"type": "integer", "minimum": MIN_FRAMES, "maximum": MAX_FRAMES, "default": DEFAULT_FRAMES,
-                   "description": "frames sampled evenly over the whole clip"},
-        "model": {"type": "string", "description": "an offered model (GET /v1/models, its \"models\" list); "
-                                                   "default: the default. A withdrawn one is refused (400)"},
-        "explain": {"type": "boolean", "default": False, "description": "also compute the Grad-CAM maps (timed)"},
-    },
-}}}}}
+def _analyze_form(offered: list[str]) -> dict:
+    """The form of POST /v1/analyze for the OpenAPI docs: the endpoint reads its body itself, streaming, so
+    FastAPI cannot infer it from parameters. It is as strict as the server: no other parts, explain's
+    words, the offered models' names, and the file types (by the name's extension)."""
+    model = {"type": "string", "description": "an offered model (GET /v1/models, its \"models\" list); "
+                                              "left out: the default. A withdrawn or unknown one is refused (400)"}
+    if offered:
+        model["enum"] = offered
+    types = ", ".join(sorted(e.lstrip(".") for e in SUPPORTED_EXTENSIONS))
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {
+        "schema": {
+            "type": "object", "required": ["file"], "additionalProperties": False,
+            "properties": {
+                "file": {"type": "string", "format": "binary",
+                         "description": f"a video or image, at most {MAX_UPLOAD_MB} MB and {MAX_PIXELS / 1e6:g} "
+                                        f"megapixels a frame; its name's extension says which ({types}), or "
+                                        "for a name without one, the part's Content-Type; any other is "
+                                        "refused (415)"},
+                "frames": {"type": "integer", "minimum": MIN_FRAMES, "maximum": MAX_FRAMES,
+                           "default": DEFAULT_FRAMES,
+                           "description": "frames sampled evenly over the whole clip (ASCII digits)"},
+                "model": model,
+                "explain": {"type": "string", "enum": [*TRUE_WORDS, *FALSE_WORDS], "default": "false",
+                            "description": "also compute the Grad-CAM maps (timed): true, 1, yes or on; "
+                                           "false, 0, no or off"},
+            },
+        },
+        # The file part's media types: what the accepted extensions hold.
+        "encoding": {"file": {"contentType": ", ".join(sorted(set(MEDIA_TYPES.values())))}},
+    }}}}

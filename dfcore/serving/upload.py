@@ -44,6 +44,11 @@ NAME_MAX_CHARS = 255  # a client's file name as messages echo it (a file system'
 # two hours, and stop a client sending 1 KB/s after about 10 s.
 UPLOAD_GRACE_S = 10.0
 MIN_UPLOAD_BYTES_PER_S = 32 * 1024
+# The media type of each file type dfcore reads. A file part whose name has no extension is typed by
+# its part's Content-Type when that is one of these (a client that names the file "blob" but says video/mp4).
+MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/x-m4v", ".mov": "video/quicktime", ".avi": "video/x-msvideo",
+               ".mkv": "video/x-matroska", ".webm": "video/webm", ".jpg": "image/jpeg", ".png": "image/png"}
+_EXTENSION_OF = {media_type: ext for ext, media_type in MEDIA_TYPES.items()}
 # Control characters (C0, DEL, C1) and the Unicode line and paragraph separators: never echoed back.
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -82,7 +87,10 @@ def client_name(name: str) -> str:
     """The last component of a client's file name (Windows or POSIX separators), without control characters,
     at most :data:`NAME_MAX_CHARS` long: safe to echo in a message or a log line."""
     base = Path(_CONTROL.sub("", name).replace("\\", "/")).name
-    return base if len(base) <= NAME_MAX_CHARS else base[:NAME_MAX_CHARS - 1] + "\u2026"
+    if len(base) <= NAME_MAX_CHARS:
+        return base
+    ext = Path(base).suffix[:16]  # the type is read from it: keep it
+    return base[:NAME_MAX_CHARS - len(ext) - 1] + "\u2026" + ext
 
 
 def check_content_length(headers: Mapping[str, str], limits: UploadLimits) -> None:
@@ -255,8 +263,11 @@ class _FormSink:
             raise UploadError(None, f"the '{self.limits.file_field}' part has no file name",
                               "Send it as a file (with a name such as clip.mp4), not as a text field.")
         self.name = client_name(filename)
+        if not Path(self.name).suffix:
+            declared, _ = parse_options_header(self._headers.get(b"content-type", b""))
+            self.name += _EXTENSION_OF.get(declared.decode("latin-1").lower(), "")
         check_file_type(self.name)  # refuse an unreadable type before reading a byte of it
-        self.path = self.folder / safe_name(filename)
+        self.path = self.folder / safe_name(self.name)
         self._file = open(self.path, "xb")  # noqa: SIM115 - closed in _part_end or close()
 
     def _part_data(self, data: bytes, start: int, end: int) -> None:
@@ -275,7 +286,8 @@ class _FormSink:
             self._file.close()
             self._file = None
         elif self._field is not None:
-            self.fields[self._field] = value = self._value.decode("utf-8", "replace").strip()
+            # As sent, not stripped: the server is as strict as its OpenAPI schema.
+            self.fields[self._field] = value = self._value.decode("utf-8", "replace")
             if self.check_field is not None:
                 self.check_field(self._field, value)  # before the rest of the body is read
             self._field = None
