@@ -158,3 +158,67 @@ def test_pool_still_runs_with_the_parent_watch() -> None:
     results: dict[int, int] = {}
     run_in_pool(range(2), PoolSpec(work=abs, workers=1), results.__setitem__, lambda t, r: None)
     assert results == {0: 0, 1: 1}
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+# Ray's own helper processes notice that their raylet is gone only on their next poll (about a minute):
+# they hold no model. The actors, the raylet and the GCS are what must go at once.
+RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
+
+
+@pytest.mark.slow
+def test_kill_9_of_a_ray_batch_takes_its_actors_with_it(tmp_path: Path, sample_dir: Path, checkpoint: Path) -> None:
+    pytest.importorskip("ray")
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    for i in range(8):
+        shutil.copy(sample_dir / "synthetic_real_astronaut.mp4", clips / f"clip{i:02d}.mp4")
+    out = tmp_path / "o.jsonl"
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "dfcore", "batch", str(clips), "--out", str(out), "--frames", "30", "--weights",
+         str(checkpoint), "--workers", "2", "--ray", "--no-progress"],
+        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True)
+    helpers: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while not (out.is_file() and out.read_bytes().count(b"\n") >= 1):  # Ray is up and its actors work
+            assert driver.poll() is None, "the batch ended before it could be killed"
+            assert time.monotonic() < deadline, "no result within 240 s"
+            time.sleep(0.2)
+        helpers = _descendants(driver.pid)
+        names = {p: _cmdline(p) for p in helpers}
+        heavy = {p for p, name in names.items() if not name.startswith(RAY_AGENTS)}
+        assert any("BatchActor" in name for name in names.values())
+        os.kill(driver.pid, signal.SIGKILL)
+        driver.wait()
+        killed = time.monotonic()
+        while any(_alive(p) for p in heavy) and time.monotonic() - killed < 10:
+            time.sleep(0.2)
+        left = [names[p][:40] for p in heavy if _alive(p)]
+        agents = [names[p][:40] for p in helpers - heavy if _alive(p)]
+        print(f"\nkill -9 of a Ray batch: {len(heavy)} Ray processes (actors, raylet, GCS), {len(left)} alive "
+              f"{time.monotonic() - killed:.1f} s later; Ray agents still polling: {len(agents)}")
+        assert not left, left
+    finally:
+        for pid in helpers | {driver.pid}:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
