@@ -307,8 +307,10 @@ def prepare_other_layers(source: ClipSource, n_frames: int, detector: Detector, 
 def _explain_quietly(clip: PreparedClip, source: ClipSource, layer: str, detector: Detector) -> None:
     try:
         _scored(clip, source, layer, detector, _ignore, _deadline(source))
-    except Exception:  # noqa: BLE001 - a job nobody waits for: the switch that needs the layer computes it again
-        log.exception("explaining %s at %s in the background failed", source.name, layer)
+    except Exception as e:  # noqa: BLE001 - a job nobody waits for: the switch that needs the layer computes it
+        # again and shows any error then. One line, no traceback: at interpreter exit every queued job ends so.
+        log.warning("explaining %s at %s in the background stopped (%s: %s)", source.name, layer,
+                    type(e).__name__, e)
 
 
 def score_only(source: ClipSource, n_frames: int, detector: Detector,
