@@ -85,6 +85,28 @@ def test_side_by_side_rows_are_each_model_and_runtime_at_the_largest_count() -> 
     assert "\n".join(lines) in format_table(result)
 
 
+def test_runs_of_every_detector_and_the_seed_are_taken_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
+    import dfcore.evaluation.bench as bench
+
+    calls: list[str] = []
+
+    def seed(path, n, ckpt):
+        calls.append("seed")
+        return {"total": 4.0}, 7
+
+    def ours(path, n, det, opts):
+        calls.append(det)
+        return {"model": 1.0 if det == "a" else 2.0, "total": 1.0 if det == "a" else 2.0}
+
+    monkeypatch.setattr(bench, "seed_request", seed)
+    monkeypatch.setattr(bench, "_one_analysis", ours)
+    opts = BenchOptions(runs=2, seed_runs=1, warmup=1)
+    timed, seed_t, held = bench.time_interleaved(Path("x.mp4"), 10, {"a": "a", "b": "b"}, Path("c.pt"), opts)
+    assert calls == ["seed", "a", "b", "seed", "a", "b", "a", "b"]  # warm-up, then runs in turn; seed: 1 run
+    assert timed == {"a": {"model": 1.0, "total": 1.0}, "b": {"model": 2.0, "total": 2.0}}
+    assert seed_t == {"total": 4.0} and held == 7
+
+
 def test_speedup_line_rounds_to_one_decimal_and_names_the_largest_count_without_100() -> None:
     assert speedup_line(_result((100,), ours_total=0.9, seed_total=2.8)) == "speedup_vs_seed_at_100_frames: 3.1"
     assert speedup_line(_result((10, 20), ours_total=1.0, seed_total=4.0)) == "speedup_vs_seed_at_20_frames: 4.0"

@@ -188,12 +188,44 @@ def time_ours(path: Path, n_frames: int, detector: Detector, opts: BenchOptions)
     """
     timings = []
     for i in range(opts.warmup + opts.runs):
-        t = dict(analyze_video(path, n_frames, detector=detector, explain=opts.explain).timings_s)
-        t.setdefault("explain", 0.0)
-        t["total_no_explain"] = t["total"] - t["explain"]
+        t = _one_analysis(path, n_frames, detector, opts)
         if i >= opts.warmup:
             timings.append(t)
     return median_stages(timings)
+
+
+def _one_analysis(path: Path, n_frames: int, detector: Detector, opts: BenchOptions) -> dict[str, float]:
+    t = dict(analyze_video(path, n_frames, detector=detector, explain=opts.explain).timings_s)
+    t.setdefault("explain", 0.0)
+    t["total_no_explain"] = t["total"] - t["explain"]
+    return t
+
+
+def time_interleaved(path: Path, n_frames: int, detectors: dict[str, Detector], checkpoint: Path,
+                     opts: BenchOptions) -> tuple[dict[str, dict[str, float]], dict[str, float], int]:
+    """Ours under every detector and the seed design at ``n_frames``, their runs taken in turn.
+
+    Run i of each is taken one after another before run i + 1 of any, so that a machine whose
+    load changes during the bench (other processes on 2 shared cores) slows each alike and the
+    ratios between them hold.
+
+    Returns:
+        Median seconds per stage for each detector (by its key), for the seed design, and the
+        frame bytes the seed held.
+    """
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in detectors}
+    seed_runs, held = [], 0
+    for i in range(opts.warmup + max(opts.runs, opts.seed_runs)):
+        if i < opts.warmup + opts.seed_runs:
+            t, held = seed_request(path, n_frames, checkpoint)
+            if i >= opts.warmup:
+                seed_runs.append(t)
+        if i < opts.warmup + opts.runs:
+            for key, det in detectors.items():
+                t = _one_analysis(path, n_frames, det, opts)
+                if i >= opts.warmup:
+                    runs[key].append(t)
+    return {k: median_stages(v) for k, v in runs.items()}, median_stages(seed_runs), held
 
 
 def time_slider(path: Path, n_frames: int, detector: Detector, opts: BenchOptions) -> dict[str, float]:
@@ -370,24 +402,21 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
 
     ours: dict[int, dict[str, float]] = {}
     seed: dict[int, dict[str, float]] = {}
+    timed_others: dict[str, dict[int, dict[str, float]]] = {name: {} for name in others or {}}
     held = 0
     for n in opts.frame_counts:
-        say(f"ours at {n} frames ({opts.warmup} warm-up + {opts.runs} runs)")
-        ours[n] = time_ours(path, n, detector, opts)
-        say(f"seed at {n} frames ({opts.warmup} warm-up + {opts.seed_runs} runs)")
-        seed[n], held = time_seed(path, n, ckpt, opts.seed_runs, opts.warmup)
+        say(f"at {n} frames: ours, {len(others or {})} other model(s)/runtime(s) and the seed design, in turn "
+            f"({opts.warmup} warm-up + {opts.runs} runs)")
+        timed, seed[n], held = time_interleaved(path, n, {"": detector, **(others or {})}, ckpt, opts)
+        ours[n] = timed.pop("")
+        for name, t in timed.items():
+            timed_others[name][n] = t
     slider: dict[int, dict[str, float]] = {}
     for n in opts.frame_counts:
         if n != opts.slider_from:
             say(f"frames slider {opts.slider_from} -> {n} ({opts.warmup} warm-up + {opts.runs} runs)")
             slider[n] = time_slider(path, n, detector, opts)
     long = time_long_clips(opts, weights, say) if opts.long_clips else []
-    timed_others: dict[str, dict[int, dict[str, float]]] = {}
-    for name, other in (others or {}).items():
-        timed_others[name] = {}
-        for n in opts.frame_counts:
-            say(f"model {name} at {n} frames ({opts.warmup} warm-up + {opts.runs} runs)")
-            timed_others[name][n] = time_ours(path, n, other, opts)
 
     first = analyze_video(path, max(opts.frame_counts), detector=detector)
     info = first.video
@@ -401,7 +430,8 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
         f"frames held in memory: seed {_mb(held)} (every frame), ours {_mb(ours_held)} "
         f"({len(first.images)} sampled frames)",
         f"torch threads: {torch.get_num_threads()}; medians of {opts.runs} (ours) / {opts.seed_runs} (seed) runs "
-        f"after {opts.warmup} warm-up",
+        f"after {opts.warmup} warm-up; at each frame count the runs of every model, runtime and the seed were "
+        "taken in turn, so their ratios hold on a machine whose load changes",
     ]
     return BenchResult(str(path), desc, opts, ours, seed, notes, slider, long, model, is_default, timed_others,
                        detector.runtime)
@@ -566,4 +596,4 @@ def _round_or_none(v: float | None) -> float | None:
 
 
 __all__ = ["BenchOptions", "BenchResult", "Target", "check_targets", "format_table", "time_slider", "make_bench_clip", "median_stages", "run_bench",
-           "seed_request", "side_by_side", "speedup_line", "time_ours", "time_seed"]
+           "seed_request", "side_by_side", "speedup_line", "time_interleaved", "time_ours", "time_seed"]
