@@ -141,3 +141,15 @@ def test_16000_square_h264_clip_is_refused(tmp_path: Path) -> None:
     outcome, mb = _peak_rss_mb(clip)
     print(f"\n16000x16000 H.264 clip ({clip.stat().st_size / 1e6:.2f} MB): {outcome}, peak RSS +{mb:.0f} MB")
     assert outcome == "TooManyPixelsError" and mb < PEAK_BUDGET_MB
+
+
+def test_cli_refuses_a_bomb_with_one_line_and_exit_2(tmp_path: Path, checkpoint: Path, monkeypatch,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    from dfcore.cli import EXIT_INPUT_ERROR, main
+
+    path = write_flat_png(tmp_path / "bomb.png", 400, 300)
+    monkeypatch.setattr(video_io, "MAX_PIXELS", 1000)
+    assert main(["analyze", str(path), "--weights", str(checkpoint), "--threads", "1"]) == EXIT_INPUT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: the image is 400x300 pixels, over the limit")
+    assert len(err.splitlines()) == 1
