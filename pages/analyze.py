@@ -51,7 +51,8 @@ if source_kind == UPLOAD_KIND:
     if upload is not None:
         source = ClipSource.from_upload(upload)
         # Checked on upload: a bad file is named now, and Analyze stays off for it. The message belongs
-        # to this upload, so choosing another file (or none) takes it away.
+        # to this upload, so choosing another file (or none) takes it away. (A file the uploader refuses,
+        # e.g. a .txt, does not replace the one chosen before: that one, and its message, stay.)
         problem = upload_problem(source)
         if problem:
             st.error(problem)
@@ -72,8 +73,7 @@ n_frames = frames_slider("analyze")
 
 run_col, view_col, _ = st.columns([1, 1, 4])
 can_run = source is not None and problem is None
-if run_col.button("Analyze", key="analyze_run", type="primary", disabled=not can_run, shortcut=ANALYZE.keys,
-                  help=None if source is None or can_run else "This file cannot be analysed: see the message above."):
+if run_col.button("Analyze", key="analyze_run", type="primary", disabled=not can_run, shortcut=ANALYZE.keys):
     st.session_state[REQUEST_KEY] = source.digest
 requested = can_run and st.session_state.get(REQUEST_KEY) == source.digest
 view_results = view_col.button("View results", key="analyze_view_results", disabled=not requested,

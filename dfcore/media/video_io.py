@@ -89,7 +89,8 @@ def check_input_path(path: str | os.PathLike) -> Path:
         raise InputNotFoundError(p, "is not a regular file", "Pass a video or image file.")
     check_file_type(p)
     if p.stat().st_size == 0:
-        raise VideoDecodeError(p, "the file is empty (0 bytes)", "Upload the file again.")
+        raise VideoDecodeError(p, "the file is empty (0 bytes)",
+                               "It was probably not copied or exported completely: copy or export it again.")
     return p
 
 
