@@ -168,6 +168,10 @@ def _parser() -> argparse.ArgumentParser:
     v.add_argument("--workers", type=_runs, help="analyses run at the same time (default 2)")
     v.add_argument("--queue", type=_non_negative, help="requests waiting beyond those; more get 503 (default 4)")
     v.add_argument("--max-upload-mb", type=_runs, help="upload limit in MB (default 200)")
+    v.add_argument("--uploads-per-client", type=_runs,
+                   help="uploads one client address may send at once; more get 429 (default 8)")
+    v.add_argument("--upload-min-kib-s", type=_non_negative, metavar="KIB_S",
+                   help="an upload slower than this on average after its first 10 s gets 408 (default 32; 0: none)")
     v.add_argument("--threads", type=int, help="torch CPU threads")
     v.add_argument("--device", help="cpu or cuda (default: cuda when present)")
     _verbose_flag(v)
@@ -345,8 +349,10 @@ def _serve(args: argparse.Namespace) -> int:
     from .serving.upload import MB
 
     limit = args.max_upload_mb * MB if args.max_upload_mb else None
+    min_rate = args.upload_min_kib_s * 1024 if args.upload_min_kib_s is not None else None
     given = {"workers": args.workers, "queue": args.queue, "max_upload_bytes": limit, "device": args.device,
-             "threads": args.threads}
+             "threads": args.threads, "uploads_per_client": args.uploads_per_client,
+             "upload_min_bytes_per_s": min_rate}
     serve(args.host, args.port,
           ApiOptions(api_key=api_key_from_env(), **{k: v for k, v in given.items() if v is not None}))
     return 0
