@@ -130,11 +130,13 @@ def test_uploads_do_not_take_queue_places(installed: Path, face_image: Path) -> 
         await asyncio.sleep(0.3)
         seen["uploading"] = app.state.service.uploads.in_progress()
         seen["admitted"] = app.state.service.gate.load().admitted
+        seen["health"] = TestClient(app).get("/v1/health").json()
         seen["normal"] = await _Client(app, whole).run()
         seen["slow"] = [await t for t in slow]
 
     asyncio.run(attack())
     assert seen["uploading"] == 3 and seen["admitted"] == 0
+    assert (seen["health"]["uploading"], seen["health"]["admitted"]) == (3, 0)
     assert seen["normal"][0] == 200, seen["normal"]
     assert [s for s, _ in seen["slow"]] == [400] * 3  # their bodies were not images: answered, not locked out
 

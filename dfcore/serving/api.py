@@ -304,7 +304,8 @@ def create_app(options: ApiOptions | None = None) -> FastAPI:
     def health() -> dict:
         """Liveness and load; open without the API key (it says nothing about any file)."""
         load = service.gate.load()
-        return {"status": "ok", "version": __version__, "running": load.running, "admitted": load.admitted,
+        return {"status": "ok", "version": __version__, "uploading": service.uploads.in_progress(),
+                "running": load.running, "admitted": load.admitted,
                 "max_running": load.max_running, "max_admitted": load.max_admitted,
                 "models_loaded": service.detectors.loaded()}
 
