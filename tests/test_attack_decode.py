@@ -153,3 +153,20 @@ def test_cli_refuses_a_bomb_with_one_line_and_exit_2(tmp_path: Path, checkpoint:
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: the image is 400x300 pixels, over the limit")
     assert len(err.splitlines()) == 1
+
+
+def test_a_frame_larger_than_its_header_says_is_refused(face_video: Path, monkeypatch) -> None:
+    """The container's declared size is not trusted: each decoded frame is checked too."""
+    from dataclasses import replace
+
+    declared = video_io._describe
+
+    def lying_header(p, container, stream):
+        with pytest.MonkeyPatch.context() as m:
+            m.setattr(video_io, "MAX_PIXELS", 10 ** 9)
+            return replace(declared(p, container, stream), width=16, height=16)
+
+    monkeypatch.setattr(video_io, "_describe", lying_header)
+    monkeypatch.setattr(video_io, "MAX_PIXELS", 100 * 100)
+    with pytest.raises(TooManyPixelsError, match="a decoded frame is 320x240 pixels"):
+        sample_frames(face_video, 4)
