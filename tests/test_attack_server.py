@@ -7,7 +7,6 @@ checked for status, never for detection quality) and ``$TMPDIR`` in a folder the
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
