@@ -7,8 +7,9 @@ of them analyse at once, the others wait their turn. A request past that is
 refused at once with :class:`~dfcore.errors.ServerBusyError`, so the client
 can retry later instead of waiting behind an unbounded queue.
 
-Admission is meant to be taken when a request arrives (before its upload is
-read, so a refused request costs nothing) and kept until its answer is ready;
+Admission is taken once a request's upload has arrived whole (an upload in
+progress holds an upload place instead, see :mod:`dfcore.serving.upload_gate`,
+so a slow sender never holds a place here) and kept until its answer is ready;
 the run slot only around the analysis itself.
 """
 
@@ -25,7 +26,7 @@ from ..errors import ServerBusyError
 @dataclass(frozen=True)
 class GateLoad:
     running: int  # analyses running now
-    admitted: int  # requests admitted and not answered yet (uploading, waiting or running)
+    admitted: int  # requests admitted and not answered yet (waiting or running; uploads are counted apart)
     max_running: int  # analyses allowed at once
     max_admitted: int  # requests admitted at most: max_running plus the queue's places
 
