@@ -37,7 +37,7 @@ with clip_tab:
             # Not an error of the app: one plain sentence, and the browser's own words in small print.
             recording = None
             st.info(NoCameraError.SENTENCE, icon=":material/videocam_off:")
-            st.caption(f"The browser said: {e.reason}")
+            st.caption(f"The browser said: {e.reason}. Reload the page once a camera is connected or allowed.")
         except RecordingError as e:
             recording = None
             st.error(str(e))

@@ -20,7 +20,7 @@ from streamlit.testing.v1 import AppTest
 from dfcore.models.model_registry import card_path_for
 from dfcore.reporting.verdict_card import error_rates_sentence
 from dfcore.decision import EVIDENCE_NOT_PROOF, VERDICT_LABELS
-from ui_fixtures import REPO, SAMPLES
+from ui_fixtures import REPO, SAMPLES, wait_for_background
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine
 VERDICTS = tuple(VERDICT_LABELS.values())  # as shown: "FAKE", "UNCERTAIN", "NO SIGN FOUND", "NO FACE"
@@ -32,6 +32,7 @@ SAMPLE_STILL = SAMPLES / "synthetic_real_astronaut.jpg"
 def new_app() -> AppTest:
     # Caches live in the process, shared by every AppTest: start each test from empty ones
     # (the detector cache is keyed by weights path anyway; the clip caches by content).
+    wait_for_background(TIMEOUT)  # an earlier test's background Grad-CAM jobs: done before this app starts
     st.cache_resource.clear()
     st.cache_data.clear()
     return AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
@@ -43,13 +44,6 @@ def open_page(at: AppTest, page: str) -> AppTest:
         at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def wait_for_background() -> None:
-    """Wait until the dashboard's background jobs (the other Grad-CAM layers) queued so far are done."""
-    import ui.analysis as analysis
-
-    analysis._background().submit(lambda: None).result(timeout=TIMEOUT)  # one worker, first in first out
 
 
 def image_captions(at: AppTest) -> list[str]:

@@ -141,12 +141,21 @@ def started_app(timeout: float) -> AppTest:
     import streamlit as st
     from streamlit.testing.v1 import AppTest
 
+    wait_for_background(timeout)
     st.cache_resource.clear()
     st.cache_data.clear()
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=timeout)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def wait_for_background(timeout: float = 120) -> None:
+    """Wait until the dashboard's background jobs queued so far (the Grad-CAM layers an earlier test's analysis
+    left to explain) are done, so a test starts on a quiet process: nothing of an earlier test runs beside it."""
+    import ui.analysis as analysis
+
+    analysis._background().submit(lambda: None).result(timeout=timeout)  # one worker, first in first out
 
 
 # --------------------------------------------------------------------------- browser
