@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 import subprocess
+import time
 import tomllib
 from pathlib import Path
 
@@ -119,6 +120,22 @@ def test_layer_switch_after_an_analysis_runs_no_model(with_weights, monkeypatch)
         assert not at.exception
         assert any(img.proto.imgs[0].caption == f"Grad-CAM, {layer}" for img in at.get("image"))
     assert calls == [], "every layer was ready: no model or Grad-CAM run on a switch"
+
+
+def test_background_layers_never_run_beside_a_model_load(with_weights) -> None:
+    """Both may export an ONNX graph, which torch allows one at a time per process: the jobs wait for a load."""
+    import ui.analysis as analysis
+    import ui.models as models
+
+    at = new_app()
+    with models.MODEL_WORK:  # as a model load holds it
+        at.button(key="analyze_run").click().run()  # queues the other two layers
+        behind = analysis._background().submit(lambda: None)
+        time.sleep(1.0)
+        assert not behind.done(), "the layer jobs waited for the load"
+    behind.result(timeout=TIMEOUT)
+    at.selectbox(key="analyze_layer").select("layer2").run()
+    assert not at.exception
 
 
 # --------------------------------------------------------------------------- 5. the explorer follows a new analysis

@@ -38,6 +38,7 @@ from dfcore.models.detector import Detector
 from dfcore.models.explain import LAYERS, ExplainOptions
 from dfcore.provenance import InputFile, describe_bytes, describe_input
 from ui.common import MAX_FRAMES, temp_copy, uploaded_file
+from ui.models import MODEL_WORK
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +307,8 @@ def prepare_other_layers(source: ClipSource, n_frames: int, detector: Detector, 
 
 def _explain_quietly(clip: PreparedClip, source: ClipSource, layer: str, detector: Detector) -> None:
     try:
-        _scored(clip, source, layer, detector, _ignore, _deadline(source))
+        with MODEL_WORK:  # never beside a model load: both may export an ONNX graph (see ui.models)
+            _scored(clip, source, layer, detector, _ignore, _deadline(source))
     except Exception as e:  # noqa: BLE001 - a job nobody waits for: the switch that needs the layer computes it
         # again and shows any error then. One line, no traceback: at interpreter exit every queued job ends so.
         log.warning("explaining %s at %s in the background stopped (%s: %s)", source.name, layer,

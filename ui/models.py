@@ -7,6 +7,7 @@ choice is one session-wide setting; the pages read it through
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -18,6 +19,9 @@ from dfcore.models.model_registry import ModelEntry, list_models, read_card, res
 from dfcore.reporting.verdict_card import card_matches
 
 MODEL_KEY = "model"  # session-wide: the name of the installed model every page analyses with
+# Held while a model loads and while a Grad-CAM layer is explained in the background (ui.analysis): both may
+# export an ONNX graph, and torch.onnx.export keeps process-wide state, so two at once fail.
+MODEL_WORK = threading.Lock()
 TRAIN_HINT = "Train the detector with `make train`, then build its model card with `make evaluate`."
 
 
@@ -95,7 +99,8 @@ def get_detector() -> Detector:
 # that land (or are retrained) while the app runs are picked up without a restart. Failures are not cached.
 @st.cache_resource(show_spinner="Loading the detector…", max_entries=4)
 def _load_detector(name: str, path: str, mtime_ns: int) -> Detector:
-    return dfcore.load_detector(model=name)
+    with MODEL_WORK:
+        return dfcore.load_detector(model=name)
 
 
 def require_detector() -> Detector:
