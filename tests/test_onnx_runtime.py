@@ -19,6 +19,7 @@ from dfcore.errors import OptionalDependencyError
 from dfcore.models import onnx_runtime
 from dfcore.models.explain import gradcam_maps
 from dfcore.models.onnx_runtime import OnnxBackbone, default_runtime, resolve_runtime
+from dfcore.vision.preprocessing import to_tensor
 
 TOL = 1e-4
 
@@ -115,3 +116,20 @@ def test_batch_worker_processes_use_the_runtime_asked_for(tmp_path: Path, face_i
                  "--workers", "1", "--threads", "1", "--no-progress", "--runtime", runtime]) == 0
     line = json.loads(out.read_text().splitlines()[0])
     assert line["error"] is None and line["model"]["runtime"] == runtime
+
+
+def test_graphs_exported_from_several_threads_at_once_all_agree(checkpoint: Path, random_crops: np.ndarray,
+                                                                 tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """torch.onnx.export is process-global: a load and a Grad-CAM job exporting at once must both succeed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setenv("DFCORE_CACHE_DIR", str(tmp_path))  # an empty cache: every graph is exported now
+    det = load_detector(checkpoint, device="cpu", runtime="torch")
+    want = {s: det.score(random_crops, keep_stage=s).stage_maps for s in ("layer2", "layer3", "layer4")}
+    backbones = [OnnxBackbone(det.model.backbone, det.preprocess.input_size, "", threads=1) for _ in range(3)]
+    x = to_tensor(random_crops, det.preprocess).numpy()
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        got = list(pool.map(lambda job: job[0].stage_output(x, job[1]), zip(backbones, want)))
+    for maps, (stage, ref) in zip(got, want.items()):
+        np.testing.assert_allclose(maps, ref.numpy(), atol=TOL, rtol=1e-3, err_msg=stage)

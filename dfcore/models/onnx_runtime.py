@@ -41,6 +41,9 @@ GRAPH_VERSION = 1  # bump when the exported graph's layout changes: old cache fi
 PROBE_CROPS = 2  # crops in the probe batch every new session is checked on
 # ONNX Runtime and PyTorch fuse and order float32 sums differently; features agree to ~1e-5.
 PROBE_RTOL, PROBE_ATOL = 1e-3, 1e-4
+# torch.onnx.export keeps its settings in process-wide globals: two exports at once (a model loading while
+# a Grad-CAM job builds a stage's graph, two detectors loading) break each other. One export at a time.
+_EXPORT_LOCK = threading.Lock()
 
 
 def onnx_runtime_installed() -> bool:
@@ -200,7 +203,7 @@ class OnnxBackbone:
         module = _UpTo(self.backbone, stage).eval()
         dummy = torch.from_numpy(_probe_batch(self.input_size))
         buf = io.BytesIO()
-        with warnings.catch_warnings():
+        with _EXPORT_LOCK, warnings.catch_warnings():
             # The TorchScript exporter warns that it is the legacy one; the dynamo exporter needs onnxscript.
             warnings.simplefilter("ignore")
             torch.onnx.export(module, (dummy,), buf, dynamo=False, opset_version=OPSET, input_names=["crops"],
