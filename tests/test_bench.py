@@ -25,6 +25,7 @@ from dfcore.evaluation.bench import (
     median_stages,
     run_bench,
     save_seed_checkpoint,
+    seed_input,
     seed_request,
     side_by_side,
     speedup_line,
@@ -110,6 +111,20 @@ def test_runs_of_every_detector_and_the_seed_are_taken_in_turn(monkeypatch: pyte
 def test_speedup_line_rounds_to_one_decimal_and_names_the_largest_count_without_100() -> None:
     assert speedup_line(_result((100,), ours_total=0.9, seed_total=2.8)) == "speedup_vs_seed_at_100_frames: 3.1"
     assert speedup_line(_result((10, 20), ours_total=1.0, seed_total=4.0)) == "speedup_vs_seed_at_20_frames: 4.0"
+
+
+def test_seed_input_keeps_the_measured_baseline_layout_and_our_values() -> None:
+    # The seed's input stays channels-last in memory (as when the targets were set) whatever to_tensor does.
+    import numpy as np
+    import torch
+
+    from dfcore.vision.preprocessing import PreprocessConfig, to_tensor
+
+    cfg = PreprocessConfig(input_size=8)
+    crops = np.random.default_rng(0).integers(0, 256, (3, 8, 8, 3), dtype=np.uint8)
+    x = seed_input(crops, cfg)
+    assert x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
+    assert torch.allclose(x, to_tensor(crops, cfg), atol=1e-6)
 
 
 def test_seed_request_times_every_stage(face_video: Path, tmp_path: Path) -> None:

@@ -82,6 +82,7 @@ def test_to_tensor_shape_and_normalisation() -> None:
     crops[2, :, :, 0] = 255  # pure red
     t = to_tensor(crops, CFG)
     assert t.shape == (3, 3, 112, 112) and t.dtype == torch.float32
+    assert t.is_contiguous()  # plain NCHW: ONNX Runtime reads the buffer as it is, without another copy
     # (v / 255 - 0.5) / 0.25: white -> 2, black -> -2.
     assert torch.allclose(t[0], torch.full((3, 112, 112), 2.0))
     assert torch.allclose(t[1], torch.full((3, 112, 112), (128 / 255 - 0.5) / 0.25), atol=1e-6)

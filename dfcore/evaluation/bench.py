@@ -43,7 +43,7 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.detector import Detector
 from ..vision.faces import FaceDetector
 from ..models.model import create_model
-from ..vision.preprocessing import PreprocessConfig, crop_face, to_tensor
+from ..vision.preprocessing import PreprocessConfig, crop_face
 from ..synth.samples import REAL_CLIP, SampleOptions, generate_samples
 
 # Generated clips and the seed's checkpoint live here; runs/ is git-ignored.
@@ -348,10 +348,22 @@ def seed_request(path: Path, n_frames: int, checkpoint: Path) -> tuple[dict[str,
     t4 = time.perf_counter()
     if crops:
         with torch.inference_mode():
-            model(to_tensor(np.stack(crops), cfg).unsqueeze(0))
+            model(seed_input(np.stack(crops), cfg).unsqueeze(0))
     t5 = time.perf_counter()
     stages = {"decode": t1 - t0, "detect": t2 - t1, "crop": t3 - t2, "load": t4 - t3, "model": t5 - t4}
     return {**stages, "total": t5 - t0}, held
+
+
+def seed_input(crops: np.ndarray, cfg: PreprocessConfig) -> torch.Tensor:
+    """The seed design's input tensor, frozen as it was when the speed targets were set.
+
+    Normalising a channels-first view of the uint8 crops leaves the float tensor in channels-last
+    memory, which PyTorch's CPU convolutions run about 2x faster than contiguous NCHW: the seed's
+    fastest layout, kept so that a change to :func:`~dfcore.vision.preprocessing.to_tensor` never
+    slows the baseline down and flatters the ratio.
+    """
+    t = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2).float().div_(255.0)
+    return (t - torch.tensor(cfg.mean).view(1, 3, 1, 1)) / torch.tensor(cfg.std).view(1, 3, 1, 1)
 
 
 def time_seed(path: Path, n_frames: int, checkpoint: Path, runs: int, warmup: int) -> tuple[dict[str, float], int]:
