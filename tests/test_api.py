@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from api_fixtures import installed, private_tmp  # noqa: F401 - fixtures: the installed model, request temp folders
 from verdict_examples import T_FAKE, T_NO_SIGN, make_result
 
 import dfcore.models.model_registry as registry
@@ -38,25 +39,6 @@ KEY = "s3cret-key"
 
 
 # --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def installed(checkpoint: Path) -> Iterator[Path]:
-    """The untrained checkpoint as the one installed model, and no API key in the environment."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DFCORE_WEIGHTS", str(checkpoint))
-        mp.delenv(api.API_KEY_ENV, raising=False)
-        yield checkpoint
-
-
-@pytest.fixture(autouse=True)
-def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Requests' temporary folders go here; after the test it must be empty."""
-    folder = tmp_path / "server_tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    yield folder
-    assert list(folder.iterdir()) == [], "a request left files behind"
 
 
 @pytest.fixture(scope="module")

@@ -17,14 +17,10 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,8 +28,8 @@ import numpy as np
 import pytest
 
 from dfcore.analyze import analyze_video
-from dfcore.serving.api import TEMP_PREFIX
-from ui_fixtures import REPO, SAMPLES, free_port, stop_streamlit
+from api_fixtures import Server, served_api
+from ui_fixtures import REPO, SAMPLES
 
 N_FRAMES = 10
 WORKERS, QUEUE = 2, 4
@@ -46,61 +42,11 @@ SAMPLE_FILES = ["synthetic_real_astronaut.mp4", "synthetic_fake_selfblend_astron
                 "synthetic_fake_warp_astronaut.mp4", "synthetic_real_astronaut.jpg"]
 
 
-@dataclass
-class Server:
-    url: str
-    pid: int
-    tmp: Path  # the server's $TMPDIR
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("api_server")
-    tmp, log = folder / "tmp", folder / "server.log"
-    tmp.mkdir()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DFCORE_API_KEY"}
-    env.update(DFCORE_WEIGHTS=str(checkpoint), TMPDIR=str(tmp), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1",
-               MKL_NUM_THREADS="1", GLOG_minloglevel="2")
-    cmd = [sys.executable, "-m", "dfcore", "serve", "--port", str(port), "--workers", str(WORKERS),
-           "--queue", str(QUEUE), "--max-upload-mb", str(UPLOAD_LIMIT_MB), "--threads", "1", "--device", "cpu"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_for_health(proc, url, log)
-        yield Server(url, proc.pid, tmp, log)
-    finally:
-        stop_streamlit(proc)  # terminate, then kill if it lingers: any server process, not only Streamlit
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-
-
-def _wait_for_health(proc: subprocess.Popen, url: str, log: Path, timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the server exited with {proc.returncode}: {log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url + "/v1/health", timeout=2) as r:
-                if r.status == 200 and json.load(r)["status"] == "ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"the server did not answer within {timeout_s} s: {log.read_text()[-2000:]}")
-
-
-def _request_folders(server: Server) -> list[Path]:
-    """Requests' temporary folders left in the server's $TMPDIR (ONNX Runtime writes a `.ses` file of its own there
-    on import: not a request's)."""
-    return [p for p in server.tmp.iterdir() if p.name.startswith(TEMP_PREFIX)]
-
-
-def _rss_mb(pid: int, field: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no {field} in /proc/{pid}/status")
+    with served_api(checkpoint, tmp_path_factory.mktemp("api_server"), "--workers", str(WORKERS), "--queue",
+                    str(QUEUE), "--max-upload-mb", str(UPLOAD_LIMIT_MB)) as s:
+        yield s
 
 
 def _post(client: httpx.Client, url: str, path: Path) -> httpx.Response:
@@ -129,7 +75,7 @@ def test_serve_analyses_a_sample(server: Server, expected: dict) -> None:
         _same_answer(r.json(), expected[name])
         assert client.get(server.url + "/v1/models").json()["models"][0]["default"] is True
         assert client.get(server.url + "/openapi.json").status_code == 200
-    assert _request_folders(server) == []
+    assert server.request_folders() == []
 
 
 @pytest.mark.slow
@@ -147,7 +93,7 @@ def test_serve_refuses_a_declared_oversize_before_the_body(server: Server) -> No
     finally:
         conn.close()
     assert r.status == 413 and body["error"]["code"] == "too_large"
-    assert _request_folders(server) == []
+    assert server.request_folders() == []
 
 
 @pytest.mark.slow
@@ -162,7 +108,7 @@ def test_serve_under_load(server: Server, expected: dict, tmp_path: Path) -> Non
     with httpx.Client(timeout=180, limits=httpx.Limits(max_connections=LOAD_CLIENTS)) as client:
         for path, status, _ in jobs:  # warm-up: every code path loaded before memory is read
             assert _post(client, server.url, path).status_code == status
-        rss_before = _rss_mb(server.pid)
+        rss_before = server.memory_mb()
 
         def run(i: int) -> dict:
             path, status, code = jobs[i % len(jobs)]
@@ -181,7 +127,7 @@ def test_serve_under_load(server: Server, expected: dict, tmp_path: Path) -> Non
         with ThreadPoolExecutor(LOAD_CLIENTS) as pool:
             results = list(pool.map(run, range(LOAD_REQUESTS)))
         wall = time.perf_counter() - start
-        rss_after, rss_peak = _rss_mb(server.pid), _rss_mb(server.pid, "VmHWM")
+        rss_after, rss_peak = server.memory_mb(), server.memory_mb("VmHWM")
         health = client.get(server.url + "/v1/health").json()
 
     statuses = Counter(res["response"].status_code for res in results)
@@ -192,7 +138,7 @@ def test_serve_under_load(server: Server, expected: dict, tmp_path: Path) -> Non
             _same_answer(r.json(), expected[res["path"].name])
         else:
             assert r.json()["error"]["code"] == code
-    assert _request_folders(server) == [], "temporary files left behind"
+    assert server.request_folders() == [], "temporary files left behind"
     assert health["running"] == 0 and health["admitted"] == 0
     assert rss_after - rss_before < RSS_GROWTH_LIMIT_MB, (rss_before, rss_after)
 

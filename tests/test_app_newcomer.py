@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dfcore.decision import FAKE, NO_FACE, NO_SIGN, UNCERTAIN, VERDICT_LABELS
 from dfcore.synth.samples import REAL_CLIP, SELFBLEND_CLIP, WARP_CLIP
-from ui_fixtures import REPO, SAMPLES, wait_for_background
+from ui_fixtures import REPO, SAMPLES, started_app, wait_for_background
 
 TIMEOUT = 60  # s: the first run imports torch and builds the model on a shared 2-core machine
 SAMPLE_CLIP = SAMPLES / WARP_CLIP
@@ -36,13 +35,7 @@ def with_weights(monkeypatch, untrained_weights: Path, tmp_path: Path) -> Path:
 
 
 def new_app() -> AppTest:
-    wait_for_background(TIMEOUT)  # an earlier test's background Grad-CAM jobs: done before this app starts
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=TIMEOUT)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return started_app(TIMEOUT)  # after an earlier test's background Grad-CAM jobs, from empty caches
 
 
 def upload(at: AppTest, name: str, data: bytes, mime: str = "video/mp4") -> AppTest:

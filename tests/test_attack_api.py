@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from api_fixtures import installed, private_tmp  # noqa: F401 - fixtures: the installed model, request temp folders
 from fastapi.testclient import TestClient
 
 import dfcore.serving.api as api
@@ -27,24 +26,6 @@ from dfcore.serving.upload_gate import UploadGate
 
 BOUNDARY = "b0undary"
 CTYPE = {"content-type": f"multipart/form-data; boundary={BOUNDARY}"}
-
-
-@pytest.fixture(scope="module")
-def installed(checkpoint: Path) -> Iterator[Path]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DFCORE_WEIGHTS", str(checkpoint))
-        mp.delenv(api.API_KEY_ENV, raising=False)
-        yield checkpoint
-
-
-@pytest.fixture(autouse=True)
-def private_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Requests' temporary folders go here; after the test it must be empty."""
-    folder = tmp_path / "server_tmp"
-    folder.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(folder))
-    yield folder
-    assert list(folder.iterdir()) == [], "a request left files behind"
 
 
 def _app(**options):

@@ -115,26 +115,38 @@ def test_exit_with_parent_when_the_parent_is_already_gone() -> None:
     assert done.returncode == 1
 
 
-@pytest.mark.slow
-def test_kill_9_of_the_batch_takes_its_workers_with_it(tmp_path: Path, sample_dir: Path,
-                                                       checkpoint: Path) -> None:
-    """The issue's repro: ``dfcore batch DIR --workers 2`` killed with SIGKILL; workers gone within 10 s."""
+def _start_batch(tmp_path: Path, sample_dir: Path, checkpoint: Path, n_clips: int,
+                 *options: str) -> tuple[subprocess.Popen, Path]:
+    """``dfcore batch`` over ``n_clips`` copies of a sample with 2 workers, in its own session; returns it and its output."""
     clips = tmp_path / "clips"
     clips.mkdir()
-    for i in range(12):
+    for i in range(n_clips):
         shutil.copy(sample_dir / "synthetic_real_astronaut.mp4", clips / f"clip{i:02d}.mp4")
     out = tmp_path / "o.jsonl"
     driver = subprocess.Popen(
         [sys.executable, "-m", "dfcore", "batch", str(clips), "--out", str(out), "--frames", "30", "--weights",
-         str(checkpoint), "--workers", "2", "--threads", "1", "--no-progress"],
+         str(checkpoint), "--workers", "2", *options, "--no-progress"],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True)
+    return driver, out
+
+
+def _wait_for_a_result(driver: subprocess.Popen, out: Path, timeout_s: float) -> None:
+    """Wait for the batch's first result line: by then its workers are up and working."""
+    deadline = time.monotonic() + timeout_s
+    while not (out.is_file() and out.read_bytes().count(b"\n") >= 1):
+        assert driver.poll() is None, "the batch ended before it could be killed"
+        assert time.monotonic() < deadline, f"no result within {timeout_s:g} s"
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_batch_takes_its_workers_with_it(tmp_path: Path, sample_dir: Path,
+                                                       checkpoint: Path) -> None:
+    """The issue's repro: ``dfcore batch DIR --workers 2`` killed with SIGKILL; workers gone within 10 s."""
+    driver, out = _start_batch(tmp_path, sample_dir, checkpoint, 12, "--threads", "1")
     try:
-        deadline = time.monotonic() + 180
-        while not (out.is_file() and out.read_bytes().count(b"\n") >= 1):  # the workers are up and working
-            assert driver.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline, "no result within 180 s"
-            time.sleep(0.1)
+        _wait_for_a_result(driver, out, 180)  # the workers are up and working
         helpers = _children(driver.pid)
         assert len(helpers) >= 3  # two workers and the resource tracker
         os.kill(driver.pid, signal.SIGKILL)
@@ -185,23 +197,10 @@ RAY_AGENTS = ("ray::DashboardAgent", "ray::RuntimeEnvAgent")
 @pytest.mark.slow
 def test_kill_9_of_a_ray_batch_takes_its_actors_with_it(tmp_path: Path, sample_dir: Path, checkpoint: Path) -> None:
     pytest.importorskip("ray")
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    for i in range(8):
-        shutil.copy(sample_dir / "synthetic_real_astronaut.mp4", clips / f"clip{i:02d}.mp4")
-    out = tmp_path / "o.jsonl"
-    driver = subprocess.Popen(
-        [sys.executable, "-m", "dfcore", "batch", str(clips), "--out", str(out), "--frames", "30", "--weights",
-         str(checkpoint), "--workers", "2", "--ray", "--no-progress"],
-        cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True)
+    driver, out = _start_batch(tmp_path, sample_dir, checkpoint, 8, "--ray")
     helpers: set[int] = set()
     try:
-        deadline = time.monotonic() + 240
-        while not (out.is_file() and out.read_bytes().count(b"\n") >= 1):  # Ray is up and its actors work
-            assert driver.poll() is None, "the batch ended before it could be killed"
-            assert time.monotonic() < deadline, "no result within 240 s"
-            time.sleep(0.2)
+        _wait_for_a_result(driver, out, 240)  # Ray is up and its actors work
         helpers = _descendants(driver.pid)
         names = {p: _cmdline(p) for p in helpers}
         heavy = {p for p, name in names.items() if not name.startswith(RAY_AGENTS)}

@@ -11,14 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
-from ui_fixtures import REPO, free_port, stop_streamlit
+from api_fixtures import served_api
+from ui_fixtures import REPO
 
 from dfcore.media.video_writer import write_h264
 
@@ -38,36 +37,13 @@ def test_schemathesis_finds_nothing(checkpoint: Path, tmp_path: Path) -> None:
     cv2.imwrite(str(files / "still.jpg"), img)
     cv2.imwrite(str(files / "still.png"), img)
     write_h264([img] * 3, files / "clip.mp4", 10)
-    server_tmp = tmp_path / "server_tmp"
-    server_tmp.mkdir()
-    port = free_port()
-    env = {**os.environ, "DFCORE_WEIGHTS": str(checkpoint), "DFCORE_API_KEY": KEY, "TMPDIR": str(server_tmp),
-           "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "GLOG_minloglevel": "2"}
-    log = tmp_path / "server.log"
-    with log.open("w") as out:
-        server = subprocess.Popen([sys.executable, "-m", "dfcore", "serve", "--port", str(port), "--workers", "2",
-                                   "--queue", "4", "--threads", "1", "--device", "cpu"], cwd=REPO, env=env,
-                                  stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert server.poll() is None, log.read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(url + "/v1/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()[-2000:]
-                time.sleep(0.3)
+    with served_api(checkpoint, tmp_path / "server", "--workers", "2", "--queue", "4", api_key=KEY) as server:
         run = subprocess.run(
-            [schemathesis, "run", url + "/openapi.json", "--checks", "all", "-n", str(EXAMPLES), "--seed", str(SEED),
-             "-H", f"Authorization: Bearer {KEY}", "--continue-on-failure", "--no-color"],
+            [schemathesis, "run", server.url + "/openapi.json", "--checks", "all", "-n", str(EXAMPLES), "--seed",
+             str(SEED), "-H", f"Authorization: Bearer {KEY}", "--continue-on-failure", "--no-color"],
             env={**os.environ, "SCHEMATHESIS_HOOKS": "schemathesis_hooks", "DFCORE_CONTRACT_FILES": str(files),
                  "PYTHONPATH": str(REPO / "tests")},
             capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    finally:
-        stop_streamlit(server)
     summary = [line for line in run.stdout.splitlines() if "generated" in line or "issues" in line or "fail" in line]
     print("\nschemathesis:", " | ".join(s.strip() for s in summary))
     assert run.returncode == 0 and "No issues found" in run.stdout, run.stdout[-6000:]
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]

@@ -7,25 +7,19 @@ checked for status, never for detection quality) and ``$TMPDIR`` in a folder the
 
 from __future__ import annotations
 
-import os
 import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+from api_fixtures import Server, served_api
 from attack_clients import SlowUpload, multipart_head
 from attack_media import write_flat_png
-from ui_fixtures import REPO, SAMPLES, free_port, stop_streamlit
-
-from dfcore.serving.api import TEMP_PREFIX
+from ui_fixtures import SAMPLES
 
 pytestmark = pytest.mark.slow
 
@@ -34,56 +28,10 @@ NORMAL_WITHIN_S = 10.0  # issue 30: a normal request gets 200 within this while 
 PEAK_BUDGET_MB = 2048  # any single input: at most this above the loaded model
 
 
-@dataclass
-class Server:
-    url: str
-    host: str
-    port: int
-    pid: int
-    tmp: Path
-    log: Path
-
-
 @pytest.fixture(scope="module")
 def server(checkpoint: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("attack_server")
-    tmp, log = folder / "tmp", folder / "server.log"
-    tmp.mkdir()
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if k != "DFCORE_API_KEY"}
-    env.update(DFCORE_WEIGHTS=str(checkpoint), TMPDIR=str(tmp), PYTHONPATH=str(REPO), OMP_NUM_THREADS="1",
-               GLOG_minloglevel="2")
-    cmd = [sys.executable, "-m", "dfcore", "serve", "--port", str(port), "--workers", "2", "--queue", "4",
-           "--threads", "1", "--device", "cpu"]
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(url + "/v1/health", timeout=2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()[-2000:]
-                time.sleep(0.3)
-        yield Server(url, "127.0.0.1", port, proc.pid, tmp, log)
-    finally:
-        stop_streamlit(proc)
-    assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
-
-
-def _request_folders(server: Server) -> list[Path]:
-    """The requests' temporary folders left in the server's $TMPDIR (a library's own files there are not ours)."""
-    return [p for p in server.tmp.iterdir() if p.name.startswith(TEMP_PREFIX)]
-
-
-def _hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmHWM")
+    with served_api(checkpoint, tmp_path_factory.mktemp("attack_server"), "--workers", "2", "--queue", "4") as s:
+        yield s
 
 
 def _post(client: httpx.Client, url: str, path: Path, **fields: str) -> httpx.Response:
@@ -122,23 +70,23 @@ def test_six_slow_uploads_do_not_lock_others_out(server: Server) -> None:
     assert slow_answers == {(408, "upload_timeout"): SLOW_CLIENTS}
     assert all(s.answered_after_s is not None and s.answered_after_s < 20 for s in slow)
     time.sleep(0.5)
-    assert _request_folders(server) == []
+    assert server.request_folders() == []
 
 
 def test_16_bit_png_bombs_at_once(server: Server, tmp_path: Path) -> None:
     """The issue's 12000x12000 16-bit PNG (0.86 MB), three at once: each refused from its header."""
     bomb = write_flat_png(tmp_path / "p16.png", 12000, 12000)
-    before = _hwm_mb(server.pid)
+    before = server.memory_mb("VmHWM")
     with httpx.Client(timeout=120) as client, ThreadPoolExecutor(3) as pool:
         t = time.monotonic()
         answers = list(pool.map(lambda _: _post(client, server.url, bomb), range(3)))
         took = time.monotonic() - t
-    grown = _hwm_mb(server.pid) - before
+    grown = server.memory_mb("VmHWM") - before
     print(f"\n3 x 12000x12000 16-bit PNG at once: {[a.status_code for a in answers]} in {took:.2f} s; "
           f"server peak RSS +{grown:.0f} MB")
     assert all(a.status_code == 422 and a.json()["error"]["code"] == "too_many_pixels" for a in answers)
     assert grown < PEAK_BUDGET_MB
-    assert _request_folders(server) == []
+    assert server.request_folders() == []
 
 
 def test_an_abandoned_request_frees_its_slot(server: Server) -> None:
@@ -161,4 +109,4 @@ def test_an_abandoned_request_frees_its_slot(server: Server) -> None:
         freed = time.monotonic() - gone
     print(f"\nabandoned 100-frame analysis: slot freed {freed:.2f} s after the client left")
     assert "refused: 499 cancelled" in server.log.read_text()  # stopped, not run to its end
-    assert _request_folders(server) == []
+    assert server.request_folders() == []

@@ -17,7 +17,9 @@ from pathlib import Path
 
 from dfcore.decision import VERDICT_LABELS, VERDICTS as MACHINE_VERDICTS
 from ui_fixtures import (
+    ANALYSIS_MS,
     BROWSER_TEST,
+    LOAD_MS,
     SAMPLES,
     copy_sample,
     launch_chromium,
@@ -30,25 +32,23 @@ pytestmark = BROWSER_TEST
 
 VERDICTS = tuple(VERDICT_LABELS.values())  # as shown: "FAKE", "UNCERTAIN", "NO SIGN FOUND", "NO FACE"
 ANALYZE_BUTTON = ".st-key-analyze_run button"  # its accessible name ends with its shortcut ("Analyze Enter")
-LOAD_S = 120_000  # ms: the first page run imports torch and loads the model on a busy 2-core machine
-ANALYSIS_S = 180_000  # ms
 
 
 def open_app(browser, url: str, path: str = "/"):
     page = browser.new_page(viewport={"width": 1400, "height": 1000}, color_scheme="light",
                             accept_downloads=True)
     page.goto(url + path)
-    page.wait_for_selector("[data-testid=stApp]", timeout=LOAD_S)
+    page.wait_for_selector("[data-testid=stApp]", timeout=LOAD_MS)
     return page
 
 
 def shown_verdict(page, key: str) -> str:
     """Wait for the view ``key``'s verdict box to show a verdict; return the box's text."""
     verdict = page.locator(f".st-key-{key}_verdict")
-    verdict.wait_for(timeout=ANALYSIS_S)
+    verdict.wait_for(timeout=ANALYSIS_MS)
     # Streamlit sends the keyed container before the elements inside it: on a busy machine the box can be
     # in the page, still empty, for a moment. Wait for its text rather than read it the instant it appears.
-    deadline = time.monotonic() + LOAD_S / 1000
+    deadline = time.monotonic() + LOAD_MS / 1000
     while not any(v in (text := verdict.inner_text()) for v in VERDICTS):
         assert time.monotonic() < deadline, f"the verdict box shows no verdict: {text!r}"
         page.wait_for_timeout(100)
@@ -58,14 +58,14 @@ def shown_verdict(page, key: str) -> str:
 def wait_for_result(page, key: str) -> str:
     """Wait for the view ``key`` to show its verdict, timeline chart and loaded explorer images; return the verdict."""
     text = shown_verdict(page, key)
-    page.locator(".js-plotly-plot").first.wait_for(timeout=LOAD_S)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=LOAD_MS)
     explorer = page.locator(f".st-key-{key}_explorer")
-    explorer.get_by_text("Grad-CAM,").first.wait_for(timeout=LOAD_S)
+    explorer.get_by_text("Grad-CAM,").first.wait_for(timeout=LOAD_MS)
     # Every image in the explorer (frame, crop, Grad-CAM overlay) really loaded from the media endpoint.
     page.wait_for_function(
         """(sel) => { const imgs = [...document.querySelectorAll(sel + ' img')];
                       return imgs.length >= 3 && imgs.every((i) => i.complete && i.naturalWidth > 0); }""",
-        arg=f".st-key-{key}_explorer", timeout=LOAD_S)
+        arg=f".st-key-{key}_explorer", timeout=LOAD_MS)
     return text
 
 
@@ -79,14 +79,14 @@ def wait_for_playing_video(page) -> None:
     """Wait until a preview video has decoded frames and its time advances; fail with every video's state."""
     # Chromium may hold back a muted autoplay video outside the viewport (to save power), and where the preview
     # lands depends on the layout: bring it into view, as a user who wants to watch it would.
-    page.locator("video").first.scroll_into_view_if_needed(timeout=LOAD_S)
-    deadline = time.monotonic() + LOAD_S / 1000
+    page.locator("video").first.scroll_into_view_if_needed(timeout=LOAD_MS)
+    deadline = time.monotonic() + LOAD_MS / 1000
     while True:
         states = page.evaluate(VIDEO_STATES)
         if any(v["readyState"] >= 2 and v["currentTime"] > 0 and v["error"] is None and v["width"] > 0
                for v in states):
             return
-        assert time.monotonic() < deadline, f"no preview video played within {LOAD_S / 1000:.0f} s: {states}"
+        assert time.monotonic() < deadline, f"no preview video played within {LOAD_MS / 1000:.0f} s: {states}"
         page.wait_for_timeout(500)
 
 
@@ -97,14 +97,14 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     failure_screenshots.append(page)
     page.get_by_text("Upload", exact=True).click()
     page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(clip))
-    page.locator("[data-testid=stFileChip]").first.wait_for(timeout=LOAD_S)
+    page.locator("[data-testid=stFileChip]").first.wait_for(timeout=LOAD_MS)
     page.locator(ANALYZE_BUTTON).click()
 
     wait_for_result(page, "analyze")
     wait_for_playing_video(page)
     assert page.get_by_text("Most suspicious frames").count() == 1
 
-    with page.expect_download(timeout=LOAD_S) as dl:
+    with page.expect_download(timeout=LOAD_MS) as dl:
         page.get_by_role("button", name="Download JSON").click()
     data = json.loads(Path(dl.value.path()).read_text())
     assert data["verdict"] in MACHINE_VERDICTS and data["n_frames"] == 20
@@ -112,7 +112,7 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     assert data["input"]["name"] == clip.name and data["input"]["size_bytes"] == clip.stat().st_size
     assert dl.value.suggested_filename == f"{clip.name}.{data['verdict']}.deepfake-lens.json"
 
-    with page.expect_download(timeout=ANALYSIS_S) as dl:
+    with page.expect_download(timeout=ANALYSIS_MS) as dl:
         page.get_by_role("button", name="Download HTML report").click()
     report = Path(dl.value.path()).read_text()
     assert "Plotly.newPlot" in report and "data:image/png;base64," in report
@@ -125,7 +125,7 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     offline = browser.new_page(viewport={"width": 1200, "height": 900})
     offline.route("http*://**", lambda route: route.abort())
     offline.goto(report_file.as_uri())
-    offline.locator(".js-plotly-plot .scatterlayer").first.wait_for(timeout=LOAD_S)
+    offline.locator(".js-plotly-plot .scatterlayer").first.wait_for(timeout=LOAD_MS)
     offline.wait_for_function("[...document.images].every((i) => i.complete && i.naturalWidth > 0)")
     screenshot(offline, "report")
     offline.close()
@@ -137,10 +137,10 @@ def test_analyze_upload_shows_verdict_chart_gradcam_video_and_downloads(browser,
     explorer = page.locator(".st-key-analyze_explorer")
     assert explorer.get_by_text(f"Frame {data['frames'][shown]['index']} at").count() == 1
     point = page.locator(".js-plotly-plot .scatterlayer .trace").first.locator(".point").nth(target)
-    point.scroll_into_view_if_needed(timeout=LOAD_S)  # a mouse click lands only inside the window
+    point.scroll_into_view_if_needed(timeout=LOAD_MS)  # a mouse click lands only inside the window
     box = point.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-    explorer.get_by_text(f"Frame {data['frames'][target]['index']} at").wait_for(timeout=LOAD_S)
+    explorer.get_by_text(f"Frame {data['frames'][target]['index']} at").wait_for(timeout=LOAD_MS)
     page.close()
 
 
@@ -172,13 +172,13 @@ def test_webcam_records_and_analyses_a_clip(playwright_instance, streamlit_app, 
         page = open_app(camera_browser, streamlit_app, "/webcam")
         failure_screenshots.append(page)
         record = page.get_by_role("button", name="Record 5 s")
-        record.wait_for(timeout=LOAD_S)
+        record.wait_for(timeout=LOAD_MS)
         # Shorter clip: 3 s (the slider's minimum) keeps the test quick.
         page.locator(".st-key-webcam_seconds input[type=range]").focus()
         page.keyboard.press("Home")
         record = page.get_by_role("button", name="Record 3 s")
-        record.wait_for(timeout=LOAD_S)
-        page.get_by_text("Camera ready.").wait_for(timeout=LOAD_S)
+        record.wait_for(timeout=LOAD_MS)
+        page.get_by_text("Camera ready.").wait_for(timeout=LOAD_MS)
         record.click()
         wait_for_result(page, "webcam")
         wait_for_playing_video(page)
@@ -201,11 +201,11 @@ def test_batch_two_files_table_csv_and_open_row(browser, streamlit_app, tmp_path
     page = open_app(browser, streamlit_app, "/batch")
     failure_screenshots.append(page)
     page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files([str(f) for f in [*files, broken]])
-    page.locator("[data-testid=stFileChip]").nth(2).wait_for(timeout=LOAD_S)
+    page.locator("[data-testid=stFileChip]").nth(2).wait_for(timeout=LOAD_MS)
     page.get_by_role("button", name="Analyze 3 file(s)").click()
-    page.locator("[data-testid=stDataFrame]").wait_for(timeout=ANALYSIS_S)
+    page.locator("[data-testid=stDataFrame]").wait_for(timeout=ANALYSIS_MS)
 
-    with page.expect_download(timeout=LOAD_S) as dl:
+    with page.expect_download(timeout=LOAD_MS) as dl:
         page.get_by_role("button", name="Download CSV").click()
     rows = list(csv.DictReader(io.StringIO(Path(dl.value.path()).read_text())))
     assert sorted(r["file"] for r in rows) == sorted(f.name for f in [*files, broken])
@@ -214,7 +214,7 @@ def test_batch_two_files_table_csv_and_open_row(browser, streamlit_app, tmp_path
     bad = next(r for r in rows if r["file"] == broken.name)
     assert bad["verdict"] == "ERROR" and bad["fake score (%)"] == bad["seconds"] == "", "blank, never None"
     # The error in full, outside the table (a cell would cut it off).
-    page.locator("[data-testid=stAlertContentError]").get_by_text(bad["error"], exact=True).wait_for(timeout=LOAD_S)
+    page.locator("[data-testid=stAlertContentError]").get_by_text(bad["error"], exact=True).wait_for(timeout=LOAD_MS)
 
     wait_for_result(page, "batch")  # the first row's full analysis opens below the table
     screenshot(page, "batch")
@@ -228,16 +228,16 @@ def test_speed_and_model_pages_render_the_card(browser, streamlit_app, failure_s
     wait_for_result(page, "analyze")
     # Through the sidebar, not a new page load: the session (and its loaded clip) must carry over.
     page.get_by_role("link", name="Speed vs accuracy").click()
-    page.get_by_role("heading", name="Speed vs accuracy").wait_for(timeout=LOAD_S)
-    page.get_by_text("Seconds per video").first.wait_for(timeout=LOAD_S)  # the card's curves
+    page.get_by_role("heading", name="Speed vs accuracy").wait_for(timeout=LOAD_MS)
+    page.get_by_text("Seconds per video").first.wait_for(timeout=LOAD_MS)  # the card's curves
     page.get_by_role("button", name="Time every frame count").click()
-    page.get_by_text("this clip, this machine").first.wait_for(timeout=ANALYSIS_S)
+    page.get_by_text("this clip, this machine").first.wait_for(timeout=ANALYSIS_MS)
     screenshot(page, "speed")
     page.goto(streamlit_app + "/model")
-    page.get_by_role("heading", name="Limitations").wait_for(timeout=LOAD_S)
+    page.get_by_role("heading", name="Limitations").wait_for(timeout=LOAD_MS)
     # Waited for, not counted at one instant: Streamlit may still be replacing stale elements.
-    page.get_by_text("TEST FIXTURE").first.wait_for(timeout=LOAD_S)
-    page.get_by_text("Device in use", exact=True).first.wait_for(timeout=LOAD_S)
+    page.get_by_text("TEST FIXTURE").first.wait_for(timeout=LOAD_MS)
+    page.get_by_text("Device in use", exact=True).first.wait_for(timeout=LOAD_MS)
     assert page.get_by_text("Device in use", exact=True).count() == 1  # once rendered, shown once
     screenshot(page, "model")
     page.close()
@@ -260,7 +260,7 @@ def test_first_verdict_soon_after_the_server_is_up(browser, tmp_path) -> None:
     try:
         t0 = time.monotonic()
         page.goto(url + "/")
-        page.locator(ANALYZE_BUTTON).click(timeout=LOAD_S)
+        page.locator(ANALYZE_BUTTON).click(timeout=LOAD_MS)
         text = shown_verdict(page, "analyze")
         seconds = time.monotonic() - t0
     finally:

@@ -25,7 +25,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from ui_fixtures import (
+    ANALYSIS_MS,
     BROWSER_TEST,
+    LOAD_MS,
     REPO,
     SAMPLES,
     launch_chromium,
@@ -35,8 +37,6 @@ from ui_fixtures import (
 
 pytestmark = BROWSER_TEST
 
-LOAD_MS = 120_000  # the first page run imports torch and loads the model on a busy 2-core machine
-ANALYSIS_MS = 180_000
 NO_CAMERA = "No camera found: connect one, or allow this page to use it."
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 from dfcore.decision import VERDICTS  # the JSON's machine names
 from ui_fixtures import (
+    ANALYSIS_MS,
     BROWSER_TEST,
+    LOAD_MS,
     SAMPLES,
     copy_sample,
     screenshot,
@@ -23,8 +25,6 @@ from ui_fixtures import (
 
 pytestmark = BROWSER_TEST
 
-LOAD_MS = 120_000  # the first page run imports torch and loads the model on a busy 2-core machine
-ANALYSIS_MS = 180_000
 BACKGROUND = "getComputedStyle(document.querySelector('[data-testid=stApp]')).backgroundColor"
 VERDICT_TOP = "document.querySelector('.st-key-analyze_verdict').getBoundingClientRect().top"
 

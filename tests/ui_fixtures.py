@@ -221,6 +221,11 @@ def launch_chromium(playwright, extra_args: list[str] | None = None):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_FLAGS + (extra_args or []))
 
 
+# Playwright waits, in ms: a fresh server's first page run imports torch and loads the model on a busy 2-core
+# machine, and an analysis there can take minutes.
+LOAD_MS = 120_000
+ANALYSIS_MS = 180_000
+
 # A browser test module's marks: ``pytestmark = BROWSER_TEST``.
 BROWSER_TEST = [
     pytest.mark.browser,
