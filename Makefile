@@ -50,9 +50,9 @@ train: $(TRAIN_DEPS)  ## train teacher, leave-one-method-out check and student o
 
 GPU_MINUTES ?= 8.5
 train-gpu: $(TRAIN_DEPS)  ## pack gpu_bundle/ (faces + ImageNet backbone, <= 45 MiB) on the CPU, then print the command that trains on one GPU in <= 10 min
-	$(PY) -m dfcore.training.bundle --data ../shared/data --out gpu_bundle
+	$(PY) -m dfcore.training.gpu.bundle --data ../shared/data --out gpu_bundle
 	@echo "On the GPU machine (the working tree plus gpu_bundle/, no data, no MediaPipe or PyAV needed), from the repo root:"
-	@echo '  PYTHONUNBUFFERED=1 timeout -s INT 570 python3 -m dfcore.training.gpu_run --bundle gpu_bundle --out "$$OUT" --minutes $(GPU_MINUTES)'
+	@echo '  PYTHONUNBUFFERED=1 timeout -s INT 570 python3 -m dfcore.training.gpu.run --bundle gpu_bundle --out "$$OUT" --minutes $(GPU_MINUTES)'
 	@echo "Then copy the checkpoints back into weights/ and calibrate them: make calibrate"
 
 calibrate: $(RUNTIME)  ## refit the offered models' calibration and both verdict thresholds on the calibration pool (no training; ~15 min on 2 cores)

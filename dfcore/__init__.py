@@ -1,7 +1,7 @@
 """dfcore: the deepfake detection core behind Deepfake Lens (no UI code here).
 
 The public names below are imported on first use (PEP 562), not with the package: analysis needs MediaPipe
-and PyAV, but a training run on a machine without them (``dfcore.training.gpu_run``) imports only the
+and PyAV, but a training run on a machine without them (``dfcore.training.gpu.run``) imports only the
 modules it uses. ``from dfcore import analyze_video`` and ``dfcore.load_detector`` work as before.
 """
 

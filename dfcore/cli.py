@@ -250,7 +250,7 @@ def format_result(r: "AnalysisResult") -> list[str]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .training.datasets import read_csv, read_dataset
+    from .training.sources.datasets import read_csv, read_dataset
     from .models.detector import load_detector
     from .evaluation.evaluate import evaluate, format_table
 

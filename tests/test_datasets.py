@@ -1,4 +1,4 @@
-"""dfcore.training.datasets: each reader on a tiny hand-built layout, autodetection, and identity-disjoint splits.
+"""dfcore.training.sources.datasets: each reader on a tiny hand-built layout, autodetection, and identity-disjoint splits.
 
 Every dataset here is a handful of empty files in pytest's tmp_path: the readers
 look only at names, folders and metadata, never inside the clips.
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dfcore.training.datasets import (
+from dfcore.training.sources.datasets import (
     LabelledItem,
     check_disjoint,
     count_by_source,

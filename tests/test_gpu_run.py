@@ -20,9 +20,9 @@ import torch
 from dfcore.models.backbones import load_lite0_imagenet
 from dfcore.models.checkpoint import load_checkpoint, save_checkpoint
 from dfcore.models.model import create_model
-from dfcore.training.bundle import BundleConfig, load_bundle, pack
-from dfcore.training.face_cache import CropSet
-from dfcore.training.gpu_run import EXCLUDED_FAKES, LOG_NAME, RUN_NAMES, Pools, few_items, plan
+from dfcore.training.gpu.bundle import BundleConfig, load_bundle, pack
+from dfcore.training.sources.face_cache import CropSet
+from dfcore.training.gpu.run import EXCLUDED_FAKES, LOG_NAME, RUN_NAMES, Pools, few_items, plan
 from dfcore.training.webcam_augment import apply_webcam, sample_webcam
 from dfcore.vision.preprocessing import PreprocessConfig
 
@@ -173,7 +173,7 @@ def test_tiny_gpu_run_without_mediapipe_or_av_writes_loadable_uncalibrated_check
     out = tmp_path / "out"
     code = ("import sys; sys.modules['mediapipe'] = None; sys.modules['av'] = None\n"
             "import torch; torch.set_num_threads(1)\n"
-            "from dfcore.training.gpu_run import main\n"
+            "from dfcore.training.gpu.run import main\n"
             f"sys.exit(main(['--bundle', {str(bundle_dir)!r}, '--out', {str(out)!r}, '--minutes', '30', "
             "'--runs', 'gpu_main,gpu_no_faceswap', '--device', 'cpu', '--tiny']))")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
@@ -203,7 +203,7 @@ def test_runs_that_do_not_fit_the_time_left_are_skipped_and_logged_never_half_sa
                                                                                      tmp_path: Path) -> None:
     out = tmp_path / "out"
     code = ("import sys, torch; torch.set_num_threads(1)\n"
-            "from dfcore.training.gpu_run import main\n"
+            "from dfcore.training.gpu.run import main\n"
             f"sys.exit(main(['--bundle', {str(bundle_dir)!r}, '--out', {str(out)!r}, '--minutes', '0.01', "
             "'--runs', 'gpu_main,gpu_no_dfl', '--device', 'cpu', '--tiny']))")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)

@@ -1,4 +1,4 @@
-"""dfcore.training.talking_heads: the talking-heads folder's reader, and its identity-disjoint splits."""
+"""dfcore.training.sources.talking_heads: the talking-heads folder's reader, and its identity-disjoint splits."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from dfcore.errors import DatasetError
-from dfcore.training.datasets import split_by_identity
-from dfcore.training.talking_heads import is_generated, read_talking_heads
+from dfcore.training.sources.datasets import split_by_identity
+from dfcore.training.sources.talking_heads import is_generated, read_talking_heads
 
 HEADER = "path,label,source,identity,method\n"
 ROWS = [

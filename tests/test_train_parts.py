@@ -1,4 +1,4 @@
-"""dfcore.training.train and dfcore.training.face_cache without the real data: tiny synthetic crop sets and a tiny model.
+"""dfcore.training.train and dfcore.training.sources.face_cache without the real data: tiny synthetic crop sets and a tiny model.
 
 Nothing here reads the training data; the cached regions are smooth random images
 (or regions extracted from the synthetic astronaut clips), and the model is a
@@ -24,8 +24,8 @@ import dfcore.training.train as train_mod
 from dfcore.training.augment import AugmentParams
 from dfcore.synth.blend import apply_blend, sample_blend_params
 from dfcore.models.checkpoint import load_checkpoint
-from dfcore.training.datasets import LabelledItem, read_csv
-from dfcore.training.face_cache import CropSet, extract_crops
+from dfcore.training.sources.datasets import LabelledItem, read_csv
+from dfcore.training.sources.face_cache import CropSet, extract_crops
 from dfcore.vision.face_mesh import N_LANDMARKS
 from dfcore.models.model import ModelConfig, ResNeXtLSTM
 from dfcore.vision.preprocessing import crop_face

@@ -22,9 +22,9 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..training.datasets import LabelledItem
+from ..training.sources.datasets import LabelledItem
 from ..models.detector import Detector, load_detector
-from ..training.calibration_pool import IMAGE_DOMAINS, pool_items
+from ..training.sources.calibration_pool import IMAGE_DOMAINS, pool_items
 from .evaluate import DEFAULT_FRAME_COUNTS, auc_change_sentence, evaluate, format_table, report_of, score_items
 from .thresholds import OUTCOMES
 from .verdict_validation import error_rates, verdict_validation

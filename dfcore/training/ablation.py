@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .face_cache import CropSet
+from .sources.face_cache import CropSet
 from .train import LEAVE_ONE_OUT, RECIPE, DataConfig, FacePools, RunConfig, build_model, load_or_extract, \
     make_splits, monitor, prepare_data, run_preprocess, train_frames
 

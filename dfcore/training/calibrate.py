@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from .datasets import LabelledItem, count_by_source
+from .sources.datasets import LabelledItem, count_by_source
 from ..decision import Thresholds
 from ..models.detector import Detector
 from ..evaluation.evaluate import VideoScores, pool_of, score_items
@@ -351,7 +351,7 @@ def calibrate_on_pool(path: str | os.PathLike, items: dict[str, list[LabelledIte
 
     Args:
         path: the checkpoint (rewritten in place; its sha256 changes: update the manifest, card and goldens).
-        items: {domain: items}, e.g. from :func:`dfcore.training.calibration_pool.pool_items`.
+        items: {domain: items}, e.g. from :func:`dfcore.training.sources.calibration_pool.pool_items`.
         image_domains: the domains of still images (each judged as a photo or a tight face crop, as analysis
             judges it: :func:`dfcore.decision.is_face_crop`); the other domains are clips.
         frame_counts: the frame counts each clip is analysed at.

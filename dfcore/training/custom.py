@@ -37,7 +37,7 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.model import MODEL_CONFIGS, ResNeXtLSTM, create_model
 from ..models.model_registry import card_path_for, resolve_model
 from ..vision.preprocessing import PreprocessConfig
-from .datasets import LabelledItem, count_by_source, detect_layout, read_dataset, split_by_identity
+from .sources.datasets import LabelledItem, count_by_source, detect_layout, read_dataset, split_by_identity
 from .train import (
     RECIPE,
     SLIDER_FRAMES,
@@ -59,7 +59,7 @@ FEW_CALIBRATION_REALS = 20
 
 @dataclass(frozen=True)
 class CustomTrainOptions:
-    datasets: tuple[str, ...]  # dataset folders or CSV files, any layout dfcore.training.datasets reads
+    datasets: tuple[str, ...]  # dataset folders or CSV files, any layout dfcore.training.sources.datasets reads
     out: str  # the checkpoint to write; its manifest line (SHA256SUMS) and card go beside it
     init: str | None = None  # checkpoint to start from (None: the installed default model, or --model's)
     from_imagenet: bool = False  # start the CNN from ImageNet weights instead (EfficientNet-Lite0 architectures)

@@ -42,8 +42,8 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.model import ResNeXtLSTM, inference_backbone
 from ..synth.blend import sample_blend_params
 from .augment import sample_augment
-from .datasets import LabelledItem, identity_groups
-from .face_cache import CropSet
+from .sources.datasets import LabelledItem, identity_groups
+from .sources.face_cache import CropSet
 from .train import (DataConfig, as_input, load_or_extract, make_splits, model_face, train_blend, RECIPE,
                     trained_data_config)
 

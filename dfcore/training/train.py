@@ -53,9 +53,9 @@ from .augment import apply_augment, sample_augment
 from ..models.backbones import LITE0_MEAN_STD
 from ..synth.blend import BlendOptions, apply_blend, sample_blend_params
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
-from .face_cache import CropSet, extract_crops
-from .talking_heads import read_talking_heads
+from .sources.datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
+from .sources.face_cache import CropSet, extract_crops
+from .sources.talking_heads import read_talking_heads
 from ..evaluation.metrics import roc_auc
 from ..models.model import STAGES, ResNeXtLSTM, create_model
 from ..models.model_registry import withdrawn_reason
@@ -886,10 +886,10 @@ def recalibrate(cfg: TrainConfig) -> list[Path]:
 
 def calibrate_for_verdicts(path: Path, splits: dict[str, list[LabelledItem]], work_dir: Path) -> dict:
     """Three-outcome calibration on the calibration pool of ``splits`` (FF++, talking heads, web-degraded reals;
-    DFDC crops and stills for images: :mod:`dfcore.training.calibration_pool`); the degraded copies and stills go
+    DFDC crops and stills for images: :mod:`dfcore.training.sources.calibration_pool`); the degraded copies and stills go
     under ``work_dir/pools``, with the raw scores (a refit of the same weights scores nothing again)."""
     from .calibrate import calibrate_on_pool
-    from .calibration_pool import IMAGE_DOMAINS, pool_items
+    from .sources.calibration_pool import IMAGE_DOMAINS, pool_items
 
     pools = work_dir / "pools"
     return calibrate_on_pool(path, pool_items(splits, "calibration", pools), IMAGE_DOMAINS, cache_dir=pools)

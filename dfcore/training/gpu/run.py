@@ -1,10 +1,10 @@
 """A short GPU training session from a packed bundle (``make train-gpu``): a stronger teacher and its ablations.
 
-    python -m dfcore.training.gpu_run --bundle gpu_bundle --out DIR --minutes M [--runs gpu_main,...]
+    python -m dfcore.training.gpu.run --bundle gpu_bundle --out DIR --minutes M [--runs gpu_main,...]
                                       [--device cuda] [--workers 14] [--tiny]
 
 Runs on a machine with one GPU and nothing else of the project's: no data folder, no MediaPipe, no PyAV (the
-modules imported here need neither). Everything comes from the bundle (``dfcore.training.bundle``).
+modules imported here need neither). Everything comes from the bundle (``dfcore.training.gpu.bundle``).
 
 Several runs share ``--minutes``, one after the other, in ``RUN_NAMES`` order (``gpu_main`` gets ~45%):
 each is the recipe of ``train.py`` (ImageNet-initialised Lite0, real faces, their self-blends, real fakes,
@@ -38,16 +38,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .augment import apply_augment, sample_augment
+from ..augment import apply_augment, sample_augment
 from .bundle import Bundle, load_bundle
-from .face_cache import CropSet
-from .train import ClipFeatures, RunConfig, jsonable, lr_at, train_clips
-from .webcam_augment import apply_webcam, sample_webcam
-from ..models.backbones import LITE0_MEAN_STD, load_lite0_imagenet
-from ..models.checkpoint import load_checkpoint, save_checkpoint
-from ..models.model import ResNeXtLSTM, create_model
-from ..synth.blend import BlendOptions, apply_blend, sample_blend_params
-from ..vision.preprocessing import PreprocessConfig, crop_face
+from ..sources.face_cache import CropSet
+from ..train import ClipFeatures, RunConfig, jsonable, lr_at, train_clips
+from ..webcam_augment import apply_webcam, sample_webcam
+from ...models.backbones import LITE0_MEAN_STD, load_lite0_imagenet
+from ...models.checkpoint import load_checkpoint, save_checkpoint
+from ...models.model import ResNeXtLSTM, create_model
+from ...synth.blend import BlendOptions, apply_blend, sample_blend_params
+from ...vision.preprocessing import PreprocessConfig, crop_face
 
 LOG_NAME = "gpu_runs.json"  # the one log of every run, beside the checkpoints
 RUN_NAMES = ("gpu_main", "gpu_no_dfl", "gpu_no_anitalker", "gpu_no_sadtalker", "gpu_no_faceswap", "gpu_no_face2face")
@@ -502,7 +502,7 @@ def write_log(path: Path, log: dict) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
-    ap = argparse.ArgumentParser(prog="python -m dfcore.training.gpu_run", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m dfcore.training.gpu.run", description=__doc__.split("\n")[0])
     ap.add_argument("--bundle", required=True, help="the folder `make train-gpu` packed")
     ap.add_argument("--out", required=True, help="where the checkpoints, SHA256SUMS and gpu_runs.json go")
     ap.add_argument("--minutes", type=float, required=True, help="the whole session's budget, dry run included")
@@ -528,7 +528,7 @@ def main(argv: list[str] | None = None) -> int:
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
-    command = "python -m dfcore.training.gpu_run " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
+    command = "python -m dfcore.training.gpu.run " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     out_dir = Path(args.out)
     out_dir.mkdir(parents=True, exist_ok=True)
     bundle = load_bundle(args.bundle)

@@ -33,16 +33,16 @@ import cv2
 import numpy as np
 import torch
 
-from .face_cache import CropSet
-from ..vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
+from ..sources.face_cache import CropSet
+from ...vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
 
 if TYPE_CHECKING:  # train.py is imported where used: the bundle's readers need none of it
-    from .train import DataConfig
+    from ..train import DataConfig
 
 BUNDLE_JSON = "bundle.json"
 BACKBONE_FILE = "lite0_imagenet_fp16.pt"
 DATA_FOLDERS = ("ffpp_c23", "dfdc_faces", "talking_heads")  # the shared data's top folders
-BUNDLE_VERSION = 1  # bump when the layout changes; gpu_run refuses other versions
+BUNDLE_VERSION = 1  # bump when the layout changes; run.py refuses other versions
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def codec_variant(ps: PackedSet, share: float, crf_range: tuple[int, int], fps: 
 
     Geometry is unchanged (the codec moves no pixel); each item records the CRF it went through.
     """
-    from ..synth.web_degrade import h264_roundtrip  # PyAV: packing only, never on the GPU machine
+    from ...synth.web_degrade import h264_roundtrip  # PyAV: packing only, never on the GPU machine
 
     chosen = np.sort(rng.choice(len(ps.items), size=int(round(share * len(ps.items))), replace=False))
     regions, rows, items, owner = [], [], [], []
@@ -164,7 +164,7 @@ def write_backbone(path: Path) -> None:
     """The packaged ImageNet Lite0 weights in fp16, as the package ships them (its own tensor names, classifier
     dropped): ``load_lite0_imagenet`` pairs them with timm's by order and shape, so a GPU machine with another
     timm version, whose names may differ, still loads them."""
-    from ..models.backbones import lite0_imagenet_file
+    from ...models.backbones import lite0_imagenet_file
 
     source = torch.load(lite0_imagenet_file(), map_location="cpu", weights_only=True)
     torch.save({k: v.half() if v.is_floating_point() else v for k, v in source.items() if not k.startswith("_fc.")},
@@ -183,14 +183,14 @@ def dfdc_subset(items: list, n: int, seed: int) -> list:
 
 def split_config(cfg: BundleConfig) -> DataConfig:
     """The split settings the packed train sets come from (recorded, so calibration can rebuild the splits)."""
-    from .train import DataConfig
+    from ..train import DataConfig
 
     return DataConfig(data_root=cfg.data_root)
 
 
 def extract_sets(cfg: BundleConfig) -> dict[str, CropSet]:
     """The face regions of the packed sets (through the face cache: ``cache/``, reused when it matches)."""
-    from .train import load_or_extract, make_splits
+    from ..train import load_or_extract, make_splits
 
     data = split_config(cfg)
     splits = make_splits(data)

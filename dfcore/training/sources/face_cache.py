@@ -21,12 +21,12 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .datasets import LabelledItem
-from ..errors import DfcoreError
-from ..vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
+from ...errors import DfcoreError
+from ...vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
 
 if TYPE_CHECKING:  # extraction's imports need MediaPipe and PyAV; CropSet alone (a GPU run) needs neither
-    from ..vision.face_mesh import FaceMesh
-    from ..vision.faces import FaceOptions
+    from ...vision.face_mesh import FaceMesh
+    from ...vision.faces import FaceOptions
 
 
 @dataclass
@@ -84,7 +84,7 @@ def extract_crops(
     Returns:
         The regions of all frames in which the subject's face was found, with Face Mesh landmarks.
     """
-    from ..vision.face_mesh import N_LANDMARKS, FaceMesh
+    from ...vision.face_mesh import N_LANDMARKS, FaceMesh
 
     cfg = PreprocessConfig(input_size=cache_size, margin=margin)
     crops, boxes, kps, marks, owner, meta = [], [], [], [], [], []
@@ -112,8 +112,8 @@ def _extract_item(it: LabelledItem, n: int, frames_per_item: int, cfg: Preproces
                   face_options: FaceOptions | None, mesh: FaceMesh, no_mesh: np.ndarray,
                   crops: list, boxes: list, kps: list, marks: list, owner: list) -> int:
     """Append one item's regions to the lists; returns how many faces it gave."""
-    from ..analyze import detect_track
-    from ..media.video_io import sample_frames
+    from ...analyze import detect_track
+    from ...media.video_io import sample_frames
 
     cache_size = cfg.input_size
     try:

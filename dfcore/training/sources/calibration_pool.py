@@ -25,8 +25,8 @@ from pathlib import Path
 
 import cv2
 
-from ..media.video_io import sample_frames
-from ..synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
+from ...media.video_io import sample_frames
+from ...synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
 from .datasets import LabelledItem
 
 DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc", "stills")

@@ -35,8 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetError
-from ..media.formats import SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS
+from ...errors import DatasetError
+from ...media.formats import SUPPORTED_EXTENSIONS, VIDEO_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import csv
 import os
 from pathlib import Path
 
-from ..errors import DatasetError
+from ...errors import DatasetError
 from .datasets import LabelledItem, _finish, _parse_label, _require_columns, _require_dir
 
 SOURCE_PREFIX = "talking_heads/"

@@ -1,0 +1,1 @@
+"""The GPU recipe: a bundle packed on the CPU (bundle), trained on one GPU (run)."""
