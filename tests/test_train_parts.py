@@ -590,6 +590,28 @@ def test_train_run_leave_one_out_and_distilled_student(tmp_path: Path, ffpp_set:
     assert all(torch.isfinite(p).all() for p in ck.model.parameters())
 
 
+def test_a_warm_started_stage_with_talking_heads_starts_from_its_base_and_monitors_them(
+        tmp_path: Path, ffpp_set: CropSet, dfdc_set: CropSet, tiny_factory: str) -> None:
+    cfg = TrainConfig(weights_dir=str(tmp_path / "weights"), work_dir=str(tmp_path / "runs"))
+    data = _data(ffpp_set, dfdc_set)
+    data.crops["th_train"], data.crops["th_calib"] = _ffpp(seed=13), _ffpp(seed=14)
+    base = load_checkpoint(train_run(dataclasses.replace(RUN, name="tiny_base", frame_steps=1, clip_steps=1),
+                                     data, cfg))
+    stage = dataclasses.replace(RUN, name="tiny_stage", init_from="tiny_base", talking_heads_share=0.3,
+                                frozen_stages=("stem", "layer1", "layer2", "layer3", "layer4"), frame_steps=2,
+                                clip_steps=1, eval_every=1)
+    model = train_mod.build_model(stage, cfg.weights_dir)
+    assert all(torch.equal(v, base.model.state_dict()[k]) for k, v in model.state_dict().items())
+    ck = load_checkpoint(train_run(stage, data, cfg))
+    assert "th_calib_frame_auc" in ck.info["monitoring_history"][0]
+    assert ck.info["trained_on"]["warm_started_from"] == "weights/tiny_base.pt"
+    assert any("talking_heads" in d for d in ck.info["trained_on"]["datasets"])
+    # Every backbone stage frozen: the CNN is the base's, the heads moved.
+    got, want = ck.model.state_dict(), base.model.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want if k.startswith("backbone."))
+    assert not torch.equal(got["frame_head.weight"], want["frame_head.weight"])
+
+
 def test_train_runs_the_plan_calibrates_and_skips_finished_runs(tmp_path: Path, ffpp_set: CropSet,
                                                                  dfdc_set: CropSet, tiny_factory: str,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:

