@@ -166,7 +166,8 @@ RECIPE: dict[str, RunConfig] = {
         std=(0.25, 0.25, 0.25), frame_steps=2400, lr=2e-3, warmup=100, teacher="lite0_lstm", augment_strength=0.5,
         select_best=True),
     # A stage on the shipped teacher (GitHub issue 29): its CNN's last two stages and heads, warm-started, learn
-    # the talking heads beside FF++ and DFDC. Not in the default runs: it ships only if it passes its rule.
+    # the talking heads beside FF++ and DFDC. Not in the default runs: it passed its rule (README) and waits in
+    # weights/candidates/ until it is wired in as the default.
     "lite0_lstm_th": RunConfig(
         name="lite0_lstm_th", model_name="lite0_lstm", input_size=160, mean=LITE0_MEAN_STD, std=LITE0_MEAN_STD,
         frame_steps=600, lr=1e-4, warmup=50, init_from="lite0_lstm", frozen_stages=("stem", "layer1", "layer2"),
