@@ -18,8 +18,8 @@ Measured (README: "A head stage on the frozen teacher"): it trades FF++ for talk
 no pull kept FF++ within its guard on the calibration split, so it ships nothing today.
 
 ``python -m dfcore.training.head_refit --data ../shared/data --out runs/head/lite0_lstm.pt`` writes an
-uncalibrated checkpoint when a pull qualifies (``--pull 0.003``: the measured candidate), and ``head_refit.json`` (both selections, leave-one-kind-out
-checks) beside it either way.
+uncalibrated checkpoint when a pull qualifies (``--pull 0.003``: the measured candidate), and
+``head_refit.json`` (both selections, leave-one-kind-out checks) beside it either way.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ import torch.nn.functional as F
 from ..evaluation.metrics import auc_interval, roc_auc
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.model import ResNeXtLSTM, inference_backbone
+from ..vision.preprocessing import PreprocessConfig
 from ..synth.blend import sample_blend_params
 from .augment import sample_augment
 from .sources.datasets import LabelledItem, identity_groups
@@ -79,7 +80,7 @@ class FaceFeatures:
 
 @torch.no_grad()
 def face_features(model: ResNeXtLSTM, sets: dict[str, CropSet], cfg: HeadRefitConfig,
-                  pre: object) -> tuple[FaceFeatures, dict[int, tuple[str, ...]]]:
+                  pre: PreprocessConfig) -> tuple[FaceFeatures, dict[int, tuple[str, ...]]]:
     """Features of every cached face in ``sets`` ({group: crops}), in ``cfg.variants`` copies, plus self-blends.
 
     Returns:
@@ -112,7 +113,7 @@ def face_features(model: ResNeXtLSTM, sets: dict[str, CropSet], cfg: HeadRefitCo
                         ("y", "clip", "group", "kind", "variant"))), identities
 
 
-def _add(rows: dict, fast: torch.nn.Module, faces: list[np.ndarray], pre: object, label: int, clip: int,
+def _add(rows: dict, fast: torch.nn.Module, faces: list[np.ndarray], pre: PreprocessConfig, label: int, clip: int,
          group: str, kind: str, variant: int) -> None:
     x = fast(as_input(np.stack(faces), pre)).numpy().astype(np.float32)
     n = len(x)
@@ -153,7 +154,8 @@ def fit_head(x: np.ndarray, y: np.ndarray, w: np.ndarray, w0: np.ndarray, b0: fl
     return wgt.detach().numpy(), float(bias.detach())
 
 
-def clip_scores(f: FaceFeatures, w: np.ndarray, b: float, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def clip_scores(f: FaceFeatures, w: np.ndarray, b: float,
+                mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean frame logit per (clip, label) over the clean copies in ``mask``: (scores, labels, kinds)."""
     m = mask & (f.variant == 0)
     logits = f.x[m] @ w + b
@@ -339,7 +341,8 @@ def refit(data_root: str, out: Path, cfg: HeadRefitConfig, cache_dir: str = "cac
         "cross_validation": cv, "leave_kind_out": loo,
         "faces": {"train": int((train.variant == 0).sum()), "train_rows": len(train.y)},
         "seconds": {"faces": round(t_faces, 1), "features": round(t_feats, 1), "total": round(time.time() - t0, 1)},
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, {cfg.threads} threads",
+        "machine": (f"{platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__}, "
+                    f"{cfg.threads} threads"),
     }
     info = dict(base.info)
     stages = list(info.get("lineage", [{"stage": "frames + clips (make train)", "sha256": base.sha256,
