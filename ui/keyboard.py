@@ -76,12 +76,15 @@ export default function ({ data }) {
       // Streamlit's own settings menu switches the theme (and remembers the choice for the next visit).
       const menu = await find('[data-testid="stMainMenuButton"]');
       if (!menu) return;
-      const target = `[data-testid="stMainMenuItem-theme-${isDark() ? "Light" : "Dark"}"]`;
+      const wasDark = isDark();
+      const target = `[data-testid="stMainMenuItem-theme-${wasDark ? "Light" : "Dark"}"]`;
       menu.click();
       const item = await find(target);
-      if (item) item.click();
-      // The menu stays open after a theme is picked: close it as a user would.
-      await new Promise((r) => setTimeout(r, 100));
+      if (!item) return;
+      item.click();
+      // The menu stays open after a theme is picked: close it as a user would, once the new theme is
+      // drawn (closing it earlier, on a slow machine, could close it before the pick took effect).
+      for (let left = 40; left > 0 && isDark() === wasDark; left--) await new Promise((r) => setTimeout(r, 50));
       if (document.querySelector(target)) menu.click();
     }
   })();
