@@ -125,6 +125,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--model", metavar="NAME", action="append",
                    help="card only this model (repeatable); default: every shipped model")
     c.add_argument("--threads", type=int, help="torch CPU threads")
+    c.add_argument("--default-only", action="store_true",
+                   help="measure nothing: choose the default model again from the cards there and rewrite them")
 
     m = sub.add_parser("models", help="list the models offered for analysis, the default first")
     m.add_argument("--json", action="store_true",
@@ -320,8 +322,11 @@ def _train_custom(args: argparse.Namespace) -> int:
 
 
 def _card(args: argparse.Namespace) -> int:
-    from .evaluation.card import build_cards
+    from .evaluation.card import build_cards, record_default
 
+    if args.default_only:
+        record_default(args.weights_dir)
+        return 0
     if args.threads:
         import torch
 

@@ -8,6 +8,7 @@ out by hand.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from pathlib import Path
@@ -24,8 +25,12 @@ from dfcore.evaluation.card import (
     LOO_METHOD,
     STUDENT,
     TEACHER,
+    SUCCESSOR_KEEP,
+    SUCCESSOR_TH_GAIN,
     _card,
     choose_default,
+    record_default,
+    successor_check,
     data_config_of,
     leave_one_out_items,
     render_markdown,
@@ -336,6 +341,80 @@ def test_choose_default_with_one_measured_card(present: str) -> None:
 
 def test_choose_default_with_no_measured_card() -> None:
     assert choose_default({"some_model": {}}) == ("some_model", "the only model with a measured card")
+
+
+def _rule_card(th: float, ffpp: float, dfdc: float, reals_fake: float, parent: str | None = None) -> dict:
+    """A card with the numbers the successor rule reads (test AUCs at 20 frames, DFDC at one crop)."""
+    by = lambda auc, frames=DEFAULT_RULE_FRAMES: {"by_frames": {frames: {"auc": auc}}}  # noqa: E731
+    return {"metrics": {"talking_heads_val": by(th), "ffpp_c23_val": by(ffpp), "dfdc_faces_val": by(dfdc, "1")},
+            "validation": {"by_frames": {DEFAULT_RULE_FRAMES: {"real": {"FAKE": {"rate": reals_fake}}}}},
+            "training": {"data": {"warm_started_from": f"weights/{parent}.pt" if parent else None}}}
+
+
+def test_a_warm_started_model_that_passes_its_rule_becomes_the_default() -> None:
+    parent = _rule_card(0.46, 0.887, 0.888, 0.05)
+    child = _rule_card(0.70, 0.863, 0.887, 0.013, parent=TEACHER)
+    name, why = choose_default({TEACHER: parent, "lite0_lstm_th": child})
+    assert name == "lite0_lstm_th"
+    assert why.startswith(f"warm-started from {TEACHER} and passes its rule")
+    assert "0.700 (floor 0.510)" in why and "0.863 (floor 0.857)" in why and "1.3%" in why
+    # Not warm-started from the default: not a successor, whatever its numbers.
+    assert choose_default({TEACHER: parent, "other": _rule_card(0.9, 0.9, 0.9, 0.0, parent="elsewhere")})[0] == TEACHER
+
+
+@pytest.mark.parametrize("change, failing", [
+    ({"th": 0.46 + SUCCESSOR_TH_GAIN - 0.001}, "talking-head"),
+    ({"ffpp": 0.887 - SUCCESSOR_KEEP - 0.001}, "FF++"),
+    ({"dfdc": 0.888 - SUCCESSOR_KEEP - 0.001}, "DFDC"),
+    ({"reals_fake": 0.11}, "reals called FAKE"),
+])
+def test_a_warm_started_model_that_misses_one_floor_stays_a_candidate(change: dict, failing: str) -> None:
+    parent = _rule_card(0.46, 0.887, 0.888, 0.05)
+    child = _rule_card(**{"th": 0.70, "ffpp": 0.887, "dfdc": 0.888, "reals_fake": 0.01, **change}, parent=TEACHER)
+    ok, why = successor_check(child, parent)
+    assert not ok and why.startswith("falls short of its rule: ") and failing in why
+    assert "; " not in why, "only the floor it misses is named"
+    assert choose_default({TEACHER: parent, "lite0_lstm_th": child})[0] == TEACHER
+
+
+def test_a_card_without_the_rules_numbers_never_replaces_its_parent() -> None:
+    parent = _rule_card(0.46, 0.887, 0.888, 0.05)
+    child = _rule_card(0.9, 0.9, 0.9, 0.0, parent=TEACHER)
+    del child["metrics"]["talking_heads_val"]
+    assert successor_check(child, parent) == (False, "its card or its parent's lacks a number the rule needs")
+
+
+def _full_rule_card(card: dict, th: float, ffpp: float, reals_fake: float, parent: str | None = None) -> dict:
+    """The fixture's whole card (it renders), with the numbers the successor rule reads."""
+    full = copy.deepcopy(card)  # measured at 10 and 40 frames: the rule's 20 is the 40 row, renumbered
+    full["metrics"]["talking_heads_val"] = copy.deepcopy(full["metrics"]["ffpp_c23_val"])
+    for split, auc in (("talking_heads_val", th), ("ffpp_c23_val", ffpp)):
+        by = full["metrics"][split]["by_frames"]
+        by[DEFAULT_RULE_FRAMES] = {**by["40"], "auc": auc}
+    by = full["validation"]["by_frames"]
+    by[DEFAULT_RULE_FRAMES] = copy.deepcopy(by["40"])
+    by[DEFAULT_RULE_FRAMES]["real"]["FAKE"]["rate"] = reals_fake
+    full["training"]["data"] = {**(full["training"].get("data") or {}),
+                                "warm_started_from": f"weights/{parent}.pt" if parent else None}
+    return full
+
+
+def test_record_default_writes_the_model_list_and_each_cards_default_line(card: dict, tmp_path: Path) -> None:
+    parent = _full_rule_card(card, 0.46, 0.887, 0.05)
+    child = _full_rule_card(card, 0.70, 0.863, 0.013, parent=TEACHER)
+    for name, one in ((TEACHER, parent), ("lite0_lstm_th", child)):
+        (tmp_path / f"{name}.pt").write_bytes(b"weights")  # only its presence is read
+        (tmp_path / f"{name}.card.json").write_text(json.dumps(one))
+    cards = record_default(tmp_path)
+    index = json.loads((tmp_path / "models.json").read_text())
+    assert index["models"] == ["lite0_lstm_th", TEACHER] and index["default"] == "lite0_lstm_th"
+    on_disk = json.loads((tmp_path / f"{TEACHER}.card.json").read_text())["default_model"]
+    assert on_disk == {"is_default": False, "default": "lite0_lstm_th", "why": index["why_default"]}
+    assert cards["lite0_lstm_th"]["default_model"]["is_default"]
+    md = (tmp_path / "lite0_lstm_th.card.md").read_text()
+    assert "Default model: **yes**" in md and f"Lineage: every weight started from `weights/{TEACHER}.pt`" in md
+    assert "Default model: **no**" in (tmp_path / f"{TEACHER}.card.md").read_text()
+    assert record_default(tmp_path / "empty") == {}, "no cards: nothing chosen, nothing written"
 
 
 # --------------------------------------------------------------------------- splits the card evaluates on

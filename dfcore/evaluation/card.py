@@ -25,6 +25,7 @@ from .. import __version__
 from ..training.sources.datasets import LabelledItem
 from ..models.detector import Detector, load_detector
 from ..training.sources.calibration_pool import IMAGE_DOMAINS, pool_items
+from .leave_out import left_out_items
 from .evaluate import DEFAULT_FRAME_COUNTS, auc_change_sentence, evaluate, format_table, report_of, score_items
 from .thresholds import OUTCOMES
 from .verdict_validation import error_rates, verdict_validation
@@ -50,6 +51,17 @@ DATA_TERMS = (
     "arXiv:2006.07397) are released for research use only. Neither the data nor clips or frames cut from it "
     "are part of this project; only weights trained on it are. Use these weights for research."
 )
+# Said as well when the weights learnt from talking_heads/ (its clips' own terms, from the data's README).
+TALKING_HEADS_TERMS = (
+    " The talking_heads/ clips (DeepFaceLive, MEAD, VoxCeleb2, LIA, AniTalker, SadTalker, MuseV, DreamTalk) "
+    "belong to their publishers, who published them for research demonstration; they are used for research only "
+    "and are not redistributed either."
+)
+TALKING_HEADS_LIMITATION = (
+    "Talking heads generated from one photo and live face swaps were learnt from a few dozen clips (the "
+    "talking_heads/ train split): their test AUC is well below FF++'s (see the table), and generators it never "
+    "saw can pass as NO SIGN FOUND."
+)
 INTERVAL_NOTE = ("AUCs in brackets: 95% interval of a bootstrap that resamples reals and fakes separately, by clip "
                  "(a clip's frames are resampled together); how far the split's size lets the number be trusted.")
 LOO_METHOD = "FaceSwap"  # the FF++ method the leave-one-method-out run never saw
@@ -57,6 +69,12 @@ LOO_FRAMES = 20  # the frame count it is scored at (the dashboard's default)
 DEFAULT_RULE_FRAMES = "20"  # the default model is chosen on the test AUC at this frame count...
 DEFAULT_RULE_MARGIN = 0.02  # ...the ResNeXt-LSTM when within this of the teacher's
 STUDENT, TEACHER = "resnext_lstm", "lite0_lstm"
+# A model warm-started from the default replaces it when its card meets the rule written before that stage was
+# trained (README, "A warm-started stage that learns the talking heads"): it learns what its parent missed and
+# keeps what its parent had, without more false alarms on real video. Test-split AUCs at DEFAULT_RULE_FRAMES.
+SUCCESSOR_TH_GAIN = 0.05  # talking-head AUC at least this far above the parent's
+SUCCESSOR_KEEP = 0.03  # FF++ and DFDC AUCs at most this far below the parent's
+SUCCESSOR_MAX_REALS_FAKE = 0.10  # at most this share of the validation pool's video reals called FAKE
 
 
 def build_cards(data_root: str, weights_dir: str | os.PathLike = "weights", names: list[str] | None = None,
@@ -74,24 +92,42 @@ def build_cards(data_root: str, weights_dir: str | os.PathLike = "weights", name
         {model name: card}.
     """
     folder = Path(weights_dir)
-    # A withdrawn model keeps the card it was withdrawn with (its reason says why); it is not measured again.
-    offered = [n for n in RECIPE if n != LEAVE_ONE_OUT and (folder / f"{n}.pt").is_file()
-               and not withdrawn_reason(folder / f"{n}.pt")]
-    names = names or offered
+    names = names or _offered(folder)
     loo = _leave_one_out(folder, data_root, work_dir)
     cards = {}
     for name in names:
         cards[name] = build_card(folder / f"{name}.pt", data_root, frame_counts, work_dir, loo)
-    every = [n for n in offered if card_path_for(folder / f"{n}.pt").is_file()]
-    if every:
-        on_disk = {n: cards.get(n) or json.loads(card_path_for(folder / f"{n}.pt").read_text()) for n in every}
-        default, why = choose_default(on_disk)
-        write_index(folder, [default] + [n for n in every if n != default], why)
-        for name, card in on_disk.items():  # each card says which model is the default, and why
-            card["default_model"] = {"is_default": name == default, "default": default, "why": why}
-            _write_card(folder / f"{name}.pt", card)
-            cards[name] = card
-        print(f"default model: {default} ({why})", flush=True)
+    return {**cards, **record_default(folder, cards)}
+
+
+def _offered(folder: Path) -> list[str]:
+    # A withdrawn model keeps the card it was withdrawn with (its reason says why); it is not measured again.
+    return [n for n in RECIPE if n != LEAVE_ONE_OUT and (folder / f"{n}.pt").is_file()
+            and not withdrawn_reason(folder / f"{n}.pt")]
+
+
+def record_default(weights_dir: str | os.PathLike, fresh: dict[str, dict] | None = None) -> dict[str, dict]:
+    """Choose the default model from the cards (:func:`choose_default`) and write it down: ``models.json``,
+    and in each card which model is the default, and why. Measures nothing.
+
+    Args:
+        weights_dir: where the checkpoints and their cards are.
+        fresh: cards just built, by model name (the others are read from disk).
+
+    Returns:
+        {model name: card} for every offered model with a card (none: {}).
+    """
+    folder, fresh = Path(weights_dir), fresh or {}
+    every = [n for n in _offered(folder) if n in fresh or card_path_for(folder / f"{n}.pt").is_file()]
+    if not every:
+        return {}
+    cards = {n: fresh.get(n) or json.loads(card_path_for(folder / f"{n}.pt").read_text()) for n in every}
+    default, why = choose_default(cards)
+    write_index(folder, [default] + [n for n in every if n != default], why)
+    for name, card in cards.items():  # each card says which model is the default, and why
+        card["default_model"] = {"is_default": name == default, "default": default, "why": why}
+        _write_card(folder / f"{name}.pt", card)
+    print(f"default model: {default} ({why})", flush=True)
     return cards
 
 
@@ -145,11 +181,67 @@ def _write_card(weights: Path, card: dict) -> None:
 
 
 def choose_default(cards: dict[str, dict]) -> tuple[str, str]:
-    """The issue's rule: the ResNeXt-LSTM when its test AUC at 20 frames is within 0.02 of the teacher's.
+    """The default model, by two rules on the cards' own numbers.
+
+    First the teacher or the student: the ResNeXt-LSTM when its FF++ test AUC at 20 frames is within 0.02 of the
+    teacher's. Then, as long as a model warm-started from the default passes :func:`successor_check` against
+    it, that model.
 
     Returns:
-        (the default model's name, why, in words with the two AUCs).
+        (the default model's name, why, in words with the AUCs behind it).
     """
+    default, why = _student_or_teacher(cards)
+    seen = {default}
+    while True:
+        heirs = [n for n, c in cards.items() if n not in seen and warm_started_from(c) == default]
+        passing = [(n, reason) for n in heirs for ok, reason in [successor_check(cards[n], cards[default])] if ok]
+        if not passing:
+            return default, why
+        parent = default
+        default, reason = passing[0]
+        why = f"warm-started from {parent} and {reason}"
+        seen.add(default)
+
+
+def warm_started_from(card: dict) -> str | None:
+    """The model a card's weights were warm-started from (its name), or None."""
+    start = ((card.get("training") or {}).get("data") or {}).get("warm_started_from")
+    return Path(start).stem if start else None
+
+
+def _test_auc(card: dict, split: str, frames: str = DEFAULT_RULE_FRAMES) -> float | None:
+    by = ((card.get("metrics") or {}).get(split) or {}).get("by_frames") or {}
+    return (by.get(frames) or {}).get("auc")
+
+
+def successor_check(child: dict, parent: dict) -> tuple[bool, str]:
+    """Whether a warm-started model may replace its parent as the default (the rule of SUCCESSOR_*).
+
+    Returns:
+        (passes, the measured numbers against the rule's floors, in words).
+    """
+    th, th0 = _test_auc(child, "talking_heads_val"), _test_auc(parent, "talking_heads_val")
+    ff, ff0 = _test_auc(child, "ffpp_c23_val"), _test_auc(parent, "ffpp_c23_val")
+    dd, dd0 = _test_auc(child, "dfdc_faces_val", "1"), _test_auc(parent, "dfdc_faces_val", "1")
+    reals = (((child.get("validation") or {}).get("by_frames") or {}).get(DEFAULT_RULE_FRAMES) or {}).get("real")
+    fake_rate = ((reals or {}).get("FAKE") or {}).get("rate")
+    if None in (th, th0, ff, ff0, dd, dd0, fake_rate):
+        return False, "its card or its parent's lacks a number the rule needs"
+    checks = [
+        (th >= th0 + SUCCESSOR_TH_GAIN, f"talking-head test AUC {th:.3f} (floor {th0 + SUCCESSOR_TH_GAIN:.3f})"),
+        (ff >= ff0 - SUCCESSOR_KEEP, f"FF++ {ff:.3f} (floor {ff0 - SUCCESSOR_KEEP:.3f})"),
+        (dd >= dd0 - SUCCESSOR_KEEP, f"DFDC {dd:.3f} (floor {dd0 - SUCCESSOR_KEEP:.3f})"),
+        (fake_rate <= SUCCESSOR_MAX_REALS_FAKE,
+         f"validation video reals called FAKE {fake_rate:.1%} (at most {SUCCESSOR_MAX_REALS_FAKE:.0%})"),
+    ]
+    failed = [text for ok, text in checks if not ok]
+    if failed:
+        return False, "falls short of its rule: " + "; ".join(failed)
+    return True, (f"passes its rule at {DEFAULT_RULE_FRAMES} frames: " + "; ".join(text for _, text in checks))
+
+
+def _student_or_teacher(cards: dict[str, dict]) -> tuple[str, str]:
+    """The first rule: the ResNeXt-LSTM when its test AUC at 20 frames is within 0.02 of the teacher's."""
     def auc(name: str) -> float | None:
         m = cards.get(name, {}).get("metrics", {}).get("ffpp_c23_val", {}).get("by_frames", {})
         return m.get(DEFAULT_RULE_FRAMES, {}).get("auc")
@@ -172,10 +264,7 @@ def data_config_of(det: Detector, data_root: str) -> DataConfig:
 
 def leave_one_out_items(splits: dict[str, list[LabelledItem]], method: str = LOO_METHOD) -> list[LabelledItem]:
     """Every clip of ``method`` (the run never saw one) against the real clips it never saw (calibration + test)."""
-    fakes = [it for name in ("ffpp_train", "ffpp_calib", "ffpp_test") for it in splits[name]
-             if it.source == f"ffpp/{method}"]
-    reals = [it for name in ("ffpp_calib", "ffpp_test") for it in splits[name] if it.label == 0]
-    return reals + fakes
+    return left_out_items(splits, [f"ffpp/{method}"])
 
 
 def _leave_one_out(folder: Path, data_root: str, work_dir: str) -> dict | None:
@@ -221,9 +310,10 @@ def _metrics(by_frames: dict) -> dict:
 def _card(det: Detector, data_cfg: DataConfig, reports: dict[str, dict], validation: dict, csvs: dict,
           leave_one_out: dict | None = None) -> dict:
     ffpp, dfdc, th = reports["ffpp"], reports["dfdc"], reports.get("talking_heads")
+    th_trained = learnt_talking_heads(det)
     return {
         **_describe(det),
-        "data_terms": DATA_TERMS,
+        "data_terms": DATA_TERMS + (TALKING_HEADS_TERMS if th_trained else ""),
         "evaluation": {
             "command": "make evaluate  (python -m dfcore card --data ../shared/data)",
             "split": "the test split of the training run's identity-disjoint train / calibration / test split "
@@ -246,8 +336,14 @@ def _card(det: Detector, data_cfg: DataConfig, reports: dict[str, dict], validat
             "ffpp_c23_val_40_frames": ffpp["by_frames"].get("40", {}).get("reliability", []),
             "dfdc_faces_val": dfdc["by_frames"].get("1", {}).get("reliability", []),
         },
-        "limitations": LIMITATIONS,
+        "limitations": LIMITATIONS[:1] + ([TALKING_HEADS_LIMITATION] if th_trained else []) + LIMITATIONS[1:],
     }
+
+
+def learnt_talking_heads(det: Detector) -> bool:
+    """Whether the weights were trained on talking_heads/ (their card then names its terms and limits)."""
+    datasets = ((det.checkpoint.info.get("trained_on") or {}).get("datasets")) or []
+    return any(d.startswith("talking_heads/") for d in datasets)
 
 
 def build_custom_card(weights: str | os.PathLike, val_items: list[LabelledItem],
@@ -310,7 +406,8 @@ def _describe(det: Detector) -> dict:
     info = ck.info
     n_params = sum(p.numel() for p in ck.model.parameters())
     teacher = ck.model.config.backbone == "efficientnet_lite0"
-    role = "" if info.get("base_model") else " (the teacher)"
+    warm = (info.get("trained_on") or {}).get("warm_started_from")  # a later stage of a shipped model
+    role = "" if info.get("base_model") else f" (warm-started from `{warm}`)" if warm else " (the teacher)"
     summary = (f"ImageNet-initialised EfficientNet-Lite0 per face crop{role}" if teacher else
                "ResNeXt (grouped-conv bottleneck) CNN per face crop" +
                (", distilled from the teacher" if info.get("teacher") else ""))
@@ -319,7 +416,8 @@ def _describe(det: Detector) -> dict:
     calibration = info.get("calibration", {})
     return {
         "name": Path(ck.path).stem,
-        "title": "Deepfake Lens teacher: EfficientNet-Lite0-LSTM" if teacher else "Deepfake Lens ResNeXt-LSTM",
+        "title": ("Deepfake Lens ResNeXt-LSTM" if not teacher else "Deepfake Lens EfficientNet-Lite0-LSTM" if warm
+                  else "Deepfake Lens teacher: EfficientNet-Lite0-LSTM"),
         "file": Path(ck.path).name,
         "sha256": ck.sha256,
         "dfcore_version": __version__,
@@ -495,6 +593,10 @@ def _verdict_section(card: dict) -> list[str]:
     return lines + [""]
 
 
+_MONITORED = {"ffpp_calib_frame_auc": "FF++ faces", "dfdc_calib_frame_auc": "DFDC crops",
+              "th_calib_frame_auc": "talking-head faces"}
+
+
 def render_markdown(card: dict) -> str:
     """NAME.card.md from the card JSON (so the two can never disagree)."""
     arch, dec, tr, ev = card["architecture"], card["decision"], card["training"], card["evaluation"]
@@ -544,10 +646,20 @@ def render_markdown(card: dict) -> str:
         f"+ {_extraction(tr.get('crop_extraction_s'))}) on {tr.get('machine')}.",
         "",
     ]
+    cfg = tr.get("config") or {}
     if tr.get("selected_frame_step") is not None:
+        # The monitoring history names the calibration sets the step was chosen on (talking heads when trained on).
+        history = tr.get("monitoring_history") or [{}]
+        sets = [_MONITORED[k] for k in history[0] if k in _MONITORED] or ["FF++ faces", "DFDC crops"]
+        on = " and ".join([", ".join(sets[:-1]), sets[-1]] if len(sets) > 1 else sets)
         lines[-1:-1] = [f"The frame stage kept the weights of step {tr['selected_frame_step']} of "
-                        f"{(tr.get('config') or {}).get('frame_steps')}, the best mean frame AUC on the calibration "
-                        "split (FF++ faces and DFDC crops); the test split never takes part in training or selection."]
+                        f"{cfg.get('frame_steps')}, the best mean frame AUC on the calibration split ({on}); the "
+                        "test split never takes part in training or selection."]
+    parent = ((tr.get("data") or {}).get("warm_started_from"))
+    if parent:
+        frozen = ", ".join(cfg.get("frozen_stages") or []) or "nothing"
+        lines[-1:-1] = [f"Lineage: every weight started from `{parent}` (its card gives its own training and time); "
+                        f"this stage kept {frozen} frozen and trained the rest at learning rate {cfg.get('lr')}."]
     if "validation" in card["metrics"]:
         lines += ["## Metrics (validation split, measured by the command above)", "",
                   "The validation split, item level (\"real→FAKE\" and \"fakes caught\" at the threshold above):", ""]
