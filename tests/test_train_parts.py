@@ -39,6 +39,7 @@ from dfcore.training.train import (
     TrainConfig,
     TrainingData,
     checkpoint_path,
+    is_left_out,
     load_or_extract,
     lr_at,
     model_face,
@@ -220,6 +221,19 @@ def test_face_pools_leave_out_a_method(ffpp_set: CropSet, dfdc_set: CropSet) -> 
     # Leaving out every fake method leaves no FF++ fakes: refused, not silently trained without them.
     with pytest.raises(ValueError, match="no fake faces in the ffpp"):
         FacePools({"ffpp": ffpp_set, "dfdc": dfdc_set}, SHARES, exclude_methods=("FaceSwap", "Deepfakes"))
+
+
+def test_face_pools_leave_out_a_talking_head_source_but_keep_its_reals(ffpp_set: CropSet) -> None:
+    # A DeepFaceLive swap and its original share the source name: the swap goes, the webcam original stays.
+    th = _cropset([3, 3, 3, 3], [0, 1, 1, 0], 21, ["talking_heads/DeepFaceLive", "talking_heads/DeepFaceLive",
+                                                   "talking_heads/AniTalker", "talking_heads/MEAD"])
+    pools = FacePools({"ffpp": ffpp_set, "th": th}, {"ffpp": 0.5, "th": 0.5},
+                      exclude_methods=("talking_heads/DeepFaceLive",))
+    assert set(th.item[pools.faces[("th", 1)]]) == {2}  # AniTalker only
+    assert set(th.item[pools.faces[("th", 0)]]) == {0, 3}  # DeepFaceLive's original kept
+    assert set(ffpp_set.item[pools.faces[("ffpp", 1)]]) == {2, 3}, "FF++ untouched"
+    assert is_left_out({"label": 1, "source": "ffpp/FaceSwap"}, ("FaceSwap",))
+    assert not is_left_out({"label": 0, "source": "talking_heads/DeepFaceLive"}, ("talking_heads/DeepFaceLive",))
 
 
 def test_frame_batch_shapes_and_labels(pools: FacePools) -> None:
@@ -579,6 +593,17 @@ def test_train_run_leave_one_out_and_distilled_student(tmp_path: Path, ffpp_set:
     teacher = train_run(loo, data, cfg)
     assert teacher == tmp_path / "weights" / "loo" / "tiny_loo.pt"  # kept out of the model list
     assert load_checkpoint(teacher).info["trained_on"]["excluded_methods"] == ["FaceSwap"]
+    # The step kept was chosen without the fake left out: the calibration split's FaceSwap clip is not watched.
+    seen: dict[str, list[str]] = {}
+    real_train_frames = train_mod.train_frames
+
+    def spy(model, run, pools, monitor_sets, *rest):
+        seen.update({k: [it["source"] for it in cs.items] for k, cs in monitor_sets.items()})
+        return real_train_frames(model, run, pools, monitor_sets, *rest)
+
+    monkeypatch.setattr(train_mod, "train_frames", spy)
+    train_run(dataclasses.replace(loo, name="tiny_loo_again"), data, cfg)
+    assert "ffpp/FaceSwap" not in seen["ffpp_calib"] and "ffpp/Deepfakes" in seen["ffpp_calib"]
     # A student at another input size distils from it (teacher-sized crops brought to its size);
     # the teacher is named by its run and read from the weights folder.
     monkeypatch.setitem(train_mod.RECIPE, "tiny_loo", loo)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .sources.face_cache import CropSet
+from .sources.face_cache import CropSet, select_faces
 from .train import LEAVE_ONE_OUT, RECIPE, DataConfig, FacePools, RunConfig, build_model, load_or_extract, \
     make_splits, monitor, prepare_data, run_preprocess, train_frames
 
@@ -49,20 +49,6 @@ VARIANTS: dict[str, dict] = {  # RunConfig overrides, and the FF++ cache size (t
     "more_ffpp": {"ffpp_share": 0.6},
     "frozen_early": {"frozen_stages": ("stem", "layer1")},
 }
-
-
-def select_faces(sets: list[CropSet], keep) -> CropSet:
-    """One CropSet of the faces of ``sets`` whose item dict passes ``keep`` (items renumbered, in order)."""
-    parts, items = [], []
-    for cs in sets:
-        kept = [k for k, it in enumerate(cs.items) if keep(it)]
-        new_index = {k: len(items) + n for n, k in enumerate(kept)}
-        items += [cs.items[k] for k in kept]
-        rows = np.flatnonzero(np.isin(cs.item, kept))
-        parts.append((cs, rows, np.array([new_index[k] for k in cs.item[rows]], dtype=np.int32)))
-    return CropSet(*(np.concatenate([getattr(cs, f)[rows] for cs, rows, _ in parts])
-                     for f in ("crops", "boxes", "keypoints", "landmarks")),
-                   np.concatenate([owner for _, _, owner in parts]), items)
 
 
 def unseen_method_sets(train: CropSet, calib: CropSet, methods: tuple[str, ...]) -> dict[str, CropSet]:

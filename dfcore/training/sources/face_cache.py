@@ -62,6 +62,20 @@ class CropSet:
         return None if np.isnan(pts[0, 0]) else pts
 
 
+def select_faces(sets: list[CropSet], keep) -> CropSet:
+    """One CropSet of the faces of ``sets`` whose item dict passes ``keep`` (items renumbered, in order)."""
+    parts, items = [], []
+    for cs in sets:
+        kept = [k for k, it in enumerate(cs.items) if keep(it)]
+        new_index = {k: len(items) + n for n, k in enumerate(kept)}
+        items += [cs.items[k] for k in kept]
+        rows = np.flatnonzero(np.isin(cs.item, kept))
+        parts.append((cs, rows, np.array([new_index[k] for k in cs.item[rows]], dtype=np.int32)))
+    return CropSet(*(np.concatenate([getattr(cs, f)[rows] for cs, rows, _ in parts])
+                     for f in ("crops", "boxes", "keypoints", "landmarks")),
+                   np.concatenate([owner for _, _, owner in parts]), items)
+
+
 def extract_crops(
     items: list[LabelledItem],
     frames_per_item: int,

@@ -1,0 +1,118 @@
+"""Leave-one-out checks: a run that never saw one kind of fake, scored on that kind against reals it never saw.
+
+``python -m dfcore.evaluation.leave_out --data ../shared/data weights/loo/NAME.pt ...`` reads which fakes each
+checkpoint left out (its training record), rebuilds the split it was trained with, and scores every clip of
+those fakes (train, calibration and test alike: the run saw none of them) against the real clips of the same
+dataset's calibration and test splits, through the full pipeline. It prints one line per checkpoint, with the
+AUC's 95% bootstrap interval, and writes the reports as JSON. This is the validation that predicts how the
+recipe meets a method or a generator nobody trained it on, the case users meet every day.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import DfcoreError
+from ..models.detector import Detector, load_detector
+from ..training.sources.datasets import LabelledItem
+from ..training.train import left_out_source, make_splits, trained_data_config
+from .evaluate import evaluate
+
+# Which splits hold a source's clips: the source name's first part, to the splits' prefix.
+SPLIT_PREFIX = {"ffpp": "ffpp", "talking_heads": "th"}
+FRAMES = 20  # the dashboard's default frame count
+
+
+class NothingLeftOutError(DfcoreError):
+    """The checkpoint's training record names no fakes left out: there is nothing to score it on."""
+
+
+def left_out_items(splits: dict[str, list[LabelledItem]], sources: Sequence[str]) -> list[LabelledItem]:
+    """Every fake clip of ``sources`` (all splits), then the real clips of their datasets' calibration and test
+    splits, reals first.
+
+    Raises:
+        ValueError: a source belongs to no dataset with clip splits (``ffpp/...`` or ``talking_heads/...``).
+    """
+    prefixes = set()
+    for source in sources:
+        dataset = source.split("/")[0]
+        if dataset not in SPLIT_PREFIX:
+            raise ValueError(f"{source}: not a source of {', '.join(SPLIT_PREFIX)}")
+        prefixes.add(SPLIT_PREFIX[dataset])
+    fakes = [it for p in sorted(prefixes) for part in ("train", "calib", "test") for it in splits[f"{p}_{part}"]
+             if it.label == 1 and it.source in sources]
+    reals = [it for p in sorted(prefixes) for part in ("calib", "test") for it in splits[f"{p}_{part}"]
+             if it.label == 0]
+    return reals + fakes
+
+
+def left_out_sources(det: Detector) -> list[str]:
+    """The sources of the fakes a checkpoint was trained without (its training record).
+
+    Raises:
+        NothingLeftOutError: it left nothing out.
+    """
+    methods = ((det.checkpoint.info.get("trained_on") or {}).get("excluded_methods")) or []
+    if not methods:
+        raise NothingLeftOutError(det.checkpoint.path, "its training left no kind of fake out",
+                                  "Pass a leave-one-out checkpoint (weights/loo/NAME.pt).")
+    return [left_out_source(m) for m in methods]
+
+
+def score_left_out(path: str | Path, data_root: str, frames: int = FRAMES) -> dict:
+    """Score one leave-one-out checkpoint on the fakes it never saw against unseen reals.
+
+    Returns:
+        ``{"checkpoint", "sha256", "left_out", "frames", "n_reals", "n_fakes", "auc", "auc_ci_low",
+        "auc_ci_high", "frame_auc", "report"}`` (``report``: :func:`~dfcore.evaluation.evaluate.evaluate`'s).
+
+    Raises:
+        NothingLeftOutError: the checkpoint left nothing out.
+        WeightsError: the checkpoint cannot be loaded.
+        DatasetError: the data folders do not have the expected layout.
+    """
+    det = load_detector(path)
+    sources = left_out_sources(det)
+    items = left_out_items(make_splits(trained_data_config(det.checkpoint.info, data_root)), sources)
+    report = evaluate(items, (frames,), det)
+    m = report["by_frames"][str(frames)]
+    return {"checkpoint": str(path), "sha256": det.sha256, "left_out": sources, "frames": frames,
+            "n_reals": sum(1 - it.label for it in items), "n_fakes": sum(it.label for it in items),
+            "auc": m["auc"], "auc_ci_low": m.get("auc_ci_low"), "auc_ci_high": m.get("auc_ci_high"),
+            "frame_auc": m.get("frame_auc"), "report": report}
+
+
+def _line(r: dict) -> str:
+    iv = "" if r["auc_ci_low"] is None else f" ({r['auc_ci_low']:.2f}–{r['auc_ci_high']:.2f})"
+    return (f"{Path(r['checkpoint']).stem}: {', '.join(r['left_out'])} never seen: AUC {r['auc']:.3f}{iv} at "
+            f"{r['frames']} frames, {r['n_fakes']} fakes against {r['n_reals']} unseen reals")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m dfcore.evaluation.leave_out", description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoints", nargs="+", type=Path, help="leave-one-out checkpoints (weights/loo/NAME.pt)")
+    p.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and talking_heads/")
+    p.add_argument("--frames", type=int, default=FRAMES, help=f"frames per clip (default {FRAMES})")
+    p.add_argument("--out", type=Path, default=Path("runs/leave_out.json"), help="where the reports go")
+    args = p.parse_args(argv)
+    results = []
+    for path in args.checkpoints:
+        try:
+            results.append(score_left_out(path, args.data, args.frames))
+        except DfcoreError as e:  # a wrong checkpoint or missing data: say which, stop before writing anything
+            print(f"error: {e.message}", file=sys.stderr)
+            return 2
+        print(_line(results[-1]), flush=True)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"reports: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
