@@ -437,7 +437,8 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
     notes = [
         f"seed model: {opts.seed_model} at {SEED_INPUT_SIZE} px, randomly initialised (timing only), "
         f"loaded per request with dfcore.models.checkpoint.load_checkpoint ({_mb(ckpt.stat().st_size)} file, sha256 checked)",
-        f"ours: detector {detector.name} ({detector.sha256[:12]}, per-frame CNN on {detector.runtime}), loaded once; "
+        f"ours: {Path(detector.checkpoint.path).name} ({detector.name} architecture, {detector.sha256[:12]}, "
+        f"per-frame CNN on {detector.runtime}), loaded once; "
         f"total {'includes' if opts.explain else 'excludes'} Grad-CAM",
         f"frames held in memory: seed {_mb(held)} (every frame), ours {_mb(ours_held)} "
         f"({len(first.images)} sampled frames)",
