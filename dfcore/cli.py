@@ -114,6 +114,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--step-scale", type=float, help="multiply every step count (quick checks: 0.01)")
     t.add_argument("--weights-dir", help="where checkpoints are written (default weights)")
     t.add_argument("--work-dir", help="resumable state and logs (default runs/train)")
+    t.add_argument("--set", metavar="FIELD=VALUE", action="append", dest="settings",
+                   help="change one setting of every run (repeatable; an ablation: needs its own --weights-dir "
+                        "and --work-dir), e.g. frozen_stages=stem,layer1,layer2,layer3")
     t.add_argument("--extract-only", help="comma-separated splits: only extract their faces into the cache")
     t.add_argument("--recalibrate", action="store_true",
                    help="only calibrate the shipped checkpoints afresh on the calibration split (no training)")
@@ -288,6 +291,20 @@ def _train(args: argparse.Namespace) -> int:
         cfg = replace(cfg, runs=runs)
     overrides = {"step_scale": args.step_scale, "weights_dir": args.weights_dir, "work_dir": args.work_dir}
     cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+    if args.settings:
+        from .training.run_overrides import OverrideError, override_run
+
+        if not (args.weights_dir and args.work_dir):
+            print("error: --set trains a variant of the recipe: give it its own --weights-dir and --work-dir, so "
+                  "that the shipped checkpoints and the recipe's resumable state are not replaced", file=sys.stderr)
+            return EXIT_INPUT_ERROR
+        try:
+            for name in cfg.runs:
+                override_run(RECIPE[name], args.settings)
+        except OverrideError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return EXIT_INPUT_ERROR
+        cfg = replace(cfg, overrides=tuple(args.settings))
     if args.extract_only:
         prepare_data(cfg.data, Path(cfg.work_dir), only=tuple(args.extract_only.split(",")))
         return 0
@@ -301,9 +318,11 @@ def _train(args: argparse.Namespace) -> int:
 def _train_custom(args: argparse.Namespace) -> int:
     from .training.custom import CustomTrainOptions, train_custom
 
-    for flag in ("runs", "step_scale", "weights_dir", "extract_only"):
-        if getattr(args, flag):
-            print(f"error: --{flag.replace('_', '-')} belongs to the recipe (make train), not to --dataset/--csv",
+    recipe_only = {"runs": "--runs", "step_scale": "--step-scale", "weights_dir": "--weights-dir",
+                   "extract_only": "--extract-only", "settings": "--set"}
+    for dest, flag in recipe_only.items():
+        if getattr(args, dest):
+            print(f"error: {flag} belongs to the recipe (make train), not to --dataset/--csv",
                   file=sys.stderr)
             return EXIT_INPUT_ERROR
     if min(args.steps, args.clip_steps, args.frames_per_clip, args.batch, args.threads) < 1:
