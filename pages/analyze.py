@@ -63,11 +63,11 @@ else:
     else:
         said = sample_verdicts(samples, detector)
         sample = st.selectbox("Sample", samples, index=first_sample_index(samples), key="analyze_sample",
-                              format_func=lambda p: sample_label(p, said[p], detector.name))
+                              format_func=lambda p: sample_label(p, said[p], detector.installed_name))
         source = ClipSource.from_path(sample)
         st.caption(f"This one is {describe_sample(sample.name) or 'not one of the generated samples'}. "
                    f"Synthetic demo clips made by `make samples` from a public-domain photo (see "
-                   f"sample_videos/README.md); what {detector.name} says about each is its analysis at "
+                   f"sample_videos/README.md); what {detector.installed_name} says about each is its analysis at "
                    f"{SAMPLE_FRAMES} frames, kept from the first time this model met the samples.")
 n_frames = frames_slider("analyze")
 

@@ -225,7 +225,7 @@ def test_real_sample_first_and_the_list_says_what_each_is_and_what_the_model_say
         truth = "real" if "_real_" in name else "fake"
         assert option.split(" · ")[1].startswith(truth), option
         said = VERDICT_LABELS[result.verdict]
-        assert f"{detector.name} says {said}" in option, (option, said)
+        assert f"{detector.installed_name} says {said}" in option, (option, said)
     assert any("This one is real" in c.value for c in at.caption)
     # Kept for the next start: a new session reads the store and analyses nothing.
     store = json.loads((tmp_path / "cache" / "sample_verdicts.json").read_text())

@@ -74,6 +74,14 @@ def test_round_trip(tmp_path: Path) -> None:
             assert torch.equal(a, b)
 
 
+def test_a_detector_is_named_by_its_file_not_only_its_architecture(tmp_path: Path) -> None:
+    # Two installed models can share an architecture (lite0_lstm_th is lite0_lstm's network): the name users
+    # choose a model by is its file's.
+    _save(tmp_path / "my_model_v2.pt")
+    det = load_detector(tmp_path / "my_model_v2.pt", device="cpu", runtime="torch")
+    assert det.name == NAME and det.installed_name == "my_model_v2"
+
+
 def test_manifest_keeps_other_entries(tmp_path: Path) -> None:
     d1 = _save(tmp_path / "a.pt")
     d2 = save_checkpoint(tmp_path / "b.pt", _small_model(seed=1), NAME, PreprocessConfig())

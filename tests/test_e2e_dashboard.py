@@ -86,6 +86,11 @@ def wait_for_playing_video(page) -> None:
         if any(v["readyState"] >= 2 and v["currentTime"] > 0 and v["error"] is None and v["width"] > 0
                for v in states):
             return
+        # Streamlit autoplays a video element only the first time it mounts (its "preventAutoplay" element
+        # state): one that React mounts again, as a rerun can, waits loaded and paused. Press play then, as a
+        # user would; what is tested is that the browser decodes and plays the preview.
+        page.evaluate("() => document.querySelectorAll('video').forEach((v) => "
+                      "{ if (v.paused && v.readyState >= 2) v.play().catch(() => {}); })")
         assert time.monotonic() < deadline, f"no preview video played within {LOAD_MS / 1000:.0f} s: {states}"
         page.wait_for_timeout(500)
 

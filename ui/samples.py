@@ -61,7 +61,7 @@ def sample_verdicts(samples: list[Path], detector: Detector) -> dict[Path, Sampl
         else:
             known[path] = verdict
     if missing:
-        with st.spinner(f"Analysing the {len(missing)} sample(s) with {detector.name}, once per model, so the list "
+        with st.spinner(f"Analysing the {len(missing)} sample(s) with {detector.installed_name}, once per model, so the list "
                         "can say what the model makes of each…"):
             for source in missing:
                 known[source.path] = _analysed(source, detector, store)

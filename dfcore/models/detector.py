@@ -96,6 +96,15 @@ class Detector:
         return self.checkpoint.model_name
 
     @property
+    def installed_name(self) -> str:
+        """The name users choose this model by: its file's stem (``weights/lite0_lstm_th.pt`` -> ``lite0_lstm_th``).
+
+        Two installed models can share an architecture (``lite0_lstm_th`` is ``lite0_lstm``'s network with other
+        weights), so ``name`` alone does not say which one speaks. A checkpoint not read from a file has only that.
+        """
+        return Path(self.checkpoint.path).stem if self.checkpoint.path else self.name
+
+    @property
     def sha256(self) -> str:
         return self.checkpoint.sha256
 
