@@ -33,6 +33,7 @@ def test_values_are_typed_like_the_fields_default() -> None:
     ("clip_steps=many", "not a whole number"),
     ("select_best=maybe", "not true or false"),
     ("frozen_stages=layer1,layer2", "first stages"),
+    ("talking_heads_share=0.8", "between 0 and 1"),
 ])
 def test_bad_assignments_say_what_is_wrong(text: str, reason: str) -> None:
     with pytest.raises(OverrideError, match=reason):

@@ -61,8 +61,8 @@ def sample_verdicts(samples: list[Path], detector: Detector) -> dict[Path, Sampl
         else:
             known[path] = verdict
     if missing:
-        with st.spinner(f"Analysing the {len(missing)} sample(s) with {detector.installed_name}, once per model, so the list "
-                        "can say what the model makes of each…"):
+        with st.spinner(f"Analysing the {len(missing)} sample(s) with {detector.installed_name}, once per model, so "
+                        "the list can say what the model makes of each…"):
             for source in missing:
                 known[source.path] = _analysed(source, detector, store)
     return {p: known[p] for p in samples}

@@ -79,4 +79,8 @@ def override_run(run: RunConfig, assignments: Sequence[str]) -> RunConfig:
     order = ("stem", *STAGES)
     if tuple(frozen) != order[:len(frozen)]:  # checked now, not after minutes of loading faces
         raise OverrideError(f"--set frozen_stages: must be the first stages of {order}, in order; got {frozen}")
-    return replace(run, **changes)
+    out = replace(run, **changes)
+    if not 0.0 <= out.ffpp_share + out.talking_heads_share <= 1.0:  # DFDC gets the rest of each batch
+        raise OverrideError(f"--set: ffpp_share + talking_heads_share is {out.ffpp_share + out.talking_heads_share:g}; "
+                            "it must be between 0 and 1 (DFDC's share is the rest)")
+    return out
