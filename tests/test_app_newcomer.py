@@ -119,6 +119,31 @@ def test_layer_switch_after_an_analysis_runs_no_model(with_weights, monkeypatch)
     assert calls == [], "every layer was ready: no model or Grad-CAM run on a switch"
 
 
+@pytest.mark.parametrize("kind", ["sample", "upload"])
+def test_the_slider_top_is_prepared_while_the_user_reads_the_verdict(with_weights, monkeypatch, face_video: Path,
+                                                                     kind: str) -> None:
+    """After a 20-frame analysis the faces (and, for a sample, the frames) of 100 frames are found in the
+    background: the move up the slider only scores."""
+    import ui.analysis as analysis
+
+    at = new_app()
+    if kind == "upload":  # a file not seen before (not a sample): its 100 frames are decoded with the first analysis
+        upload(at, "mine.mp4", face_video.read_bytes())
+    at.button(key="analyze_run").click().run()
+    wait_for_background()  # the slider's top first, then the other two layers
+
+    prepared = []
+    real = analysis.prepare_clip
+    monkeypatch.setattr(analysis, "prepare_clip", lambda *a, **k: prepared.append(a[1]) or real(*a, **k))
+    faces_before = at.metric[1].value  # "Frames with a face": "20 / 20"
+    at.slider(key="n_frames_analyze").set_value(100).run()
+    assert not at.exception
+    assert at.metric[1].value != faces_before, "the verdict is the 100-frame analysis' (a 2 s clip has 30 frames)"
+    assert prepared == [], "the move to 100 frames found its frames and faces ready: no decode, no face search"
+    at.slider(key="n_frames_analyze").set_value(60).run()  # a count in between prepares from the clip's memory
+    assert prepared == [60] and not at.exception
+
+
 def test_background_layers_never_run_beside_a_model_load(with_weights) -> None:
     """Both may export an ONNX graph, which torch allows one at a time per process: the jobs wait for a load."""
     import ui.analysis as analysis

@@ -138,23 +138,23 @@ def test_settings_reuse_the_decoded_clip(with_weights, monkeypatch, tmp_path):
     n_samples = len(at.selectbox(key="analyze_sample").options)
     assert calls == {"prepare": n_samples, "score": n_samples}, "the sample list: each sample analysed once"
     at.button(key="analyze_run").click().run()
-    # The chosen sample's frames were decoded for the list already; the other two layers are explained in the
-    # background once the result is shown.
+    # The chosen sample's frames were decoded for the list already; once the result is shown, the slider's top
+    # count is prepared (its faces searched) and the other two layers explained in the background.
     wait_for_background()
-    assert calls == {"prepare": n_samples, "score": n_samples + 3}
+    assert calls == {"prepare": n_samples + 1, "score": n_samples + 3}
 
     at.slider(key="analyze_opacity").set_value(0.8).run()
-    assert calls == {"prepare": n_samples, "score": n_samples + 3}, "opacity must not recompute anything"
+    assert calls == {"prepare": n_samples + 1, "score": n_samples + 3}, "opacity must not recompute anything"
 
     at.selectbox(key="analyze_layer").select("layer3").run()
     assert not at.exception
-    assert calls == {"prepare": n_samples, "score": n_samples + 3}, "a layer change is a cache hit"
+    assert calls == {"prepare": n_samples + 1, "score": n_samples + 3}, "a layer change is a cache hit"
     assert "Grad-CAM, layer3" in image_captions(at)
 
     at.slider(key="n_frames_analyze").set_value(40).run()
-    assert calls["prepare"] == n_samples + 1 and at.metric[1].value.endswith("/ 40")
+    assert calls["prepare"] == n_samples + 2 and at.metric[1].value.endswith("/ 40")
     at.slider(key="n_frames_analyze").set_value(20).run()
-    assert calls["prepare"] == n_samples + 1, "a frame count analysed before comes from the cache"
+    assert calls["prepare"] == n_samples + 2, "a frame count analysed before comes from the cache"
 
 
 def test_analyze_upload_of_an_image(with_weights):

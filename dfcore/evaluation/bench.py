@@ -236,25 +236,38 @@ def time_slider(path: Path, n_frames: int, detector: Detector, opts: BenchOption
     top count (``prefetch``; untimed), then the analysis at ``n_frames`` with
     Grad-CAM ("first": faces searched in the frames not seen yet, no
     decoding), then once more at ``slider_from`` ("again": a count used before).
+    Then, from a fresh memory primed the same way, the face search of the top
+    count that the dashboard runs in the background while the verdict is read
+    ("ahead"), and the move after it ("ready").
 
     Returns:
-        Median seconds for "prime" (the first analysis, prefetch included), "first"
-        and "again" over ``opts.runs`` runs (after the warm-up).
+        Median seconds for "prime" (the first analysis, prefetch included), "first",
+        "again", "ahead" and "ready" over ``opts.runs`` runs (after the warm-up).
     """
+    top = max(opts.frame_counts)
+
+    def prime(memory: ClipMemory) -> float:
+        t = time.perf_counter()
+        score_clip(prepare_clip(path, opts.slider_from, memory=memory, prefetch=top), detector, explain=opts.explain)
+        return time.perf_counter() - t
+
+    def move(memory: ClipMemory, n: int) -> float:
+        t = time.perf_counter()
+        score_clip(prepare_clip(path, n, memory=memory), detector, explain=opts.explain)
+        return time.perf_counter() - t
+
     runs = []
     for i in range(opts.warmup + opts.runs):
         memory = ClipMemory()
+        timed = {"prime": prime(memory), "first": move(memory, n_frames), "again": move(memory, opts.slider_from)}
+        memory = ClipMemory()
+        prime(memory)
         t = time.perf_counter()
-        score_clip(prepare_clip(path, opts.slider_from, memory=memory, prefetch=max(opts.frame_counts)),
-                   detector, explain=opts.explain)
-        prime = time.perf_counter() - t
-        t = time.perf_counter()
-        score_clip(prepare_clip(path, n_frames, memory=memory), detector, explain=opts.explain)
-        first = time.perf_counter() - t
-        t = time.perf_counter()
-        score_clip(prepare_clip(path, opts.slider_from, memory=memory), detector, explain=opts.explain)
+        prepare_clip(path, top, memory=memory)  # ui.analysis.search_faces_ahead, as the dashboard runs it
+        timed["ahead"] = time.perf_counter() - t
+        timed["ready"] = move(memory, n_frames)
         if i >= opts.warmup:
-            runs.append({"prime": prime, "first": first, "again": time.perf_counter() - t})
+            runs.append(timed)
     return median_stages(runs)
 
 
@@ -489,6 +502,7 @@ def check_targets(result: BenchResult) -> list[Target]:
             out.append(Target(f"the default model ({result.model}), full analysis at {SPEEDUP_AT} frames vs the "
                               "seed design", x, DEFAULT_MODEL_SPEEDUP, True, "x"))
     if result.slider:
+        # Judged on a move made at once, before the background face search can have ended: the worst case.
         worst = max(result.slider, key=lambda n: result.slider[n]["first"])
         out.append(Target(f"frames slider {result.options.slider_from} -> {worst}, the slowest move, to the new verdict",
                           result.slider[worst]["first"], 0.5, False, "s"))
@@ -544,11 +558,14 @@ def format_table(result: BenchResult) -> str:
         lines.append(f"{n:>6} | " + " ".join(_cell(s.get(k)) for k in (*SEED_STAGES, "total")))
     if result.slider:
         lines += ["", f"frames slider: seconds to the new verdict (Grad-CAM included) after the dashboard's first "
-                      f"analysis at {opts.slider_from} frames", f"{'to':>6} | {'prime':>7} {'first':>7} {'again':>7}"]
-        lines += [f"{n:>6} | {_cell(v.get('prime'))} {_cell(v['first'])} {_cell(v['again'])}"
-                  for n, v in result.slider.items()]
+                      f"analysis at {opts.slider_from} frames",
+                  f"{'to':>6} | {'prime':>7} {'first':>7} {'again':>7} | {'ahead':>7} {'ready':>7}"]
+        lines += [f"{n:>6} | {_cell(v.get('prime'))} {_cell(v['first'])} {_cell(v['again'])} | "
+                  f"{_cell(v.get('ahead'))} {_cell(v.get('ready'))}" for n, v in result.slider.items()]
         lines.append(f"prime: that first analysis, which also decodes the samples of {max(opts.frame_counts)} frames; "
-                     f"first: the first move to the count; again: back to {opts.slider_from} afterwards")
+                     f"first: the first move to the count, made at once; again: back to {opts.slider_from} "
+                     f"afterwards; ahead: the face search of {max(opts.frame_counts)} frames that the dashboard runs "
+                     "in the background after the first verdict; ready: the first move once that search is done")
     if result.long:
         head = f"{'clip':<26} {'frames':>6} | {'decode':>7} {'detect':>7} {'analysis':>8} | {'process':>7} {'peak RSS':>9}"
         lines += ["", "4K clips, each analysis in a fresh process (Grad-CAM included; process: Python start, "
