@@ -9,9 +9,9 @@ searched yet; on a long or large file a new count decodes the frames it lacks. S
 are cached by the file, the frame count, the layer and the model. So moving the
 opacity slider recomputes nothing, and a new Grad-CAM layer or frame count
 re-runs only the model and Grad-CAM (and the face search of frames not seen yet). Once a result is on
-screen, the faces of the slider's top count are searched (:func:`search_faces_ahead`) and the other Grad-CAM
-layers explained (:func:`prepare_other_layers`) in the background, so a move up the slider only scores and a
-layer switch is a cache hit.
+screen, the faces of the slider's top count are searched (:func:`search_faces_ahead`) and the other
+Grad-CAM layers explained (:func:`prepare_other_layers`) in the background, so a move up the slider mostly
+only scores and a layer switch is a cache hit.
 """
 
 from __future__ import annotations
