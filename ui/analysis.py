@@ -172,10 +172,6 @@ def _memory() -> dict[str, _LRU]:
 _BACKGROUND = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dflens-layers")
 
 
-_AHEAD: dict[tuple, Future] = {}  # (digest, frames) -> its face search queued by search_faces_ahead
-_AHEAD_LOCK = threading.Lock()
-
-
 def _background() -> ThreadPoolExecutor:
     return _BACKGROUND
 
@@ -320,7 +316,7 @@ def search_faces_ahead(source: ClipSource, n_frames: int, top: int = MAX_FRAMES)
     Frame counts in between find most of their faces in the clip's memory then.
 
     Returns:
-        The job, or None when there is nothing to do: ``top`` is analysed or queued already, or its frames
+        The job, or None when there is nothing to do: ``top`` is prepared or being prepared, or its frames
         were not decoded with the first analysis and cannot be decoded cheaply now (an upload, whose bytes
         the page's thread reads; a long or large clip): the move decodes then, as before.
     """
@@ -335,14 +331,8 @@ def search_faces_ahead(source: ClipSource, n_frames: int, top: int = MAX_FRAMES)
     decodable = source.path is not None and prefetch_pays(clip_memory.info)
     if not (clip_memory.covers(top) or decodable):
         return None
-    with _AHEAD_LOCK:  # every rerun of the page asks again: one job per clip while it waits in the queue
-        queued = _AHEAD.get(key)
-        if queued is not None and not queued.done():
-            return None
-        _AHEAD[key] = job = _background().submit(_prepare_quietly, source, top)
-        for done in [k for k, f in _AHEAD.items() if f.done()]:
-            del _AHEAD[done]
-    return job
+    # A rerun before the job has started queues another; that one finds the clip prepared (a cache hit).
+    return _background().submit(_prepare_quietly, source, top)
 
 
 def _prepare_quietly(source: ClipSource, n_frames: int) -> None:
