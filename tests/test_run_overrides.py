@@ -22,6 +22,8 @@ def test_values_are_typed_like_the_fields_default() -> None:
     assert run.exclude_methods == ("talking_heads/AniTalker",)
     assert base.frozen_stages == ("stem", "layer1", "layer2") and base.lr == 1e-4  # the recipe is untouched
     assert override_run(base, []) == base
+    targeted = override_run(base, ["blend_regions=0.4,0.3,0.15,0.15", "neural_look_prob=0.5", "webcam_prob=0.15"])
+    assert targeted.blend_regions == (0.4, 0.3, 0.15, 0.15) and isinstance(targeted.blend_regions[0], float)
 
 
 @pytest.mark.parametrize("text, reason", [
@@ -34,6 +36,11 @@ def test_values_are_typed_like_the_fields_default() -> None:
     ("select_best=maybe", "not true or false"),
     ("frozen_stages=layer1,layer2", "first stages"),
     ("talking_heads_share=0.8", "between 0 and 1"),
+    ("blend_regions=0.5,0.5,0.5,0.5", "summing to 1"),
+    ("blend_regions=1,0", "need 4"),
+    ("blend_regions=1,0,0,mouth", "not valid"),
+    ("neural_look_prob=2", "not a probability"),
+    ("webcam_prob=-0.1", "between 0 and 1"),
 ])
 def test_bad_assignments_say_what_is_wrong(text: str, reason: str) -> None:
     with pytest.raises(OverrideError, match=reason):

@@ -250,9 +250,9 @@ def test_frame_batch_pairs_each_self_blend_with_its_real(pools: FacePools, monke
     calls = []
     real_model_face = train_mod.model_face
 
-    def recording(cs, i, pre, rng, strength, blend=None, augment=None):
+    def recording(cs, i, pre, rng, strength, blend=None, augment=None, webcam=None):
         calls.append((id(cs), i, blend is not None, cs.items[cs.item[i]]["label"]))
-        return real_model_face(cs, i, pre, rng, strength, blend, augment)
+        return real_model_face(cs, i, pre, rng, strength, blend, augment, webcam)
 
     monkeypatch.setattr(train_mod, "model_face", recording)
     run = dataclasses.replace(RUN, batch=16)
@@ -283,6 +283,30 @@ def test_frame_batches_deterministic_per_step(pools: FacePools, ffpp_set: CropSe
     np.testing.assert_array_equal(a, c)
     assert not np.array_equal(a, batches.make(4)[0])
     assert not np.array_equal(a, FrameBatches(pools, dataclasses.replace(RUN, seed=1), PRE).make(3)[0])
+
+
+def test_camera_degradations_change_the_faces_and_nothing_else_drawn(pools: FacePools,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    blends = []
+    real_sample = train_mod.sample_blend_params
+
+    def recording(rng, options=None):
+        blends.append(real_sample(rng, options))
+        return blends[-1]
+
+    monkeypatch.setattr(train_mod, "sample_blend_params", recording)
+    plain, y0 = FrameBatches(pools, RUN, PRE).make(3)
+    plain_blends = list(blends)
+    blends.clear()
+    filmed, y1 = FrameBatches(pools, dataclasses.replace(RUN, webcam_prob=1.0), PRE).make(3)
+    assert torch.equal(y0, y1) and blends == plain_blends  # the same faces and blends were drawn
+    assert all(not np.array_equal(a, b) for a, b in zip(plain, filmed))  # each face went through a camera
+    assert train_mod.camera(np.random.default_rng(0), RUN) is None  # off by default: nothing drawn
+    # Targeted blends reach the blend options; the default is the whole face, as before.
+    assert train_mod.train_blend(RUN).region_probs == (1.0, 0.0, 0.0, 0.0)
+    targeted = dataclasses.replace(RUN, blend_regions=(0.4, 0.3, 0.15, 0.15), neural_look_prob=0.5)
+    assert train_mod.train_blend(targeted).region_probs == (0.4, 0.3, 0.15, 0.15)
+    assert train_mod.train_blend(targeted).neural_look_prob == 0.5
 
 
 # --------------------------------------------------------------------------- schedules and sequences

@@ -12,6 +12,7 @@ from dataclasses import fields, replace
 from typing import TYPE_CHECKING, Sequence
 
 from ..models.model import STAGES
+from ..synth.blend import BlendOptions
 
 if TYPE_CHECKING:  # train imports this module: the config class is only needed for the annotations
     from .train import RunConfig
@@ -44,7 +45,9 @@ def _coerce(name: str, value: str, default: object) -> object:
                 raise ValueError(value)
             return value.lower() in ("true", "1")
         if isinstance(default, tuple):
-            return tuple(v.strip() for v in value.split(",") if v.strip())
+            parts = [v.strip() for v in value.split(",") if v.strip()]
+            # A tuple of numbers (e.g. blend_regions) reads numbers; one of names (frozen_stages) reads names.
+            return tuple(float(v) for v in parts) if default and isinstance(default[0], float) else tuple(parts)
         if isinstance(default, (int, float, str)):
             return type(default)(value)
     except ValueError:
@@ -83,4 +86,10 @@ def override_run(run: RunConfig, assignments: Sequence[str]) -> RunConfig:
     if not 0.0 <= out.ffpp_share + out.talking_heads_share <= 1.0:  # DFDC gets the rest of each batch
         raise OverrideError(f"--set: ffpp_share + talking_heads_share is {out.ffpp_share + out.talking_heads_share:g}; "
                             "it must be between 0 and 1 (DFDC's share is the rest)")
+    try:  # the self-blends' settings, checked as the blends will check them, before any face is loaded
+        BlendOptions(region_probs=tuple(out.blend_regions), neural_look_prob=out.neural_look_prob)
+    except ValueError as e:
+        raise OverrideError(f"--set: {e}") from None
+    if not 0.0 <= out.webcam_prob <= 1.0:
+        raise OverrideError(f"--set webcam_prob={out.webcam_prob:g}: a chance, between 0 and 1")
     return out

@@ -43,6 +43,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -50,6 +51,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .augment import apply_augment, sample_augment
+from .webcam_augment import WebcamParams, apply_webcam, sample_webcam
 from ..models.backbones import LITE0_MEAN_STD
 from ..synth.blend import BlendOptions, apply_blend, sample_blend_params
 from ..models.checkpoint import load_checkpoint, save_checkpoint
@@ -128,6 +130,15 @@ class RunConfig:
     # than covering the forehead: face swaps' seams mostly run there. Not in RECIPE: at 0.5, the leave-one-out
     # run scored 0.51 on FaceSwap clips it never saw against 0.57 without it (README: ablation).
     inner_face_prob: float = 0.0
+    # Targeted self-blends (GitHub issue 29, item 1): chances that a self-blend covers the whole face, the mouth and
+    # jaw, the eyes, or the inner face (BlendOptions.region_probs, in its REGIONS order), and the share of them given
+    # the look of neural rendering (BlendOptions.neural_look_prob). Both drawn from generators of their own, so the
+    # defaults leave every other draw as it was.
+    blend_regions: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
+    neural_look_prob: float = 0.0
+    # Chance of each camera degradation (dfcore.training.webcam_augment: dim light and its noise, motion blur, a
+    # low-resolution sensor; issue 29, item 2), reals and fakes alike, before the web degradations. 0: none drawn.
+    webcam_prob: float = 0.0
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
     # Warm start: every weight from this run's checkpoint in the weights folder ("": ImageNet or fresh). A later
     # stage on new data then costs minutes, not the hours of the run it starts from.
@@ -323,12 +334,14 @@ def run_preprocess(run: RunConfig) -> PreprocessConfig:
 
 def train_blend(run: RunConfig) -> BlendOptions:
     """The self-blends a run trains on: the Face Mesh outline most of the time, as the SBI paper's landmark hull."""
-    return BlendOptions(keypoint_mask_prob=0.8, inner_face_prob=run.inner_face_prob)
+    return BlendOptions(keypoint_mask_prob=0.8, inner_face_prob=run.inner_face_prob,
+                        region_probs=tuple(run.blend_regions), neural_look_prob=run.neural_look_prob)
 
 
 def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Generator,
-               strength: float, blend: object | None = None, augment: object | None = None) -> np.ndarray:
-    """One face as the model sees it in training: (blended) region -> the model's crop -> degraded.
+               strength: float, blend: object | None = None, augment: object | None = None,
+               webcam: Camera | None = None) -> np.ndarray:
+    """One face as the model sees it in training: (blended) region -> the model's crop -> (camera) -> degraded.
 
     Args:
         cs: the cached regions; ``i`` the one to use.
@@ -337,13 +350,30 @@ def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Genera
         strength: augmentation strength when drawing.
         blend: BlendParams to self-blend with (None: the real face).
         augment: AugmentParams (None: drawn here).
+        webcam: camera degradations applied before the web's, with their own noise (None: none).
     """
     region = cs.crops[i]
     box = cs.face_box(i)
     if blend is not None:
         region, _ = apply_blend(region, box, cs.keypoints[i].tolist(), blend, landmarks=cs.mesh(i))
     crop = crop_face(region, box, pre)
+    if webcam is not None:
+        crop = apply_webcam(crop, webcam.params, webcam.noise)
     return apply_augment(crop, augment or sample_augment(rng, strength), rng)
+
+
+class Camera(NamedTuple):
+    """One face's or sequence's camera: its degradations, and the generator of its sensor noise."""
+
+    params: WebcamParams
+    noise: np.random.Generator  # its own: the batch's stream of draws stays as it is without a camera
+
+
+def camera(rng: np.random.Generator | None, run: RunConfig) -> Camera | None:
+    """The camera of one face or sequence, drawn from ``rng`` (a generator of its own); None when off."""
+    if rng is None or run.webcam_prob <= 0:
+        return None
+    return Camera(sample_webcam(rng, run.webcam_prob), np.random.default_rng(int(rng.integers(2**31 - 1))))
 
 
 def left_out_source(method: str) -> str:
@@ -407,20 +437,21 @@ class FrameBatches:
         """Returns uint8 crops (B, S, S, 3) and labels (B,) float (1 = fake)."""
         r = self.run
         rng = np.random.default_rng([r.seed, 1, step])
+        cam_rng = np.random.default_rng([r.seed, 5, step]) if r.webcam_prob > 0 else None
         n_real = r.batch // 2
         n_sbi = int(round((r.batch - n_real) * r.sbi_fraction))
         faces, labels = [], []
         reals = [self.pools.draw(rng, 0) for _ in range(n_real)]
         for cs, i in reals:
-            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, webcam=camera(cam_rng, r)))
             labels.append(0)
         for cs, i in reals[:n_sbi]:  # paired: the same face, blended with itself
             blend = sample_blend_params(rng, train_blend(r))
-            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, blend))
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, blend, webcam=camera(cam_rng, r)))
             labels.append(1)
         for _ in range(r.batch - n_real - n_sbi):
             cs, i = self.pools.draw(rng, 1)
-            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength))
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, webcam=camera(cam_rng, r)))
             labels.append(1)
         return np.stack(faces), torch.tensor(labels, dtype=torch.float32)
 
@@ -693,10 +724,12 @@ def clip_features(model: ResNeXtLSTM, run: RunConfig, sets: list[tuple[CropSet, 
     crop_pre = teacher.pre if teacher else pre
     out = ClipFeatures([], [], [])
 
-    def add(cs: CropSet, idx: np.ndarray, label: int, blend: bool, rng: np.random.Generator) -> None:
+    def add(cs: CropSet, idx: np.ndarray, label: int, blend: bool, rng: np.random.Generator,
+            cam_rng: np.random.Generator | None) -> None:
         aug = sample_augment(rng, run.augment_strength)
         bp = sample_blend_params(rng, train_blend(run)) if blend else None
-        crops = np.stack([model_face(cs, int(i), crop_pre, rng, 0.0, bp, aug) for i in idx])
+        cam = camera(cam_rng, run)  # one camera per sequence, as one filmed it
+        crops = np.stack([model_face(cs, int(i), crop_pre, rng, 0.0, bp, aug, cam) for i in idx])
         if teacher is not None:
             t_feats, _ = teacher.frames(crops)
             t_clip, _ = teacher.model.heads(t_feats.unsqueeze(0))
@@ -709,21 +742,22 @@ def clip_features(model: ResNeXtLSTM, run: RunConfig, sets: list[tuple[CropSet, 
 
     for v in range(run.clip_variants):
         rng = np.random.default_rng([run.seed, 2, v])
+        cam_rng = np.random.default_rng([run.seed, 6, v]) if run.webcam_prob > 0 else None
         for cs, are_clips in sets:
             if are_clips:
                 for k, meta in enumerate(cs.items):
                     idx = np.flatnonzero(cs.item == k)
                     if len(idx) == 0 or is_left_out(meta, run.exclude_methods):
                         continue
-                    add(cs, idx, meta["label"], False, rng)
+                    add(cs, idx, meta["label"], False, rng, cam_rng)
                     if meta["label"] == 0:
-                        add(cs, idx, 1, True, rng)
+                        add(cs, idx, 1, True, rng, cam_rng)
                 continue
             for i in rng.choice(len(cs.crops), size=min(run.dfdc_clip_faces, len(cs.crops)), replace=False):
                 label = cs.items[cs.item[i]]["label"]
-                add(cs, np.array([i]), label, False, rng)
+                add(cs, np.array([i]), label, False, rng, cam_rng)
                 if label == 0 and rng.random() < 0.5:
-                    add(cs, np.array([i]), 1, True, rng)
+                    add(cs, np.array([i]), 1, True, rng, cam_rng)
         print(f"[{run.name}] clip features: variant {v + 1}/{run.clip_variants}, {len(out.feats)} sequences",
               flush=True)
     return out

@@ -1,4 +1,5 @@
-"""The frequency-domain probe (dfcore.training.spectrum_probe): the spectrum, the folds, the probe, the leave-out."""
+"""The frequency-domain probe (dfcore.training.probes.spectrum) and the probe it uses (probes.linear): the
+spectrum, the folds, the probe, the leave-out."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
-from dfcore.training.spectrum_probe import (SPECTRUM_BINS, ClipFeatures, balanced_weights, choose_l2, fit_probe,
-                                            identity_folds, leave_kind_out, main, residual_spectrum)
+from dfcore.training.probes.linear import (ClipFeatures, balanced_weights, choose_l2, fit_probe, identity_folds,
+                                          leave_kind_out)
+from dfcore.training.probes.spectrum import FEATURE_SETS, SPECTRUM_BINS, main, residual_spectrum
 
 
 def test_the_residual_spectrum_sees_missing_sensor_noise() -> None:
@@ -56,11 +58,12 @@ def _features() -> ClipFeatures:
     rgb = rng.normal(size=(len(rows), 8)).astype(np.float32)
     spectrum = rng.normal(size=(len(rows), 4)).astype(np.float32)
     spectrum[:, 0] += 3 * label  # every kind of fake shows in the spectrum, none in the rgb block
-    return ClipFeatures(rgb, spectrum, label, source, split, [(f"id{i}",) for i in range(len(rows))])
+    return ClipFeatures({"rgb": rgb, "spectrum": spectrum}, label, source, split,
+                        [(f"id{i}",) for i in range(len(rows))])
 
 
 def test_leave_kind_out_never_trains_on_the_kind_nor_scores_train_reals() -> None:
-    r = leave_kind_out(_features(), "talking_heads/AniTalker")
+    r = leave_kind_out(_features(), "talking_heads/AniTalker", FEATURE_SETS)
     assert r["n_fakes"] == 7  # all AniTalker clips, train ones too: the probe never saw any of them
     assert r["n_reals"] == 12  # calibration and test reals only
     assert r["spectrum"]["auc"] > 0.9 and r["spectrum"]["auc"] > r["rgb"]["auc"]
