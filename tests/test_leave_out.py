@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pytest
 
 from dfcore.evaluation.card import leave_one_out_items
-from dfcore.evaluation.leave_out import NothingLeftOutError, left_out_items, left_out_sources, main
+from dfcore.evaluation.leave_out import NothingLeftOutError, left_out_items, left_out_sources, main, paired_change
 from dfcore.training.sources.datasets import LabelledItem
 
 
@@ -66,3 +66,35 @@ def test_the_command_refuses_a_checkpoint_that_left_nothing_out(checkpoint: Path
     err = capsys.readouterr().err
     assert err.startswith(f"error: {checkpoint}: its training left no kind of fake out.") and "weights/loo" in err
     assert not out.exists(), "nothing written"
+
+
+def _result(checkpoint: str, left_out: list[str], scores: dict[str, tuple[str, float | None]],
+            frames: int = 20) -> dict:
+    videos = [{"path": path, "label": label, "scores": {str(frames): score}} for path, (label, score) in scores.items()]
+    return {"checkpoint": checkpoint, "left_out": left_out, "frames": frames, "report": {"videos": videos}}
+
+
+def test_a_variant_is_compared_with_the_run_that_left_the_same_kind_out_on_the_same_clips() -> None:
+    before = {"r1": ("real", 0.2), "r2": ("real", 0.6), "f1": ("fake", 0.4), "f2": ("fake", 0.7)}
+    after = {"r1": ("real", 0.2), "r2": ("real", 0.3), "f1": ("fake", 0.4), "f2": ("fake", 0.7),
+             "f3": ("fake", 0.1)}  # a clip the baseline did not score is left out of the comparison
+    baseline = [_result("base_ani.pt", ["talking_heads/AniTalker"], {"r1": ("real", 0.9), "f1": ("fake", 0.1)}),
+                _result("base_sad.pt", ["talking_heads/SadTalker"], before)]
+    c = paired_change(_result("new_sad.pt", ["talking_heads/SadTalker"], after), baseline)
+    assert c["baseline"] == "base_sad.pt" and c["n_clips"] == 4
+    assert c["auc_before"] == pytest.approx(0.75) and c["auc_after"] == pytest.approx(1.0)
+    assert c["change"] == pytest.approx(0.25) and c["change_ci"][0] <= c["change"] <= c["change_ci"][1]
+    # Another kind, another frame count, or one class only in the shared clips: nothing to compare.
+    assert paired_change(_result("x.pt", ["talking_heads/DeepFaceLive"], after), baseline) is None
+    assert paired_change(_result("x.pt", ["talking_heads/SadTalker"], after, frames=40), baseline) is None
+    reals_only = {"r1": ("real", 0.2), "r2": ("real", 0.3)}
+    assert paired_change(_result("x.pt", ["talking_heads/SadTalker"], reals_only), baseline) is None
+
+
+def test_an_unreadable_baseline_is_an_error_line_and_exit_2(checkpoint: Path, tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    bad = tmp_path / "baseline.json"
+    bad.write_text("{not json")
+    assert main([str(checkpoint), "--baseline", str(bad), "--out", str(tmp_path / "out.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --baseline {bad}: cannot be read") and "Traceback" not in err

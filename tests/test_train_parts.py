@@ -415,9 +415,26 @@ def test_selected_step_is_the_best_mean_frame_auc() -> None:
 
 def test_the_leave_one_out_run_never_selects_on_its_calibration_split() -> None:
     # That split holds the left-out method's fakes: selecting a step on it would let the method in.
-    loo = train_mod.RECIPE[train_mod.LEAVE_ONE_OUT]
-    assert loo.exclude_methods and not loo.select_best
-    assert all(r.select_best for name, r in train_mod.RECIPE.items() if name != train_mod.LEAVE_ONE_OUT)
+    teachers = train_mod.FFPP_LEAVE_OUTS
+    assert train_mod.LEAVE_ONE_OUT in teachers
+    for name, method in teachers.items():
+        loo = train_mod.RECIPE[name]
+        assert loo.exclude_methods == (method,) and not loo.select_best
+    assert all(r.select_best for name, r in train_mod.RECIPE.items() if name not in teachers)
+
+
+def test_each_ffpp_stage_leave_out_starts_from_a_teacher_that_never_saw_the_method_either() -> None:
+    stages = train_mod.FFPP_STAGE_LEAVE_OUTS
+    assert sorted(m for t, m in train_mod.FFPP_LEAVE_OUTS.items()) == ["Deepfakes", "Face2Face", "FaceSwap"]
+    assert len(stages) == 3
+    stage_recipe = train_mod.RECIPE["lite0_lstm_th"]
+    for name, teacher in stages.items():
+        run = train_mod.RECIPE[name]
+        assert run.exclude_methods == train_mod.RECIPE[teacher].exclude_methods
+        assert run.init_from == f"loo/{teacher}"  # the teacher's checkpoint goes to weights/loo/
+        # Otherwise the default model's own stage: the leave-out measures that recipe.
+        assert dataclasses.replace(run, name=stage_recipe.name, init_from=stage_recipe.init_from,
+                                   exclude_methods=()) == stage_recipe
 
 
 def test_monitor_degraded_scores_the_same_faces_degraded_the_same_way(ffpp_set: CropSet, dfdc_set: CropSet,

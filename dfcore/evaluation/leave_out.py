@@ -6,6 +6,10 @@ those fakes (train, calibration and test alike: the run saw none of them) agains
 dataset's calibration and test splits, through the full pipeline. It prints one line per checkpoint, with the
 AUC's 95% bootstrap interval, and writes the reports as JSON. This is the validation that predicts how the
 recipe meets a method or a generator nobody trained it on, the case users meet every day.
+
+``--baseline EARLIER.json`` compares each checkpoint with the earlier report's run that left the same kind out:
+the change in AUC over the clips both scored, with a paired bootstrap interval (a variant of a recipe, judged
+against the recipe on the same clips).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from ..models.detector import Detector, load_detector
 from ..training.sources.datasets import LabelledItem
 from ..training.train import left_out_source, make_splits, trained_data_config
 from .evaluate import evaluate
+from .metrics import auc_change_interval, roc_auc
 
 # Which splits hold a source's clips: the source name's first part, to the splits' prefix.
 SPLIT_PREFIX = {"ffpp": "ffpp", "talking_heads": "th"}
@@ -87,6 +92,38 @@ def score_left_out(path: str | Path, data_root: str, frames: int = FRAMES) -> di
             "frame_auc": m.get("frame_auc"), "report": report}
 
 
+def paired_change(result: dict, baseline: Sequence[dict]) -> dict | None:
+    """The change in AUC from the baseline run that left out the same sources, on the clips both scored.
+
+    Args:
+        result: one of :func:`score_left_out`'s results.
+        baseline: an earlier report's results (the JSON this module writes).
+
+    Returns:
+        ``{"baseline", "n_clips", "auc_before", "auc_after", "change", "change_ci"}``, or None when no baseline
+        run left out the same sources, at the same frame count, or the shared clips lack a class.
+    """
+    frames = str(result["frames"])
+    match = next((b for b in baseline if sorted(b["left_out"]) == sorted(result["left_out"])
+                  and str(b["frames"]) == frames), None)
+    if match is None:
+        return None
+
+    def scores(r: dict) -> dict[str, tuple[int, float]]:
+        return {v["path"]: (int(v["label"] == "fake"), v["scores"][frames]) for v in r["report"]["videos"]
+                if v.get("scores", {}).get(frames) is not None}
+
+    before, after = scores(match), scores(result)
+    shared = sorted(set(before) & set(after))
+    labels = [after[k][0] for k in shared]
+    if len(set(labels)) < 2:
+        return None
+    change, low, high = auc_change_interval(labels, [before[k][1] for k in shared], [after[k][1] for k in shared])
+    return {"baseline": match["checkpoint"], "n_clips": len(shared),
+            "auc_before": roc_auc(labels, [before[k][1] for k in shared]),
+            "auc_after": roc_auc(labels, [after[k][1] for k in shared]), "change": change, "change_ci": [low, high]}
+
+
 def _line(r: dict) -> str:
     iv = "" if r["auc_ci_low"] is None else f" ({r['auc_ci_low']:.2f}–{r['auc_ci_high']:.2f})"
     return (f"{Path(r['checkpoint']).stem}: {', '.join(r['left_out'])} never seen: AUC {r['auc']:.3f}{iv} at "
@@ -99,7 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and talking_heads/")
     p.add_argument("--frames", type=int, default=FRAMES, help=f"frames per clip (default {FRAMES})")
     p.add_argument("--out", type=Path, default=Path("runs/leave_out.json"), help="where the reports go")
+    p.add_argument("--baseline", type=Path, help="an earlier report of this command: each checkpoint is compared "
+                   "with its run that left the same kind out, on the clips both scored")
     args = p.parse_args(argv)
+    try:
+        baseline = json.loads(args.baseline.read_text()) if args.baseline else None
+    except (OSError, ValueError) as e:
+        print(f"error: --baseline {args.baseline}: cannot be read as a report of this command ({e})", file=sys.stderr)
+        return 2
     results = []
     for path in args.checkpoints:
         try:
@@ -108,6 +152,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {e.message}", file=sys.stderr)
             return 2
         print(_line(results[-1]), flush=True)
+        if baseline is not None:
+            change = results[-1]["change_vs_baseline"] = paired_change(results[-1], baseline)
+            print("  " + (f"against {Path(change['baseline']).name} on the same {change['n_clips']} clips: "
+                          f"{change['auc_before']:.3f} -> {change['auc_after']:.3f}, change {change['change']:+.3f} "
+                          f"({change['change_ci'][0]:+.3f} to {change['change_ci'][1]:+.3f})" if change else
+                          "no run in the baseline left out the same kind at this frame count"), flush=True)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"reports: {args.out}")
