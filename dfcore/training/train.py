@@ -133,7 +133,8 @@ class RunConfig:
     # Targeted self-blends (GitHub issue 29, item 1): chances that a self-blend covers the whole face, the mouth and
     # jaw, the eyes, or the inner face (BlendOptions.region_probs, in its REGIONS order), and the share of them given
     # the look of neural rendering (BlendOptions.neural_look_prob). Both drawn from generators of their own, so the
-    # defaults leave every other draw as it was.
+    # defaults leave every other draw as it was. Not in RECIPE: with the GPU recipe's (0.4, 0.3, 0.15, 0.15), 0.5 and
+    # webcam_prob 0.15, the talking-heads leave-outs moved by -0.014 / +0.105 / -0.181 (DFL / AniTalker / SadTalker).
     blend_regions: tuple[float, ...] = (1.0, 0.0, 0.0, 0.0)
     neural_look_prob: float = 0.0
     # Chance of each camera degradation (dfcore.training.webcam_augment: dim light and its noise, motion blur, a
