@@ -277,7 +277,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from .training.train import RECIPE, DataConfig, TrainConfig, prepare_data, recalibrate, train
+    from .training.recipe import RECIPE, DataConfig
+    from .training.train import TrainConfig, prepare_data, recalibrate, train
 
     if args.dataset or args.csv:
         return _train_custom(args)

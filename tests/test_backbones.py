@@ -30,7 +30,8 @@ from dfcore.errors import TrainingDependencyError
 from dfcore.models.explain import LAYERS, gradcam_maps
 from dfcore.models.model import STAGES, create_model, inference_backbone
 from dfcore.vision.preprocessing import PreprocessConfig
-from dfcore.training.train import RECIPE, build_model
+from dfcore.training.recipe import RECIPE
+from dfcore.training.train import build_model
 
 ESPRESSO = 967  # ImageNet class index of "espresso"
 N_IMAGENET_TENSORS = 245  # the file's tensors that pair with the backbone (no counters, no classifier)

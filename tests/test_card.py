@@ -41,7 +41,8 @@ from dfcore.models.detector import Detector
 from dfcore.evaluation.evaluate import VideoScores, auc_change_with_frames, summarize_by_frames
 from dfcore.models.model import create_model
 from dfcore.vision.preprocessing import PreprocessConfig
-from dfcore.training.train import DataConfig, RunConfig, jsonable, trained_data_config
+from dfcore.training.recipe import DataConfig, RunConfig
+from dfcore.training.train import jsonable, trained_data_config
 
 THRESHOLD = 0.42
 SHA = "ab" * 32

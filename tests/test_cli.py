@@ -333,7 +333,9 @@ def test_train_arguments_reach_the_config(monkeypatch: pytest.MonkeyPatch, tmp_p
 
     seen = []
     monkeypatch.setattr(train_mod, "train", seen.append)
-    runs = list(train_mod.RECIPE)[:2]
+    from dfcore.training.recipe import RECIPE
+
+    runs = list(RECIPE)[:2]
     assert main(["train", "--data", str(tmp_path / "data"), "--runs", ",".join(runs), "--step-scale", "0.01",
                  "--weights-dir", str(tmp_path / "w"), "--work-dir", str(tmp_path / "r")]) == 0
     (cfg,) = seen

@@ -8,7 +8,7 @@ import pytest
 
 from dfcore.cli import main as cli_main
 from dfcore.training.run_overrides import OverrideError, override_run, parse_assignment
-from dfcore.training.train import RECIPE
+from dfcore.training.recipe import RECIPE
 
 
 def test_values_are_typed_like_the_fields_default() -> None:

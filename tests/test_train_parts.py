@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 import dfcore.models.model
+import dfcore.training.recipe as recipe
 import dfcore.training.train as train_mod
 from dfcore.training.augment import AugmentParams
 from dfcore.synth.blend import apply_blend, sample_blend_params
@@ -30,26 +31,11 @@ from dfcore.vision.face_mesh import N_LANDMARKS
 from dfcore.models.model import ModelConfig, ResNeXtLSTM
 from dfcore.vision.preprocessing import crop_face
 from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP
+from dfcore.training.recipe import DataConfig, RunConfig
 from dfcore.training.train import (
-    ClipFeatures,
-    DataConfig,
-    FacePools,
-    FrameBatches,
-    RunConfig,
-    TrainConfig,
-    TrainingData,
-    checkpoint_path,
-    is_left_out,
-    load_or_extract,
-    lr_at,
-    model_face,
-    run_preprocess,
-    selected_step,
-    sequence_positions,
-    train_clips,
-    train_frames,
-    train_run,
-    write_split_csvs,
+    ClipFeatures, FacePools, FrameBatches, TrainConfig, TrainingData, checkpoint_path, is_left_out, load_or_extract,
+    lr_at, model_face, run_preprocess, selected_step, sequence_positions, train_clips, train_frames, train_run,
+    write_split_csvs
 )
 
 CACHE = 64  # side of the synthetic cached regions
@@ -415,22 +401,22 @@ def test_selected_step_is_the_best_mean_frame_auc() -> None:
 
 def test_the_leave_one_out_run_never_selects_on_its_calibration_split() -> None:
     # That split holds the left-out method's fakes: selecting a step on it would let the method in.
-    teachers = train_mod.FFPP_LEAVE_OUTS
-    assert train_mod.LEAVE_ONE_OUT in teachers
+    teachers = recipe.FFPP_LEAVE_OUTS
+    assert recipe.LEAVE_ONE_OUT in teachers
     for name, method in teachers.items():
-        loo = train_mod.RECIPE[name]
+        loo = recipe.RECIPE[name]
         assert loo.exclude_methods == (method,) and not loo.select_best
-    assert all(r.select_best for name, r in train_mod.RECIPE.items() if name not in teachers)
+    assert all(r.select_best for name, r in recipe.RECIPE.items() if name not in teachers)
 
 
 def test_each_ffpp_stage_leave_out_starts_from_a_teacher_that_never_saw_the_method_either() -> None:
-    stages = train_mod.FFPP_STAGE_LEAVE_OUTS
-    assert sorted(m for t, m in train_mod.FFPP_LEAVE_OUTS.items()) == ["Deepfakes", "Face2Face", "FaceSwap"]
+    stages = recipe.FFPP_STAGE_LEAVE_OUTS
+    assert sorted(m for t, m in recipe.FFPP_LEAVE_OUTS.items()) == ["Deepfakes", "Face2Face", "FaceSwap"]
     assert len(stages) == 3
-    stage_recipe = train_mod.RECIPE["lite0_lstm_th"]
+    stage_recipe = recipe.RECIPE["lite0_lstm_th"]
     for name, teacher in stages.items():
-        run = train_mod.RECIPE[name]
-        assert run.exclude_methods == train_mod.RECIPE[teacher].exclude_methods
+        run = recipe.RECIPE[name]
+        assert run.exclude_methods == recipe.RECIPE[teacher].exclude_methods
         assert run.init_from == f"loo/{teacher}"  # the teacher's checkpoint goes to weights/loo/
         # Otherwise the default model's own stage: the leave-out measures that recipe.
         assert dataclasses.replace(run, name=stage_recipe.name, init_from=stage_recipe.init_from,
@@ -463,7 +449,7 @@ def test_ablation_variants_each_change_the_recipe() -> None:
     # A variant that names no RunConfig field, or leaves the recipe as it is, would measure nothing.
     from dfcore.training.ablation import VARIANTS
 
-    base = train_mod.RECIPE["lite0_lstm"]
+    base = recipe.RECIPE["lite0_lstm"]
     for name, overrides in VARIANTS.items():
         fields = {k: v for k, v in overrides.items() if k != "ffpp_cache_size"}
         variant = dataclasses.replace(base, **fields)
@@ -647,7 +633,7 @@ def test_train_run_leave_one_out_and_distilled_student(tmp_path: Path, ffpp_set:
     assert "ffpp/FaceSwap" not in seen["ffpp_calib"] and "ffpp/Deepfakes" in seen["ffpp_calib"]
     # A student at another input size distils from it (teacher-sized crops brought to its size);
     # the teacher is named by its run and read from the weights folder.
-    monkeypatch.setitem(train_mod.RECIPE, "tiny_loo", loo)
+    monkeypatch.setitem(recipe.RECIPE, "tiny_loo", loo)
     student = dataclasses.replace(RUN, name="tiny_student", input_size=24, teacher="tiny_loo", frame_steps=2,
                                   clip_steps=2)
     ck = load_checkpoint(train_run(student, data, cfg))

@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 
 from .sources.face_cache import CropSet, select_faces
-from .train import LEAVE_ONE_OUT, RECIPE, DataConfig, FacePools, RunConfig, build_model, load_or_extract, \
+from .recipe import LEAVE_ONE_OUT, RECIPE, DataConfig, RunConfig
+from .train import FacePools, build_model, load_or_extract, \
     make_splits, monitor, prepare_data, run_preprocess, train_frames
 
 VARIANTS: dict[str, dict] = {  # RunConfig overrides, and the FF++ cache size (the recipe's: 240 px)

@@ -38,18 +38,8 @@ from ..models.model import MODEL_CONFIGS, ResNeXtLSTM, create_model
 from ..models.model_registry import card_path_for, resolve_model
 from ..vision.preprocessing import PreprocessConfig
 from .sources.datasets import LabelledItem, count_by_source, detect_layout, read_dataset, split_by_identity
-from .train import (
-    RECIPE,
-    SLIDER_FRAMES,
-    DataConfig,
-    FacePools,
-    RunConfig,
-    clip_features,
-    load_or_extract,
-    run_preprocess,
-    train_clips,
-    train_frames,
-)
+from .recipe import RECIPE, DataConfig, RunConfig
+from .train import SLIDER_FRAMES, FacePools, clip_features, load_or_extract, run_preprocess, train_clips, train_frames
 
 MAX_LISTED = 5  # unreadable files named in the error (the rest are counted)
 # Below this many real calibration clips the threshold rests on a handful of scores: measured on FF++

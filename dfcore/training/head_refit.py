@@ -45,8 +45,8 @@ from ..synth.blend import sample_blend_params
 from .augment import sample_augment
 from .sources.datasets import LabelledItem, identity_groups
 from .sources.face_cache import CropSet
-from .train import (DataConfig, as_input, load_or_extract, make_splits, model_face, train_blend, RECIPE,
-                    trained_data_config)
+from .recipe import RECIPE, DataConfig
+from .train import as_input, load_or_extract, make_splits, model_face, train_blend, trained_data_config
 
 
 @dataclass(frozen=True)

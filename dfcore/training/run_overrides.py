@@ -15,7 +15,7 @@ from ..models.model import STAGES
 from ..synth.blend import BlendOptions
 
 if TYPE_CHECKING:  # train imports this module: the config class is only needed for the annotations
-    from .train import RunConfig
+    from .recipe import RunConfig
 
 # Settings that name what a run is or where it reads from: changing them is a different run, not a variant.
 FIXED_FIELDS = frozenset({"name", "model_name", "init_from", "teacher"})

@@ -36,8 +36,8 @@ import torch
 from ..sources.face_cache import CropSet
 from ...vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
 
-if TYPE_CHECKING:  # train.py is imported where used: the bundle's readers need none of it
-    from ..train import DataConfig
+if TYPE_CHECKING:  # the recipe is imported where used: the bundle's readers need none of it
+    from ..recipe import DataConfig
 
 BUNDLE_JSON = "bundle.json"
 BACKBONE_FILE = "lite0_imagenet_fp16.pt"
@@ -183,7 +183,7 @@ def dfdc_subset(items: list, n: int, seed: int) -> list:
 
 def split_config(cfg: BundleConfig) -> DataConfig:
     """The split settings the packed train sets come from (recorded, so calibration can rebuild the splits)."""
-    from ..train import DataConfig
+    from ..recipe import DataConfig
 
     return DataConfig(data_root=cfg.data_root)
 

@@ -41,7 +41,8 @@ import torch.nn.functional as F
 from ..augment import apply_augment, sample_augment
 from .bundle import Bundle, load_bundle
 from ..sources.face_cache import CropSet
-from ..train import ClipFeatures, RunConfig, jsonable, lr_at, train_clips
+from ..recipe import RunConfig
+from ..train import ClipFeatures, jsonable, lr_at, train_clips
 from ..webcam_augment import apply_webcam, sample_webcam
 from ...models.backbones import LITE0_MEAN_STD, load_lite0_imagenet
 from ...models.checkpoint import load_checkpoint, save_checkpoint

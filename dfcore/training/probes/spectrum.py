@@ -34,7 +34,8 @@ from ...models.checkpoint import Checkpoint, load_checkpoint
 from ...models.model import inference_backbone
 from ..augment import sample_augment
 from ..sources.face_cache import CropSet
-from ..train import TH_LEAVE_OUTS, as_input, load_or_extract, make_splits, model_face, trained_data_config
+from ..recipe import TH_LEAVE_OUTS
+from ..train import as_input, load_or_extract, make_splits, model_face, trained_data_config
 from .linear import ClipFeatures, leave_kind_out
 
 SPECTRUM_BINS = 24  # rings from the lowest frequency to Nyquist: fine enough for an up-sampling peak

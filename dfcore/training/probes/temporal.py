@@ -48,7 +48,8 @@ from ...models.model import inference_backbone
 from ...vision.faces import Detection
 from ...vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
 from ..sources.datasets import LabelledItem
-from ..train import TH_LEAVE_OUTS, as_input, make_splits, trained_data_config
+from ..recipe import TH_LEAVE_OUTS
+from ..train import as_input, make_splits, trained_data_config
 from .linear import ClipFeatures, leave_kind_out
 
 TRIPLETS = 16  # neighbouring-frame triplets per clip, spread over it (the face cache's 16 faces per clip)
