@@ -146,8 +146,8 @@ RECIPE |= {name: replace(RECIPE["lite0_lstm_th"], name=name, exclude_methods=(le
            for name, left_out in TH_LEAVE_OUTS.items()}
 # Leave one FF++ method out, for each of the three in the data (issue 29, item 6): the teacher's shorter recipe
 # without that method's fakes, then the talking-heads stage warm-started from it, also without them, so the method
-# is unseen all the way down to the default model's recipe. Not in the default runs (about 30 and 10 minutes each
-# on 2 cores); LEAVE_ONE_OUT is the first teacher, whose checkpoint the card reads.
+# is unseen all the way down to the default model's recipe. Not in the default runs (17-20 and 8-11 minutes of
+# training each on 2 cores); LEAVE_ONE_OUT is the first teacher, whose checkpoint the card reads.
 FFPP_LEAVE_OUTS = {"lite0_lstm_without_faceswap": "FaceSwap", "lite0_lstm_without_deepfakes": "Deepfakes",
                    "lite0_lstm_without_face2face": "Face2Face"}
 RECIPE |= {name: replace(RECIPE[LEAVE_ONE_OUT], name=name, exclude_methods=(method,))
