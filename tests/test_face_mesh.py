@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -85,3 +88,20 @@ def test_closed_mesh_raises(face_frame: np.ndarray) -> None:
     m2.close()
     with pytest.raises(RuntimeError, match="closed"):
         m2.landmarks(face_frame)
+
+
+def test_meshing_a_face_prints_no_third_party_lines_unless_verbose() -> None:
+    """Training meshes every cached face: MediaPipe's start-up lines (and the landmark subgraph's first-face line)
+    stay off the console, as they do for analysis; DFCORE_VERBOSE=1 lets them through."""
+    code = ("import cv2\nfrom dfcore.vision.face_mesh import FaceMesh\n"
+            f"img = cv2.cvtColor(cv2.imread({str(SHIPPED_STILL)!r}), cv2.COLOR_BGR2RGB)\n"
+            "with FaceMesh() as m:\n    assert m.landmarks(img) is not None and m.landmarks(img) is not None\n"
+            "print('meshed')\n")
+    env = {k: v for k, v in os.environ.items() if k not in ("GLOG_minloglevel", "TF_CPP_MIN_LOG_LEVEL",
+                                                           "DFCORE_VERBOSE")}
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert quiet.returncode == 0 and quiet.stdout == "meshed\n", quiet.stderr
+    assert quiet.stderr == ""
+    loud = subprocess.run([sys.executable, "-c", code], env={**env, "DFCORE_VERBOSE": "1"}, capture_output=True,
+                          text=True, timeout=120)
+    assert loud.returncode == 0 and "W0000" in loud.stderr

@@ -177,7 +177,7 @@ class OnnxBackbone:
             if session is not None and _agrees(session, probe, want):
                 return session
             # A stale or damaged cache file: export it again rather than trust it.
-        graph = self._export(stage)
+        graph = self.export(stage)
         session = self._session(graph)
         if not _agrees(session, probe, want):
             raise RuntimeError(f"the ONNX graph of {stage or 'the features'} disagrees with PyTorch; "
@@ -195,7 +195,12 @@ class OnnxBackbone:
         except Exception:  # noqa: BLE001 - ONNX Runtime's load errors derive from Exception itself; all mean "re-export"
             return None
 
-    def _export(self, stage: str | None) -> bytes:
+    def export(self, stage: str | None = None) -> bytes:
+        """The float32 ONNX graph of ``stage``'s output (None: the features), freshly exported, as bytes.
+
+        Raises:
+            OptionalDependencyError: the ``onnx`` package, which the exporter imports, is not installed.
+        """
         if importlib.util.find_spec("onnx") is None:
             raise OptionalDependencyError(None, "exporting the CNN for ONNX Runtime needs the onnx package",
                                           "Install the pinned requirements (pip install -r requirements.txt), "
@@ -212,19 +217,28 @@ class OnnxBackbone:
         return buf.getvalue()
 
     def _session(self, graph: bytes):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise OptionalDependencyError(None, "ONNX Runtime is not installed",
-                                          "Install the pinned requirements, or use --runtime torch.") from None
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = self.threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3  # errors only: its own info lines are not ours to print
-        # Idle worker threads sleep instead of spinning: on 2 shared cores a spinning pool takes CPU from
-        # decoding and face search in this process and from other analyses (measured: same wall time, ~30% less CPU).
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
+        return cpu_session(graph, self.threads)
+
+
+def cpu_session(graph: bytes, threads: int):  # -> onnxruntime.InferenceSession (imported lazily)
+    """An ONNX Runtime CPU session of ``graph`` with dfcore's settings: ``threads`` intra-op threads, quiet, no spinning.
+
+    Raises:
+        OptionalDependencyError: ONNX Runtime is not installed.
+    """
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise OptionalDependencyError(None, "ONNX Runtime is not installed",
+                                      "Install the pinned requirements, or use --runtime torch.") from None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3  # errors only: its own info lines are not ours to print
+    # Idle worker threads sleep instead of spinning: on 2 shared cores a spinning pool takes CPU from
+    # decoding and face search in this process and from other analyses (measured: same wall time, ~30% less CPU).
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
 
 
 def _probe_batch(size: int) -> np.ndarray:
