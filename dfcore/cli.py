@@ -120,6 +120,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--extract-only", help="comma-separated splits: only extract their faces into the cache")
     t.add_argument("--recalibrate", action="store_true",
                    help="only calibrate the shipped checkpoints afresh on the calibration split (no training)")
+    _verbose_flag(t)
 
     c = sub.add_parser("card", help="evaluate the models on their test split; write their cards and the model list")
     c.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and dfdc_faces/")
