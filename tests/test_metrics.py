@@ -17,6 +17,7 @@ from dfcore.evaluation.metrics import (
     fit_platt,
     fit_temperature,
     log_loss,
+    paired_auc_summary,
     reliability_table,
     roc_auc,
     roc_curve,
@@ -443,3 +444,15 @@ def test_threshold_at_fpr_with_ties() -> None:
 def test_threshold_at_fpr_bad_input(reals, fpr) -> None:
     with pytest.raises(ValueError):
         threshold_at_fpr(reals, fpr)
+
+
+def test_paired_auc_summary_names_the_variant_and_needs_both_classes() -> None:
+    labels = [0, 0, 1, 1]
+    before, after = [0.1, 0.6, 0.5, 0.9], [0.1, 0.4, 0.5, 0.9]  # the variant lifts one fake above a real
+    m = paired_auc_summary(labels, before, after, "flip")
+    assert m["n_reals"] == 2 and m["n_fakes"] == 2
+    assert m["auc"] == pytest.approx(0.75) and m["auc_flip"] == pytest.approx(1.0)
+    assert m["change"] == pytest.approx(0.25) and m["change_ci"][0] <= 0.25 <= m["change_ci"][1]
+    assert m["auc_ci"][0] <= 0.75 <= m["auc_ci"][1] and len(m["auc_flip_ci"]) == 2
+    assert paired_auc_summary([1, 1], [0.2, 0.3], [0.3, 0.2], "flip") is None
+    assert paired_auc_summary([], [], [], "flip") is None

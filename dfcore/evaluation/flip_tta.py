@@ -28,7 +28,7 @@ from ..errors import DfcoreError
 from ..models.detector import Detector, load_detector
 from ..training.sources.datasets import LabelledItem
 from ..training.train import make_splits, trained_data_config
-from .metrics import auc_change_interval, auc_interval, roc_auc
+from .metrics import paired_auc_summary
 
 FRAMES = 20  # the dashboard's default frame count
 DFDC_SAMPLE = 300  # DFDC calibration crops scored (of ~900): enough for an interval, minutes not an hour
@@ -97,18 +97,11 @@ def compare(scores: Sequence[FlipScore]) -> dict:
     out = {}
     for domain in [*DOMAINS, "all"]:
         group = [s for s in scores if domain in ("all", s.domain)]
-        y = np.array([s.label for s in group])
-        if len(group) == 0 or y.all() or not y.any():
-            continue
-        plain = np.array([s.logit for s in group])
-        tta = np.array([s.tta_logit for s in group])
-        change, c_lo, c_hi = auc_change_interval(y, plain, tta)
-        out[domain] = {"n_reals": int((y == 0).sum()), "n_fakes": int(y.sum()),
-                       "auc": roc_auc(y, plain), "auc_ci": list(auc_interval(y, plain)),
-                       "auc_flip": roc_auc(y, tta), "auc_flip_ci": list(auc_interval(y, tta)),
-                       "change": change, "change_ci": [c_lo, c_hi],
-                       "analysis_s": float(np.median([s.analysis_s for s in group])),
-                       "flip_s": float(np.median([s.flip_s for s in group]))}
+        m = paired_auc_summary([s.label for s in group], [s.logit for s in group], [s.tta_logit for s in group],
+                               "flip")
+        if m is not None:
+            out[domain] = {**m, "analysis_s": float(np.median([s.analysis_s for s in group])),
+                           "flip_s": float(np.median([s.flip_s for s in group]))}
     return out
 
 

@@ -38,7 +38,7 @@ from ..models.onnx_runtime import OnnxBackbone, cpu_session
 from ..training.sources.datasets import LabelledItem
 from ..training.train import make_splits, trained_data_config
 from ..vision.preprocessing import to_tensor
-from .metrics import auc_change_interval, auc_interval, roc_auc
+from .metrics import paired_auc_summary
 
 FRAMES = 20  # the dashboard's default frame count
 FIT_FRAMES = 8  # crops per calibration clip the quantiser is fitted on (spread over the clip)
@@ -175,17 +175,12 @@ def compare(scores: Sequence[Int8Score]) -> dict:
     out = {}
     for domain in [*DOMAINS, "all"]:
         group = [s for s in scores if domain in ("all", s.domain)]
-        y = np.array([s.label for s in group])
-        if len(group) == 0 or y.all() or not y.any():
-            continue
-        plain = np.array([s.logit for s in group])
-        q = np.array([s.int8_logit for s in group])
-        change, lo, hi = auc_change_interval(y, plain, q)
-        moved = np.abs(np.array([s.int8_probability - s.probability for s in group]))
-        out[domain] = {"n_reals": int((y == 0).sum()), "n_fakes": int(y.sum()),
-                       "auc": roc_auc(y, plain), "auc_ci": list(auc_interval(y, plain)),
-                       "auc_int8": roc_auc(y, q), "change": change, "change_ci": [lo, hi],
-                       "probability_moved_mean": float(moved.mean()), "probability_moved_max": float(moved.max())}
+        m = paired_auc_summary([s.label for s in group], [s.logit for s in group], [s.int8_logit for s in group],
+                               "int8")
+        if m is not None:
+            moved = np.abs(np.array([s.int8_probability - s.probability for s in group]))
+            out[domain] = {**m, "probability_moved_mean": float(moved.mean()),
+                           "probability_moved_max": float(moved.max())}
     return out
 
 

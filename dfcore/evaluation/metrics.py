@@ -139,6 +139,32 @@ def auc_change_interval(labels: ArrayLike, scores_before: ArrayLike, scores_afte
     return roc_auc(y, after) - roc_auc(y, before), low, high
 
 
+def paired_auc_summary(labels: ArrayLike, scores_before: ArrayLike, scores_after: ArrayLike,
+                       after_name: str) -> dict | None:
+    """Two scorings of the same items compared: both AUCs with their intervals, and the paired change.
+
+    What a keep-or-drop measurement reports per group (a test-time flip, an int8 graph against float32).
+
+    Args:
+        labels: 0/1 per item (1 = fake).
+        scores_before: one score per item, as the product scores today.
+        scores_after: one score per item, in the same order, as the variant scores.
+        after_name: names the variant's keys (``"flip"`` -> ``auc_flip``, ``auc_flip_ci``).
+
+    Returns:
+        ``{"n_reals", "n_fakes", "auc", "auc_ci", "auc_NAME", "auc_NAME_ci", "change", "change_ci"}``, or None
+        when the items lack a class (no AUC to compare).
+    """
+    y = np.asarray(labels)
+    if y.size == 0 or y.all() or not y.any():
+        return None
+    change, low, high = auc_change_interval(y, scores_before, scores_after)
+    return {"n_reals": int((y == 0).sum()), "n_fakes": int(y.sum()),
+            "auc": roc_auc(y, scores_before), "auc_ci": list(auc_interval(y, scores_before)),
+            f"auc_{after_name}": roc_auc(y, scores_after), f"auc_{after_name}_ci": list(auc_interval(y, scores_after)),
+            "change": change, "change_ci": [low, high]}
+
+
 def _check_bootstrap(level: float, n_resamples: int) -> None:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
@@ -561,7 +587,8 @@ def _bin(p: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 __all__ = [
-    "TEMPERATURE_RANGE", "roc_auc", "auc_interval", "auc_change_interval", "weighted_auc", "roc_curve",
+    "TEMPERATURE_RANGE", "roc_auc", "auc_interval", "auc_change_interval", "paired_auc_summary", "weighted_auc",
+    "roc_curve",
     "equal_error_rate", "accuracy", "log_loss",
     "reliability_table", "expected_calibration_error", "sigmoid", "fit_temperature", "summarize",
 ]
