@@ -279,7 +279,8 @@ def _train(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
     from .training.recipe import RECIPE, DataConfig
-    from .training.train import TrainConfig, prepare_data, recalibrate, train
+    from .training.sources.splits import prepare_data
+    from .training.train import TrainConfig, recalibrate, train
 
     if args.dataset or args.csv:
         return _train_custom(args)

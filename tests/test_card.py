@@ -42,7 +42,8 @@ from dfcore.evaluation.evaluate import VideoScores, auc_change_with_frames, summ
 from dfcore.models.model import create_model
 from dfcore.vision.preprocessing import PreprocessConfig
 from dfcore.training.recipe import DataConfig, RunConfig
-from dfcore.training.train import jsonable, trained_data_config
+from dfcore.training.sources.splits import trained_data_config
+from dfcore.training.train import jsonable
 
 THRESHOLD = 0.42
 SHA = "ab" * 32

@@ -358,13 +358,14 @@ def test_train_unknown_run_exits_2_with_one_line(monkeypatch: pytest.MonkeyPatch
 
 
 def test_train_extract_only(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import dfcore.training.sources.splits as splits_mod
     import dfcore.training.train as train_mod
 
     calls = []
-    monkeypatch.setattr(train_mod, "prepare_data", lambda cfg, work, only=None: calls.append((cfg, work, only)))
+    monkeypatch.setattr(splits_mod, "prepare_data", lambda cfg, work, only=None: calls.append((cfg, work, only)))
     monkeypatch.setattr(train_mod, "train", lambda cfg: pytest.fail("--extract-only trained"))
     assert main(["train", "--extract-only", "dfdc_train,dfdc_calib", "--work-dir", str(tmp_path)]) == 0
-    assert calls == [(train_mod.DataConfig(), tmp_path, ("dfdc_train", "dfdc_calib"))]
+    assert calls == [(splits_mod.DataConfig(), tmp_path, ("dfdc_train", "dfdc_calib"))]
 
 
 def test_train_missing_data_is_one_error_line(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -1,4 +1,4 @@
-"""dfcore.training.train and dfcore.training.sources.face_cache without the real data: tiny synthetic crop sets and a tiny model.
+"""dfcore.training.train, its stages, its splits and dfcore.training.sources.face_cache without the real data: tiny synthetic crop sets and a tiny model.
 
 Nothing here reads the training data; the cached regions are smooth random images
 (or regions extracted from the synthetic astronaut clips), and the model is a
@@ -32,11 +32,15 @@ from dfcore.models.model import ModelConfig, ResNeXtLSTM
 from dfcore.vision.preprocessing import crop_face
 from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP
 from dfcore.training.recipe import DataConfig, RunConfig
-from dfcore.training.train import (
-    ClipFeatures, FacePools, FrameBatches, TrainConfig, TrainingData, checkpoint_path, is_left_out, load_or_extract,
-    lr_at, model_face, run_preprocess, selected_step, sequence_positions, train_clips, train_frames, train_run,
-    write_split_csvs
-)
+import dfcore.training.sources.splits as splits_mod
+import dfcore.training.stages.frames as frames_mod
+import dfcore.training.stages.model_input as input_mod
+from dfcore.training.sources.splits import TrainingData, is_left_out, load_or_extract, write_split_csvs
+from dfcore.training.stages.clips import ClipFeatures, sequence_positions, train_clips
+from dfcore.training.stages.frames import FacePools, FrameBatches, selected_step, train_frames
+from dfcore.training.stages.model_input import model_face, run_preprocess
+from dfcore.training.stages.schedule import lr_at
+from dfcore.training.train import TrainConfig, checkpoint_path, train_run
 
 CACHE = 64  # side of the synthetic cached regions
 MARGIN = 0.9  # their context around the face box, as DataConfig.cache_margin
@@ -148,7 +152,7 @@ def test_model_face_is_crop_face_of_the_region(ffpp_set: CropSet) -> None:
 
 
 def test_model_face_blends_the_region_before_cropping(ffpp_set: CropSet) -> None:
-    params = dataclasses.replace(sample_blend_params(np.random.default_rng(3), train_mod.train_blend(RUN)),
+    params = dataclasses.replace(sample_blend_params(np.random.default_rng(3), input_mod.train_blend(RUN)),
                                  mask_shape="keypoints", blend_ratio=1.0)
     i = 0
     got = model_face(ffpp_set, i, PRE, np.random.default_rng(0), 1.0, params, IDENTITY)
@@ -234,13 +238,13 @@ def test_frame_batch_shapes_and_labels(pools: FacePools) -> None:
 
 def test_frame_batch_pairs_each_self_blend_with_its_real(pools: FacePools, monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
-    real_model_face = train_mod.model_face
+    real_model_face = frames_mod.model_face
 
     def recording(cs, i, pre, rng, strength, blend=None, augment=None, webcam=None):
         calls.append((id(cs), i, blend is not None, cs.items[cs.item[i]]["label"]))
         return real_model_face(cs, i, pre, rng, strength, blend, augment, webcam)
 
-    monkeypatch.setattr(train_mod, "model_face", recording)
+    monkeypatch.setattr(frames_mod, "model_face", recording)
     run = dataclasses.replace(RUN, batch=16)
     _, y = FrameBatches(pools, run, PRE).make(5)
     n_real, n_sbi = 8, 4
@@ -274,25 +278,25 @@ def test_frame_batches_deterministic_per_step(pools: FacePools, ffpp_set: CropSe
 def test_camera_degradations_change_the_faces_and_nothing_else_drawn(pools: FacePools,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     blends = []
-    real_sample = train_mod.sample_blend_params
+    real_sample = frames_mod.sample_blend_params
 
     def recording(rng, options=None):
         blends.append(real_sample(rng, options))
         return blends[-1]
 
-    monkeypatch.setattr(train_mod, "sample_blend_params", recording)
+    monkeypatch.setattr(frames_mod, "sample_blend_params", recording)
     plain, y0 = FrameBatches(pools, RUN, PRE).make(3)
     plain_blends = list(blends)
     blends.clear()
     filmed, y1 = FrameBatches(pools, dataclasses.replace(RUN, webcam_prob=1.0), PRE).make(3)
     assert torch.equal(y0, y1) and blends == plain_blends  # the same faces and blends were drawn
     assert all(not np.array_equal(a, b) for a, b in zip(plain, filmed))  # each face went through a camera
-    assert train_mod.camera(np.random.default_rng(0), RUN) is None  # off by default: nothing drawn
+    assert input_mod.camera(np.random.default_rng(0), RUN) is None  # off by default: nothing drawn
     # Targeted blends reach the blend options; the default is the whole face, as before.
-    assert train_mod.train_blend(RUN).region_probs == (1.0, 0.0, 0.0, 0.0)
+    assert input_mod.train_blend(RUN).region_probs == (1.0, 0.0, 0.0, 0.0)
     targeted = dataclasses.replace(RUN, blend_regions=(0.4, 0.3, 0.15, 0.15), neural_look_prob=0.5)
-    assert train_mod.train_blend(targeted).region_probs == (0.4, 0.3, 0.15, 0.15)
-    assert train_mod.train_blend(targeted).neural_look_prob == 0.5
+    assert input_mod.train_blend(targeted).region_probs == (0.4, 0.3, 0.15, 0.15)
+    assert input_mod.train_blend(targeted).neural_look_prob == 0.5
 
 
 # --------------------------------------------------------------------------- schedules and sequences
@@ -428,17 +432,17 @@ def test_monitor_degraded_scores_the_same_faces_degraded_the_same_way(ffpp_set: 
     model = _tiny_model().eval()
     sets = {"ffpp": ffpp_set, "dfdc": dfdc_set}
     seen: list[np.ndarray] = []
-    real_as_input = train_mod.as_input
+    real_as_input = frames_mod.as_input
 
     def recording_as_input(crops: np.ndarray, pre: object) -> torch.Tensor:
         seen.append(crops.copy())
         return real_as_input(crops, pre)
 
-    monkeypatch.setattr(train_mod, "as_input", recording_as_input)
-    clean = train_mod.monitor(model, PRE, sets)
+    monkeypatch.setattr(frames_mod, "as_input", recording_as_input)
+    clean = frames_mod.monitor(model, PRE, sets)
     n = len(seen)
-    degraded = train_mod.monitor(model, PRE, sets, degrade=1.0)
-    again = train_mod.monitor(model, PRE, sets, degrade=1.0)
+    degraded = frames_mod.monitor(model, PRE, sets, degrade=1.0)
+    again = frames_mod.monitor(model, PRE, sets, degrade=1.0)
     assert set(clean) == set(degraded) == {"ffpp_frame_auc", "dfdc_frame_auc"}
     assert degraded == again  # one fixed draw of degradations: every model meets the same faces
     assert all(np.array_equal(a, b) for a, b in zip(seen[n:2 * n], seen[2 * n:]))
@@ -487,7 +491,7 @@ def test_unseen_method_sets_hold_the_left_out_fakes_and_only_calibration_reals()
 def test_train_frames_keeps_the_best_monitored_step(tmp_path: Path, pools: FacePools, select_best: bool,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     scripted = iter([0.6, 0.9, 0.7, 0.8])  # the calibration AUC after steps 1-4: step 2 is the best
-    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": next(scripted)})
+    monkeypatch.setattr(frames_mod, "monitor", lambda *a, **k: {"calib_frame_auc": next(scripted)})
     run = dataclasses.replace(RUN, frame_steps=4, eval_every=1, select_best=select_best)
     model = _tiny_model()
     history, _ = train_frames(model, run, pools, {}, tmp_path, 4, None)
@@ -509,7 +513,7 @@ def test_train_frames_leaves_frozen_stages_as_they_were(tmp_path: Path, pools: F
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # Frozen stages keep their weights and their BatchNorm statistics (train mode would update those without any
     # gradient); the stages after them still learn.
-    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
+    monkeypatch.setattr(frames_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
     run = dataclasses.replace(RUN, frame_steps=2, eval_every=2, frozen_stages=("stem", "layer1"))
     model = _tiny_model()
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -525,7 +529,7 @@ def test_train_frames_leaves_frozen_stages_as_they_were(tmp_path: Path, pools: F
 def test_frozen_stages_must_be_the_first_ones(stages: tuple[str, ...]) -> None:
     # Freezing a stage after a trained one saves no backward pass, and a misspelt stage would freeze nothing.
     with pytest.raises(ValueError, match="first stages"):
-        train_mod.frozen_modules(_tiny_model(), stages)
+        frames_mod.frozen_modules(_tiny_model(), stages)
 
 
 def test_train_frames_with_an_average_monitors_keeps_and_resumes_it(tmp_path: Path, pools: FacePools,
@@ -538,7 +542,7 @@ def test_train_frames_with_an_average_monitors_keeps_and_resumes_it(tmp_path: Pa
         monitored.append({name: v.clone() for name, v in model.state_dict().items()})
         return {"calib_frame_auc": 0.5}
 
-    monkeypatch.setattr(train_mod, "monitor", recording_monitor)
+    monkeypatch.setattr(frames_mod, "monitor", recording_monitor)
     run = dataclasses.replace(RUN, frame_steps=3, eval_every=1, ema_decay=0.5)
     model = _tiny_model()
     train_frames(model, run, pools, {}, tmp_path, 2, None)
@@ -559,7 +563,7 @@ def test_train_frames_with_an_average_monitors_keeps_and_resumes_it(tmp_path: Pa
 def test_train_frames_refuses_to_resume_without_the_average_it_asks_for(tmp_path: Path, pools: FacePools,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # Starting an average from the resumed weights would silently be another run than the one configured.
-    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
+    monkeypatch.setattr(frames_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
     run = dataclasses.replace(RUN, frame_steps=2, eval_every=1)
     train_frames(_tiny_model(), run, pools, {}, tmp_path, 1, None)
     with pytest.raises(ValueError, match="frames.pt: saved without a weight average"):
@@ -570,7 +574,7 @@ def test_train_frames_ignores_a_best_file_its_history_lost(tmp_path: Path, pools
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     # A run stopped after saving a best step but before saving the state that records it: on resume the
     # history does not know that step, so the file is not trusted and the last weights are kept.
-    monkeypatch.setattr(train_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
+    monkeypatch.setattr(frames_mod, "monitor", lambda *a, **k: {"calib_frame_auc": 0.5})
     run = dataclasses.replace(RUN, frame_steps=2, eval_every=1, select_best=True)
     model = _tiny_model()
     train_frames(model, run, pools, {}, tmp_path, 2, None)
@@ -714,7 +718,7 @@ def test_load_or_extract_uses_the_cache_only_when_it_matches(tmp_path: Path, ffp
         calls.append((len(its), n_frames, size, margin))
         return ffpp_set
 
-    monkeypatch.setattr(train_mod, "extract_crops", fake_extract)
+    monkeypatch.setattr(splits_mod, "extract_crops", fake_extract)
     cs, seconds = load_or_extract("ffpp_train", items, 5, cfg)
     assert cs is ffpp_set and calls == [(5, 5, CACHE, MARGIN)] and seconds >= 0
     files = sorted(p.name for p in (tmp_path / "cache").iterdir())

@@ -31,7 +31,7 @@ from .thresholds import OUTCOMES
 from .verdict_validation import error_rates, verdict_validation
 from ..models.model_registry import CARD_MD_SUFFIX, WITHDRAWN_KEY, card_path_for, withdrawn_reason, write_index
 from ..training.recipe import LEAVE_ONE_OUT, RECIPE, DataConfig
-from ..training.train import make_splits, trained_data_config, write_split_csvs
+from ..training.sources.splits import make_splits, trained_data_config, write_split_csvs
 
 LIMITATIONS = [
     "Trained on little data (a FaceForensics++ c23 subset with 3 manipulation methods; DFDC: one face crop per "

@@ -27,7 +27,7 @@ from ..analyze import prepare_clip, score_clip
 from ..errors import DfcoreError
 from ..models.detector import Detector, load_detector
 from ..training.sources.datasets import LabelledItem
-from ..training.train import make_splits, trained_data_config
+from ..training.sources.splits import make_splits, trained_data_config
 from .metrics import paired_auc_summary
 
 FRAMES = 20  # the dashboard's default frame count

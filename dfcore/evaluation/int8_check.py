@@ -36,7 +36,7 @@ from ..errors import DfcoreError
 from ..models.detector import BATCH, Detector, load_detector
 from ..models.onnx_runtime import OnnxBackbone, cpu_session
 from ..training.sources.datasets import LabelledItem
-from ..training.train import make_splits, trained_data_config
+from ..training.sources.splits import make_splits, trained_data_config
 from ..vision.preprocessing import to_tensor
 from .metrics import paired_auc_summary
 

@@ -31,12 +31,13 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 
 from .sources.face_cache import CropSet, select_faces
 from .recipe import LEAVE_ONE_OUT, RECIPE, DataConfig, RunConfig
-from .train import FacePools, build_model, load_or_extract, \
-    make_splits, monitor, prepare_data, run_preprocess, train_frames
+from .sources.splits import load_or_extract, make_splits, prepare_data
+from .stages.frames import FacePools, monitor, train_frames
+from .stages.model_input import run_preprocess
+from .train import build_model
 
 VARIANTS: dict[str, dict] = {  # RunConfig overrides, and the FF++ cache size (the recipe's: 240 px)
     "recipe": {},

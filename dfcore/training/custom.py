@@ -28,7 +28,6 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from ..errors import DatasetError, DfcoreError
@@ -39,7 +38,10 @@ from ..models.model_registry import card_path_for, resolve_model
 from ..vision.preprocessing import PreprocessConfig
 from .sources.datasets import LabelledItem, count_by_source, detect_layout, read_dataset, split_by_identity
 from .recipe import RECIPE, DataConfig, RunConfig
-from .train import SLIDER_FRAMES, FacePools, clip_features, load_or_extract, run_preprocess, train_clips, train_frames
+from .sources.splits import load_or_extract
+from .stages.clips import SLIDER_FRAMES, clip_features, train_clips
+from .stages.frames import FacePools, train_frames
+from .stages.model_input import run_preprocess
 
 MAX_LISTED = 5  # unreadable files named in the error (the rest are counted)
 # Below this many real calibration clips the threshold rests on a handful of scores: measured on FF++

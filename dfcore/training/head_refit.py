@@ -46,7 +46,8 @@ from .augment import sample_augment
 from .sources.datasets import LabelledItem, identity_groups
 from .sources.face_cache import CropSet
 from .recipe import RECIPE, DataConfig
-from .train import as_input, load_or_extract, make_splits, model_face, train_blend, trained_data_config
+from .sources.splits import load_or_extract, make_splits, trained_data_config
+from .stages.model_input import as_input, model_face, train_blend
 
 
 @dataclass(frozen=True)

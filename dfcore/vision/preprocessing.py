@@ -1,6 +1,6 @@
 """The one face-crop and tensor pipeline, shared by training and inference.
 
-Training (``dfcore.training.train``) and analysis (``dfcore.analyze``) both call
+Training (``dfcore.training.stages.model_input``) and analysis (``dfcore.analyze``) both call
 :func:`crop_face` and :func:`to_tensor`; the :class:`PreprocessConfig` travels
 inside every checkpoint, so a model is always fed exactly what it was trained on.
 """

@@ -190,7 +190,7 @@ def split_config(cfg: BundleConfig) -> DataConfig:
 
 def extract_sets(cfg: BundleConfig) -> dict[str, CropSet]:
     """The face regions of the packed sets (through the face cache: ``cache/``, reused when it matches)."""
-    from ..train import load_or_extract, make_splits
+    from ..sources.splits import load_or_extract, make_splits
 
     data = split_config(cfg)
     splits = make_splits(data)

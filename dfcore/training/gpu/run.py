@@ -42,7 +42,9 @@ from ..augment import apply_augment, sample_augment
 from .bundle import Bundle, load_bundle
 from ..sources.face_cache import CropSet
 from ..recipe import RunConfig
-from ..train import ClipFeatures, jsonable, lr_at, train_clips
+from ..stages.clips import ClipFeatures, train_clips
+from ..stages.schedule import lr_at
+from ..train import jsonable
 from ..webcam_augment import apply_webcam, sample_webcam
 from ...models.backbones import LITE0_MEAN_STD, load_lite0_imagenet
 from ...models.checkpoint import load_checkpoint, save_checkpoint

@@ -35,7 +35,8 @@ from ...models.model import inference_backbone
 from ..augment import sample_augment
 from ..sources.face_cache import CropSet
 from ..recipe import TH_LEAVE_OUTS
-from ..train import as_input, load_or_extract, make_splits, model_face, trained_data_config
+from ..sources.splits import load_or_extract, make_splits, trained_data_config
+from ..stages.model_input import as_input, model_face
 from .linear import ClipFeatures, leave_kind_out
 
 SPECTRUM_BINS = 24  # rings from the lowest frequency to Nyquist: fine enough for an up-sampling peak

@@ -49,7 +49,8 @@ from ...vision.faces import Detection
 from ...vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
 from ..sources.datasets import LabelledItem
 from ..recipe import TH_LEAVE_OUTS
-from ..train import as_input, make_splits, trained_data_config
+from ..sources.splits import make_splits, trained_data_config
+from ..stages.model_input import as_input
 from .linear import ClipFeatures, leave_kind_out
 
 TRIPLETS = 16  # neighbouring-frame triplets per clip, spread over it (the face cache's 16 faces per clip)

@@ -42,7 +42,7 @@ def pool_items(splits: dict[str, list[LabelledItem]], which: str, work_dir: str 
     """The items of the calibration or validation pool, by domain.
 
     Args:
-        splits: from :func:`dfcore.training.train.make_splits` (the checkpoint's own split settings).
+        splits: from :func:`dfcore.training.sources.splits.make_splits` (the checkpoint's own split settings).
         which: "calibration" or "validation".
         work_dir: where the web-degraded copies of the real clips are written (reused when present).
 

@@ -448,7 +448,7 @@ def read_csv(csv_path: str | os.PathLike) -> list[LabelledItem]:
     ``0``/``1`` with 1 = fake. Relative paths are resolved against the CSV's
     folder. An optional ``identity`` column groups items for splitting; several
     identities in one cell are separated by ``;`` or ``+`` (e.g. a face swap's
-    target and source: ``033+097``, as ``dfcore.training.train`` writes its split CSVs).
+    target and source: ``033+097``, as ``dfcore.training.sources.splits`` writes its split CSVs).
     Without it, an item's identity is its file stem. Blank lines are ignored.
 
     Args:
