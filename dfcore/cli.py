@@ -256,7 +256,8 @@ def format_result(r: "AnalysisResult") -> list[str]:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from .training.sources.datasets import read_csv, read_dataset
+    from .training.sources.datasets import read_dataset
+    from .training.sources.user_files import read_csv
     from .models.detector import load_detector
     from .evaluation.evaluate import evaluate, format_table
 

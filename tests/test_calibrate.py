@@ -17,7 +17,7 @@ import torch
 from dfcore.analyze import analyze_video
 from dfcore.training.calibrate import MAX_REAL_CALLED_FAKE, calibrate_checkpoint, logits_from
 from dfcore.models.checkpoint import MANIFEST_NAME, load_checkpoint, read_manifest, save_checkpoint, sha256_file
-from dfcore.training.sources.datasets import LabelledItem
+from dfcore.training.sources.items import LabelledItem
 from dfcore.models.detector import Detector
 from dfcore.evaluation.metrics import sigmoid
 from dfcore.models.model import create_model

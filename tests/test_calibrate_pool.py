@@ -18,7 +18,7 @@ from dfcore.models.checkpoint import MANIFEST_NAME, load_checkpoint, read_manife
 from dfcore.models.detector import Detector
 from dfcore.synth.samples import REAL_CLIP, REAL_STILL, SELFBLEND_CLIP, WARP_CLIP
 from dfcore.training.calibrate import calibrate_on_pool
-from dfcore.training.sources.datasets import LabelledItem
+from dfcore.training.sources.items import LabelledItem
 
 from test_calibrate import _uncalibrated
 

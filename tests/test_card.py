@@ -36,7 +36,7 @@ from dfcore.evaluation.card import (
     render_markdown,
 )
 from dfcore.models.checkpoint import Checkpoint
-from dfcore.training.sources.datasets import LabelledItem
+from dfcore.training.sources.items import LabelledItem
 from dfcore.models.detector import Detector
 from dfcore.evaluation.evaluate import VideoScores, auc_change_with_frames, summarize_by_frames
 from dfcore.models.model import create_model

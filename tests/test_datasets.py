@@ -12,21 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from dfcore.training.sources.datasets import (
-    LabelledItem,
-    check_disjoint,
-    count_by_source,
-    detect_layout,
-    identity_groups,
-    read_celebdf,
-    read_csv,
-    read_dataset,
-    read_dfdc,
-    read_dfdc_faces,
-    read_ffpp,
-    read_folder,
-    split_by_identity,
-)
+from dfcore.training.sources.celebdf import read_celebdf
+from dfcore.training.sources.datasets import detect_layout, read_dataset
+from dfcore.training.sources.dfdc import read_dfdc, read_dfdc_faces
+from dfcore.training.sources.ffpp import read_ffpp
+from dfcore.training.sources.identity_split import check_disjoint, count_by_source, identity_groups, split_by_identity
+from dfcore.training.sources.items import LabelledItem
+from dfcore.training.sources.user_files import read_csv, read_folder
 from dfcore.errors import DatasetError
 
 

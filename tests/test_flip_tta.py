@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dfcore.evaluation.flip_tta import FlipScore, calibration_items, compare, main, mirrored, score_with_flip
-from dfcore.training.sources.datasets import LabelledItem
+from dfcore.training.sources.items import LabelledItem
 
 
 def _item(name: str, label: int, source: str) -> LabelledItem:

@@ -12,7 +12,7 @@ from dfcore import load_detector
 from dfcore.evaluation.int8_check import (DFDC_FIT, Int8Score, calibration_halves, compare, int8_features, main,
                                           normalised, passes, quantize, score_both, judged_items)
 from dfcore.models.onnx_runtime import OnnxBackbone, cpu_session
-from dfcore.training.sources.datasets import LabelledItem
+from dfcore.training.sources.items import LabelledItem
 
 
 def _item(name: str, label: int, source: str) -> LabelledItem:

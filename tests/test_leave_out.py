@@ -10,7 +10,7 @@ import pytest
 
 from dfcore.evaluation.card import leave_one_out_items
 from dfcore.evaluation.leave_out import NothingLeftOutError, left_out_items, left_out_sources, main, paired_change
-from dfcore.training.sources.datasets import LabelledItem
+from dfcore.training.sources.items import LabelledItem
 
 
 def _item(name: str, label: int, source: str) -> LabelledItem:

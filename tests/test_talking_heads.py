@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dfcore.errors import DatasetError
-from dfcore.training.sources.datasets import split_by_identity
+from dfcore.training.sources.identity_split import split_by_identity
 from dfcore.training.sources.talking_heads import is_generated, read_talking_heads
 
 HEADER = "path,label,source,identity,method\n"

@@ -25,7 +25,8 @@ import dfcore.training.train as train_mod
 from dfcore.training.augment import AugmentParams
 from dfcore.synth.blend import apply_blend, sample_blend_params
 from dfcore.models.checkpoint import load_checkpoint
-from dfcore.training.sources.datasets import LabelledItem, read_csv
+from dfcore.training.sources.items import LabelledItem
+from dfcore.training.sources.user_files import read_csv
 from dfcore.training.sources.face_cache import CropSet, extract_crops
 from dfcore.vision.face_mesh import N_LANDMARKS
 from dfcore.models.model import ModelConfig, ResNeXtLSTM

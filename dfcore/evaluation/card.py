@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from .. import __version__
-from ..training.sources.datasets import LabelledItem
+from ..training.sources.items import LabelledItem
 from ..models.detector import Detector, load_detector
 from ..training.sources.calibration_pool import IMAGE_DOMAINS, pool_items
 from .leave_out import left_out_items

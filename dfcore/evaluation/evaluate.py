@@ -17,7 +17,7 @@ import numpy as np
 from ..analyze import AnalysisResult, analyze_video, prepare_clip, score_clip
 from ..decision import Thresholds
 from ..media.clip_memory import ClipMemory
-from ..training.sources.datasets import LabelledItem
+from ..training.sources.items import LabelledItem
 from ..models.detector import Detector
 from ..errors import DfcoreError
 from .metrics import auc_change_interval, auc_interval, expected_calibration_error, reliability_table, summarize

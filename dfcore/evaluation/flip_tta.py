@@ -26,7 +26,7 @@ import numpy as np
 from ..analyze import prepare_clip, score_clip
 from ..errors import DfcoreError
 from ..models.detector import Detector, load_detector
-from ..training.sources.datasets import LabelledItem
+from ..training.sources.items import LabelledItem
 from ..training.sources.splits import make_splits, trained_data_config
 from .metrics import paired_auc_summary
 

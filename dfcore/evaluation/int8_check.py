@@ -35,7 +35,7 @@ from ..analyze import prepare_clip, score_clip
 from ..errors import DfcoreError
 from ..models.detector import BATCH, Detector, load_detector
 from ..models.onnx_runtime import OnnxBackbone, cpu_session
-from ..training.sources.datasets import LabelledItem
+from ..training.sources.items import LabelledItem
 from ..training.sources.splits import make_splits, trained_data_config
 from ..vision.preprocessing import to_tensor
 from .metrics import paired_auc_summary

@@ -22,7 +22,7 @@ from typing import Sequence
 
 from ..errors import DfcoreError
 from ..models.detector import Detector, load_detector
-from ..training.sources.datasets import LabelledItem
+from ..training.sources.items import LabelledItem
 from ..training.sources.splits import left_out_source, make_splits, trained_data_config
 from .evaluate import evaluate
 from .metrics import auc_change_interval, roc_auc

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from ..training.sources.datasets import LABELS  # the one label order: index 1 ("fake") is what every logit is about
+from ..training.sources.items import LABELS  # the one label order: index 1 ("fake") is what every logit is about
 from ..errors import WeightsError
 from .model import ModelConfig, ResNeXtLSTM
 from ..vision.preprocessing import PreprocessConfig

@@ -12,7 +12,7 @@ An input is one of:
   does not exist gets an error line rather than stopping the batch.
 
 The files come out one at a time, absolute, each folder's in sorted order, so a
-million-file input never sits in memory. (:func:`dfcore.training.sources.datasets.read_csv`
+million-file input never sits in memory. (:func:`dfcore.training.sources.user_files.read_csv`
 reads labelled lists whole and refuses any missing file: right for an
 evaluation, not for a batch.)
 """

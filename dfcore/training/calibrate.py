@@ -23,7 +23,8 @@ from pathlib import Path
 import numpy as np
 
 from ..models.checkpoint import load_checkpoint, save_checkpoint
-from .sources.datasets import LabelledItem, count_by_source
+from .sources.identity_split import count_by_source
+from .sources.items import LabelledItem
 from ..decision import Thresholds
 from ..models.detector import Detector
 from ..evaluation.evaluate import VideoScores, pool_of, score_items

@@ -36,7 +36,9 @@ from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.model import MODEL_CONFIGS, ResNeXtLSTM, create_model
 from ..models.model_registry import card_path_for, resolve_model
 from ..vision.preprocessing import PreprocessConfig
-from .sources.datasets import LabelledItem, count_by_source, detect_layout, read_dataset, split_by_identity
+from .sources.datasets import detect_layout, read_dataset
+from .sources.identity_split import count_by_source, split_by_identity
+from .sources.items import LabelledItem
 from .recipe import RECIPE, DataConfig, RunConfig
 from .sources.splits import load_or_extract
 from .stages.clips import SLIDER_FRAMES, clip_features, train_clips

@@ -43,7 +43,8 @@ from ..models.model import ResNeXtLSTM, inference_backbone
 from ..vision.preprocessing import PreprocessConfig
 from ..synth.blend import sample_blend_params
 from .augment import sample_augment
-from .sources.datasets import LabelledItem, identity_groups
+from .sources.identity_split import identity_groups
+from .sources.items import LabelledItem
 from .sources.face_cache import CropSet
 from .recipe import RECIPE, DataConfig
 from .sources.splits import load_or_extract, make_splits, trained_data_config

@@ -46,7 +46,7 @@ from ..models.model import ResNeXtLSTM, create_model
 from ..models.model_registry import withdrawn_reason
 from .recipe import LEAVE_ONE_OUT, RECIPE, DataConfig, RunConfig
 from .run_overrides import override_run
-from .sources.datasets import LabelledItem
+from .sources.items import LabelledItem
 from .sources.face_cache import select_faces
 from .sources.splits import TrainingData, is_left_out, make_splits, prepare_data, trained_data_config
 from .stages.clips import clip_features, train_clips

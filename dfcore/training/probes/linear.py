@@ -17,7 +17,8 @@ import numpy as np
 
 from ...evaluation.metrics import auc_change_interval, auc_interval, roc_auc
 from ..head_refit import fit_head
-from ..sources.datasets import LabelledItem, identity_groups
+from ..sources.identity_split import identity_groups
+from ..sources.items import LabelledItem
 
 L2_GRID = (1e-4, 1e-3, 1e-2, 1e-1, 1.0)  # probe strengths tried by the cross-validation on train
 BASELINE = "rgb"  # the block every other feature set is compared with

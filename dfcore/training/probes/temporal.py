@@ -47,7 +47,7 @@ from ...models.checkpoint import load_checkpoint
 from ...models.model import inference_backbone
 from ...vision.faces import Detection
 from ...vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
-from ..sources.datasets import LabelledItem
+from ..sources.items import LabelledItem
 from ..recipe import TH_LEAVE_OUTS
 from ..sources.splits import make_splits, trained_data_config
 from ..stages.model_input import as_input

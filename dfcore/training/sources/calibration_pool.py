@@ -27,7 +27,7 @@ import cv2
 
 from ...media.video_io import sample_frames
 from ...synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
-from .datasets import LabelledItem
+from .items import LabelledItem
 
 DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc", "stills")
 # The still-image domains. Each image in them is calibrated as analysis judges it: a tight face crop (the face

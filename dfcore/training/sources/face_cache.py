@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .datasets import LabelledItem
+from .items import LabelledItem
 from ...errors import DfcoreError
 from ...vision.preprocessing import PreprocessConfig, crop_face, square_crop_region
 

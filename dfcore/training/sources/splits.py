@@ -17,7 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from ..recipe import DataConfig
-from .datasets import LabelledItem, check_disjoint, read_dfdc_faces, read_ffpp, split_by_identity
+from .dfdc import read_dfdc_faces
+from .ffpp import read_ffpp
+from .identity_split import check_disjoint, split_by_identity
+from .items import LabelledItem
 from .face_cache import CropSet, extract_crops
 from .talking_heads import read_talking_heads
 

@@ -19,7 +19,7 @@ import os
 from pathlib import Path
 
 from ...errors import DatasetError
-from .datasets import LabelledItem, _finish, _parse_label, _require_columns, _require_dir
+from .items import LabelledItem, parse_label, require_columns, require_dir, sorted_unique
 
 SOURCE_PREFIX = "talking_heads/"
 # The metadata's ``source`` column names the project a real clip was published with; what matters for a
@@ -42,16 +42,16 @@ def read_talking_heads(root: str | os.PathLike) -> list[LabelledItem]:
     Raises:
         DatasetError: no metadata, a missing column, a bad label, or no clip found.
     """
-    root = _require_dir(root, "talking-heads")
+    root = require_dir(root, "talking-heads")
     meta = root / "metadata.csv"
     if not meta.is_file():
         raise DatasetError(root, "expected metadata.csv in this folder")
     items = []
     with open(meta, encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
-        _require_columns(meta, reader.fieldnames, ("path", "label", "source", "identity", "method"))
+        require_columns(meta, reader.fieldnames, ("path", "label", "source", "identity", "method"))
         for row in reader:
-            label = _parse_label(row["label"] or "")
+            label = parse_label(row["label"] or "")
             if label is None:
                 raise DatasetError(meta, f"line {reader.line_num}: label {row['label']!r} is not real or fake")
             rel = Path(row["path"].strip())
@@ -61,7 +61,7 @@ def read_talking_heads(root: str | os.PathLike) -> list[LabelledItem]:
             items.append(LabelledItem(path, label, (row["identity"].strip(),), footage_source(row, label)))
     if not items:
         raise DatasetError(meta, "none of the clips it lists exist")
-    return _finish(items, root)
+    return sorted_unique(items, root)
 
 
 def footage_source(row: dict[str, str], label: int) -> str:
