@@ -22,8 +22,10 @@ def test_values_are_typed_like_the_fields_default() -> None:
     assert run.exclude_methods == ("talking_heads/AniTalker",)
     assert base.frozen_stages == ("stem", "layer1", "layer2") and base.lr == 1e-4  # the recipe is untouched
     assert override_run(base, []) == base
-    targeted = override_run(base, ["blend_regions=0.4,0.3,0.15,0.15", "neural_look_prob=0.5", "webcam_prob=0.15"])
-    assert targeted.blend_regions == (0.4, 0.3, 0.15, 0.15) and isinstance(targeted.blend_regions[0], float)
+    targeted = override_run(base, ["blend_regions=0.7,0.1,0.1,0.1", "neural_look_prob=0.5", "webcam_prob=0.15"])
+    assert targeted.blend_regions == (0.7, 0.1, 0.1, 0.1) and isinstance(targeted.blend_regions[0], float)
+    assert targeted.neural_look_prob == 0.5 and targeted.webcam_prob == 0.15
+    assert base.blend_regions == (0.4, 0.3, 0.15, 0.15)  # the stage's own targeted blends stay as the recipe has them
 
 
 @pytest.mark.parametrize("text, reason", [
