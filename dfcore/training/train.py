@@ -47,8 +47,8 @@ from ..models.model_registry import withdrawn_reason
 from ..synth.blend import REGION_NAMES, REGIONS
 from .recipe import LEAVE_ONE_OUT, RECIPE, DataConfig, RunConfig
 from .run_overrides import override_run
-from .sources.items import LabelledItem
 from .sources.face_cache import select_faces
+from .sources.items import LabelledItem
 from .sources.splits import TrainingData, is_left_out, make_splits, prepare_data, trained_data_config
 from .stages.clips import clip_features, train_clips
 from .stages.frames import FacePools, selected_step, train_frames
@@ -71,6 +71,7 @@ class TrainConfig:
 
 
 def build_model(run: RunConfig, weights_dir: str | Path = "weights") -> ResNeXtLSTM:
+    """A run's model before training: seeded, then warm-started from ``run.init_from`` or given ImageNet weights."""
     torch.manual_seed(run.seed)
     model = create_model(run.model_name)
     if run.init_from:

@@ -18,10 +18,10 @@ import numpy as np
 
 from ..recipe import DataConfig
 from .dfdc import read_dfdc_faces
+from .face_cache import CropSet, extract_crops
 from .ffpp import read_ffpp
 from .identity_split import check_disjoint, split_by_identity
 from .items import LabelledItem
-from .face_cache import CropSet, extract_crops
 from .talking_heads import read_talking_heads
 
 
