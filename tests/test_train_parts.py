@@ -606,6 +606,7 @@ def test_train_run_end_to_end_and_resume(tmp_path: Path, ffpp_set: CropSet, dfdc
     assert info["crop_extraction_s"] == 12.5 and info["teacher"] is None
     assert info["training_s"] == pytest.approx(info["frame_stage_s"] + info["clip_stage_s"], abs=0.2)
     assert info["trained_on"]["excluded_methods"] == [] and info["trained_on"]["pretrained"] is None
+    assert info["trained_on"]["synthesised"].endswith("the region blended: the whole face 100%")
     work = tmp_path / "runs" / "tiny"
     assert (work / "frames.pt").is_file() and (work / "clips.pt").is_file()
     assert "wrote" in capsys.readouterr().out
@@ -801,3 +802,14 @@ def test_extract_crops_from_synthetic_clips(tmp_path: Path, sample_dir: Path) ->
         assert inside.mean() > 0.95
     # The model's crop is cut from a cached region with the inference function.
     assert model_face(cs, 0, PRE, np.random.default_rng(0), 0.0, augment=IDENTITY).shape == (32, 32, 3)
+
+
+def test_lineage_names_the_regions_the_self_blends_covered() -> None:
+    targeted = dataclasses.replace(RUN, blend_regions=(0.4, 0.3, 0.15, 0.15))
+    data = TrainingData({"ffpp_train": []}, {}, None)
+    text = train_mod.training_data_info(targeted, data)["synthesised"]
+    assert text.endswith("the region blended: the whole face 40%, the mouth and jaw 30%, the eyes 15%, "
+                         "the inner face 15%")
+    mouth_only = dataclasses.replace(RUN, blend_regions=(0.0, 1.0, 0.0, 0.0))
+    text = train_mod.training_data_info(mouth_only, data)["synthesised"]
+    assert text.endswith("the region blended: the mouth and jaw 100%")  # regions never blended are not named
