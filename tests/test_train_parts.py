@@ -1,4 +1,5 @@
-"""dfcore.training.train, its stages, its splits and dfcore.training.sources.face_cache without the real data: tiny synthetic crop sets and a tiny model.
+"""dfcore.training.train, its stages, its splits and dfcore.training.sources.face_cache without the real data:
+tiny synthetic crop sets and a tiny model.
 
 Nothing here reads the training data; the cached regions are smooth random images
 (or regions extracted from the synthetic astronaut clips), and the model is a
