@@ -43,6 +43,7 @@ def test_values_are_typed_like_the_fields_default() -> None:
     ("blend_regions=1,0,0,mouth", "not valid"),
     ("neural_look_prob=2", "not a probability"),
     ("webcam_prob=-0.1", "between 0 and 1"),
+    ("codec_prob=1.5", "codec_prob=1.5: a chance, between 0 and 1"),
 ])
 def test_bad_assignments_say_what_is_wrong(text: str, reason: str) -> None:
     with pytest.raises(OverrideError, match=reason):

@@ -301,6 +301,29 @@ def test_camera_degradations_change_the_faces_and_nothing_else_drawn(pools: Face
     assert input_mod.train_blend(targeted).neural_look_prob == 0.5
 
 
+def test_codec_passes_change_the_faces_and_nothing_else_drawn(pools: FacePools,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    passes = []
+    real_apply = input_mod.apply_codec
+
+    def recording(img, p):
+        passes.append(p)
+        return real_apply(img, p)
+
+    monkeypatch.setattr(input_mod, "apply_codec", recording)
+    plain, y0 = FrameBatches(pools, RUN, PRE).make(3)
+    assert passes == [], "off by default: no face goes through the codec"
+    uploaded, y1 = FrameBatches(pools, dataclasses.replace(RUN, codec_prob=1.0), PRE).make(3)
+    assert torch.equal(y0, y1) and len(passes) == len(plain)  # the same faces, each through one pass
+    assert all(not np.array_equal(a, b) for a, b in zip(plain, uploaded))
+    passes.clear()
+    some, _ = FrameBatches(pools, dataclasses.replace(RUN, codec_prob=0.5), PRE).make(3)
+    # Each face is the plain one or the uploaded one: the codec's draws never move the batch's other draws.
+    same = [np.array_equal(a, b) for a, b in zip(plain, some)]
+    assert len(passes) == same.count(False) and 0 < len(passes) < len(plain)
+    assert input_mod.codec_pass(np.random.default_rng(0), RUN) is None
+
+
 # --------------------------------------------------------------------------- schedules and sequences
 
 

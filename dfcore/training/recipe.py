@@ -86,6 +86,10 @@ class RunConfig:
     # Chance of each camera degradation (dfcore.training.webcam_augment: dim light and its noise, motion blur, a
     # low-resolution sensor; issue 29, item 2), reals and fakes alike, before the web degradations. 0: none drawn.
     webcam_prob: float = 0.0
+    # Chance a face goes through a real H.264 pass at a low bitrate (dfcore.training.codec_augment: CRF 28-42, coded
+    # as a P-frame), reals and fakes alike, after the self-blend and before the crop (issue 29, item 2: a re-upload
+    # and FF++'s c40 are a video codec's damage, not a JPEG's). Drawn from a generator of its own. 0: none drawn.
+    codec_prob: float = 0.0
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
     # Warm start: every weight from this run's checkpoint in the weights folder ("": ImageNet or fresh). A later
     # stage on new data then costs minutes, not the hours of the run it starts from.

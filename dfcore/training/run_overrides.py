@@ -90,6 +90,7 @@ def override_run(run: RunConfig, assignments: Sequence[str]) -> RunConfig:
         BlendOptions(region_probs=tuple(out.blend_regions), neural_look_prob=out.neural_look_prob)
     except ValueError as e:
         raise OverrideError(f"--set: {e}") from None
-    if not 0.0 <= out.webcam_prob <= 1.0:
-        raise OverrideError(f"--set webcam_prob={out.webcam_prob:g}: a chance, between 0 and 1")
+    for key in ("webcam_prob", "codec_prob"):
+        if not 0.0 <= getattr(out, key) <= 1.0:
+            raise OverrideError(f"--set {key}={getattr(out, key):g}: a chance, between 0 and 1")
     return out

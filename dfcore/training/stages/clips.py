@@ -21,7 +21,7 @@ from ..augment import sample_augment
 from ..recipe import RunConfig
 from ..sources.face_cache import CropSet
 from ..sources.splits import is_left_out
-from .model_input import as_input, camera, model_face, run_preprocess, train_blend
+from .model_input import as_input, camera, codec_pass, model_face, run_preprocess, train_blend
 from .schedule import Progress, lr_at
 from .teacher import Teacher, student_crops
 
@@ -57,11 +57,12 @@ def clip_features(model: ResNeXtLSTM, run: RunConfig, sets: list[tuple[CropSet, 
     out = ClipFeatures([], [], [])
 
     def add(cs: CropSet, idx: np.ndarray, label: int, blend: bool, rng: np.random.Generator,
-            cam_rng: np.random.Generator | None) -> None:
+            cam_rng: np.random.Generator | None, codec_rng: np.random.Generator | None) -> None:
         aug = sample_augment(rng, run.augment_strength)
         bp = sample_blend_params(rng, train_blend(run)) if blend else None
         cam = camera(cam_rng, run)  # one camera per sequence, as one filmed it
-        crops = np.stack([model_face(cs, int(i), crop_pre, rng, 0.0, bp, aug, cam) for i in idx])
+        codec = codec_pass(codec_rng, run)  # and one codec pass, as one uploaded it
+        crops = np.stack([model_face(cs, int(i), crop_pre, rng, 0.0, bp, aug, cam, codec) for i in idx])
         if teacher is not None:
             t_feats, _ = teacher.frames(crops)
             t_clip, _ = teacher.model.heads(t_feats.unsqueeze(0))
@@ -75,21 +76,22 @@ def clip_features(model: ResNeXtLSTM, run: RunConfig, sets: list[tuple[CropSet, 
     for v in range(run.clip_variants):
         rng = np.random.default_rng([run.seed, 2, v])
         cam_rng = np.random.default_rng([run.seed, 6, v]) if run.webcam_prob > 0 else None
+        codec_rng = np.random.default_rng([run.seed, 8, v]) if run.codec_prob > 0 else None
         for cs, are_clips in sets:
             if are_clips:
                 for k, meta in enumerate(cs.items):
                     idx = np.flatnonzero(cs.item == k)
                     if len(idx) == 0 or is_left_out(meta, run.exclude_methods):
                         continue
-                    add(cs, idx, meta["label"], False, rng, cam_rng)
+                    add(cs, idx, meta["label"], False, rng, cam_rng, codec_rng)
                     if meta["label"] == 0:
-                        add(cs, idx, 1, True, rng, cam_rng)
+                        add(cs, idx, 1, True, rng, cam_rng, codec_rng)
                 continue
             for i in rng.choice(len(cs.crops), size=min(run.dfdc_clip_faces, len(cs.crops)), replace=False):
                 label = cs.items[cs.item[i]]["label"]
-                add(cs, np.array([i]), label, False, rng, cam_rng)
+                add(cs, np.array([i]), label, False, rng, cam_rng, codec_rng)
                 if label == 0 and rng.random() < 0.5:
-                    add(cs, np.array([i]), 1, True, rng, cam_rng)
+                    add(cs, np.array([i]), 1, True, rng, cam_rng, codec_rng)
         print(f"[{run.name}] clip features: variant {v + 1}/{run.clip_variants}, {len(out.feats)} sequences",
               flush=True)
     return out

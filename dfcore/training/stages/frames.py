@@ -26,7 +26,7 @@ from ..augment import apply_augment, sample_augment
 from ..recipe import RunConfig
 from ..sources.face_cache import CropSet
 from ..sources.splits import is_left_out
-from .model_input import as_input, camera, frame_logits, model_face, run_preprocess, train_blend
+from .model_input import as_input, camera, codec_pass, frame_logits, model_face, run_preprocess, train_blend
 from .schedule import Progress, lr_at
 from .teacher import Teacher, student_crops
 
@@ -83,20 +83,24 @@ class FrameBatches:
         r = self.run
         rng = np.random.default_rng([r.seed, 1, step])
         cam_rng = np.random.default_rng([r.seed, 5, step]) if r.webcam_prob > 0 else None
+        codec_rng = np.random.default_rng([r.seed, 7, step]) if r.codec_prob > 0 else None
         n_real = r.batch // 2
         n_sbi = int(round((r.batch - n_real) * r.sbi_fraction))
         faces, labels = [], []
         reals = [self.pools.draw(rng, 0) for _ in range(n_real)]
         for cs, i in reals:
-            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, webcam=camera(cam_rng, r)))
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, webcam=camera(cam_rng, r),
+                                    codec=codec_pass(codec_rng, r)))
             labels.append(0)
         for cs, i in reals[:n_sbi]:  # paired: the same face, blended with itself
             blend = sample_blend_params(rng, train_blend(r))
-            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, blend, webcam=camera(cam_rng, r)))
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, blend, webcam=camera(cam_rng, r),
+                                    codec=codec_pass(codec_rng, r)))
             labels.append(1)
         for _ in range(r.batch - n_real - n_sbi):
             cs, i = self.pools.draw(rng, 1)
-            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, webcam=camera(cam_rng, r)))
+            faces.append(model_face(cs, i, self.pre, rng, r.augment_strength, webcam=camera(cam_rng, r),
+                                    codec=codec_pass(codec_rng, r)))
             labels.append(1)
         return np.stack(faces), torch.tensor(labels, dtype=torch.float32)
 

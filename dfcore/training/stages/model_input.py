@@ -1,4 +1,4 @@
-"""One face as the model sees it in training: the self-blend, the inference crop, the camera, the degradations.
+"""One face as the model sees it in training: the self-blend, the codec, the crop, the camera, the degradations.
 
 The crop is cut by the inference pipeline's own ``crop_face``, so training and analysis never disagree on what a
 face crop is; the blend happens on the generous cached region *before* it, as a face swap is blended into the
@@ -16,6 +16,7 @@ from ...models.model import ResNeXtLSTM
 from ...synth.blend import BlendOptions, apply_blend
 from ...vision.preprocessing import PreprocessConfig, crop_face, to_tensor
 from ..augment import apply_augment, sample_augment
+from ..codec_augment import CodecParams, apply_codec, sample_codec
 from ..recipe import RunConfig
 from ..sources.face_cache import CropSet
 from ..webcam_augment import WebcamParams, apply_webcam, sample_webcam
@@ -34,8 +35,9 @@ def train_blend(run: RunConfig) -> BlendOptions:
 
 def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Generator,
                strength: float, blend: object | None = None, augment: object | None = None,
-               webcam: Camera | None = None) -> np.ndarray:
-    """One face as the model sees it in training: (blended) region -> the model's crop -> (camera) -> degraded.
+               webcam: Camera | None = None, codec: CodecParams | None = None) -> np.ndarray:
+    """One face as the model sees it in training: (blended) region -> (codec) -> the model's crop -> (camera) ->
+    degraded.
 
     Args:
         cs: the cached regions; ``i`` the one to use.
@@ -45,11 +47,14 @@ def model_face(cs: CropSet, i: int, pre: PreprocessConfig, rng: np.random.Genera
         blend: BlendParams to self-blend with (None: the real face).
         augment: AugmentParams (None: drawn here).
         webcam: camera degradations applied before the web's, with their own noise (None: none).
+        codec: an H.264 pass over the whole region, after the blend (None: none).
     """
     region = cs.crops[i]
     box = cs.face_box(i)
     if blend is not None:
         region, _ = apply_blend(region, box, cs.keypoints[i].tolist(), blend, landmarks=cs.mesh(i))
+    if codec is not None:
+        region = apply_codec(region, codec)
     crop = crop_face(region, box, pre)
     if webcam is not None:
         crop = apply_webcam(crop, webcam.params, webcam.noise)
@@ -68,6 +73,13 @@ def camera(rng: np.random.Generator | None, run: RunConfig) -> Camera | None:
     if rng is None or run.webcam_prob <= 0:
         return None
     return Camera(sample_webcam(rng, run.webcam_prob), np.random.default_rng(int(rng.integers(2**31 - 1))))
+
+
+def codec_pass(rng: np.random.Generator | None, run: RunConfig) -> CodecParams | None:
+    """The codec pass of one face or sequence, drawn from ``rng`` (a generator of its own); None when off."""
+    if rng is None or run.codec_prob <= 0:
+        return None
+    return sample_codec(rng, run.codec_prob)
 
 
 def frame_logits(model: ResNeXtLSTM, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,0 +1,101 @@
+"""Clips at heavy compression (dfcore.evaluation.compression): the copies, the pairing and the command's errors."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+
+from dfcore.evaluation.compression import compressed_copies, main, paired_summary
+from dfcore.training.sources.items import LabelledItem
+
+
+def _ffpp_clip(root: Path, method: str, name: str, src: Path) -> Path:
+    """``src`` copied where FF++ keeps a clip of ``method`` (originals under original_sequences/youtube)."""
+    kind = "original_sequences" if method == "youtube" else "manipulated_sequences"
+    dst = root / kind / method / "c23" / "videos" / f"{name}.mp4"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy(src, dst)
+    return dst
+
+
+def _frames(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+def test_each_clip_is_reencoded_whole_at_the_crf_and_kept_apart_by_method(face_video: Path, tmp_path: Path) -> None:
+    # Two methods' fakes of one pair share a file name in FF++: each needs its own copy.
+    a = _ffpp_clip(tmp_path / "data", "Deepfakes", "000_003", face_video)
+    b = _ffpp_clip(tmp_path / "data", "FaceSwap", "000_003", face_video)
+    items = [LabelledItem(a, 1, ("000", "003"), "ffpp/Deepfakes"), LabelledItem(b, 1, ("000", "003"), "ffpp/FaceSwap")]
+    copies = compressed_copies(items, tmp_path / "data", tmp_path / "work", 40)
+    assert [c.path for c in copies] == [
+        tmp_path / "work/crf40/manipulated_sequences/Deepfakes/c23/videos/000_003.mp4",
+        tmp_path / "work/crf40/manipulated_sequences/FaceSwap/c23/videos/000_003.mp4"]
+    assert [(c.label, c.identities, c.source) for c in copies] == [
+        (1, ("000", "003"), "ffpp/Deepfakes@crf40"), (1, ("000", "003"), "ffpp/FaceSwap@crf40")]
+    original, copy = _frames(a), _frames(copies[0].path)
+    assert len(copy) == len(original) and copy[0].shape == original[0].shape, "every frame, at full size"
+    with av.open(str(copies[0].path)) as c:
+        assert c.streams.video[0].codec_context.name == "h264"
+    # CRF 40 loses detail that CRF 23 kept: the copy is further from the original than a re-encode at 18.
+    fine = compressed_copies(items[:1], tmp_path / "data", tmp_path / "work", 18)[0].path
+    err40 = np.mean([np.abs(x.astype(int) - y).mean() for x, y in zip(original, copy)])
+    err18 = np.mean([np.abs(x.astype(int) - y).mean() for x, y in zip(original, _frames(fine))])
+    assert err40 > err18
+    # Reused, not written again.
+    stamp = copies[0].path.stat().st_mtime_ns
+    compressed_copies(items, tmp_path / "data", tmp_path / "work", 40)
+    assert copies[0].path.stat().st_mtime_ns == stamp
+
+
+def test_a_clip_outside_the_data_folder_is_refused(face_video: Path, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=f"{face_video}: not under the data folder"):
+        compressed_copies([LabelledItem(face_video, 0, ("x",), "ffpp/original")], tmp_path / "data",
+                          tmp_path / "work", 40)
+    assert not (tmp_path / "work").exists()
+
+
+def _item(name: str, label: int, source: str) -> LabelledItem:
+    return LabelledItem(Path(f"/d/{name}.mp4"), label, (name,), source)
+
+
+def test_each_clip_is_paired_with_its_copy_and_each_method_meets_all_the_reals() -> None:
+    clips = [_item("r1", 0, "ffpp/original"), _item("r2", 0, "ffpp/original"), _item("r3", 0, "ffpp/original"),
+             _item("df", 1, "ffpp/Deepfakes"), _item("fs", 1, "ffpp/FaceSwap"), _item("f2f", 1, "ffpp/Face2Face")]
+    copies = [LabelledItem(Path(f"/w/{it.path.stem}.mp4"), it.label, it.identities, it.source + "@crf40")
+              for it in clips]
+    c23 = {"r1": 0.1, "r2": 0.2, "r3": 0.3, "df": 0.9, "fs": 0.8, "f2f": None}  # f2f: no face at c23
+    c40 = {"r1": 0.5, "r2": 0.2, "r3": 0.3, "df": 0.4, "fs": 0.9, "f2f": 0.7}
+    videos = ([{"path": str(it.path), "scores": {"20": c23[it.path.stem]}} for it in clips]
+              + [{"path": str(cp.path), "scores": {"20": c40[cp.path.stem]}} for cp in copies])
+    s = paired_summary(clips, copies, {"videos": videos, "threshold": 0.6}, 20, 40)
+    assert (s["n_clips"], s["n_unscored"]) == (5, 1), "a pair with one side unscored is dropped"
+    # At CRF 40 the Deepfakes copy (0.4) falls below one real's copy (0.5): 5 of 6 real-fake pairs in order.
+    assert s["all"]["auc"] == 1.0 and s["all"]["auc_crf40"] == pytest.approx(5 / 6)
+    assert s["all"]["change"] == pytest.approx(-1 / 6)
+    assert sorted(s["by_method"]) == ["Deepfakes", "FaceSwap"]
+    assert s["by_method"]["Deepfakes"]["auc_crf40"] == pytest.approx(2 / 3)
+    assert s["by_method"]["FaceSwap"]["auc_crf40"] == 1.0
+    assert s["by_method"]["Deepfakes"]["n_reals"] == 3 and s["by_method"]["Deepfakes"]["n_fakes"] == 1
+    assert s["called_fake"] == {"original": {"real": 0.0, "fake": 1.0}, "crf40": {"real": 0.0, "fake": 0.5}}
+
+
+def test_the_command_refuses_a_crf_h264_does_not_have(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:
+    assert main(["--crf", "63", "--out", str(tmp_path / "r.json")]) == 2
+    assert "--crf 63: H.264's constant rate factor runs from 0 to 51" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_the_command_names_a_data_folder_without_ffpp(checkpoint: Path, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "r.json"
+    code = main(["--weights", str(checkpoint), "--data", str(tmp_path / "nothing"), "--out", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and str(tmp_path / "nothing") in err
+    assert not out.exists(), "nothing written"
