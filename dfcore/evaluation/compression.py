@@ -150,7 +150,9 @@ def paired_summary(clips: Sequence[LabelledItem], copies: Sequence[LabelledItem]
               for cond, col in (("original", 1), (name, 2))}
     return {"n_clips": len(pairs), "n_unscored": len(clips) - len(pairs), "threshold_fake": t_fake,
             "all": summary(pairs),
-            "by_method": {m.split("/")[-1]: summary(reals + [p for p in pairs if p[0].source == m]) for m in methods},
+            # A live swap's originals share its source name: only the fakes are the method's.
+            "by_method": {m.split("/")[-1]: summary(reals + [p for p in pairs if p[0].source == m and p[0].label == 1])
+                          for m in methods},
             "called_fake": called}
 
 
