@@ -133,3 +133,37 @@ def test_tight_face_crops_get_their_own_rule(tmp_path: Path, sample_dir: Path) -
     assert r.to_dict()["decision"]["judged_as"] == "face crop" and "real face crops" in (r.rarity or "")
     photo = analyze_video(sample_dir / REAL_STILL, 1, detector=det)
     assert not photo.is_crop and photo.to_dict()["decision"]["judged_as"] == "photo"
+
+
+def test_the_web_domain_degrades_fakes_as_well_as_reals(face_video: Path, tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fake from the web is compressed too: the NO SIGN threshold must meet compressed fakes."""
+    from dfcore.synth.web_degrade import WEB_DEGRADATIONS
+    from dfcore.training.sources import calibration_pool
+    from dfcore.training.sources.items import LabelledItem
+
+    written = []
+    monkeypatch.setattr(calibration_pool, "write_degraded_clip",
+                        lambda src, dst, d, seed: written.append((Path(dst).name, d.name, seed)))
+    clips = [LabelledItem(face_video, 0, ("a",), "ffpp/original"),
+             LabelledItem(face_video, 1, ("a", "b"), "ffpp/Deepfakes"),
+             LabelledItem(face_video, 0, ("c",), "talking_heads/MEAD"),
+             LabelledItem(face_video, 1, ("a", "b"), "ffpp/FaceSwap")]
+    out = calibration_pool.web_degraded(clips, tmp_path)
+    stem = face_video.stem
+    first, second = WEB_DEGRADATIONS[0].name, WEB_DEGRADATIONS[1].name
+    # Reals first, numbered among themselves as when only they were degraded; then the fakes, named by their
+    # source (two methods' fakes of one pair share a file name) and seeded apart.
+    assert written == [
+        (f"{stem}.{first}.mp4", first, 0), (f"{stem}.{second}.mp4", second, 1),
+        (f"ffpp_Deepfakes.{stem}.{first}.mp4", first, calibration_pool.FAKE_SEED_OFFSET),
+        (f"ffpp_FaceSwap.{stem}.{second}.mp4", second, calibration_pool.FAKE_SEED_OFFSET + 1)]
+    assert [(it.label, it.identities, it.source) for it in out] == [
+        (0, ("a",), f"web/{first}"), (0, ("c",), f"web/{second}"),
+        (1, ("a", "b"), f"web/{first}"), (1, ("a", "b"), f"web/{second}")]
+    assert len({it.path for it in out}) == 4
+    splits = {"ffpp_calib": clips[:2] + clips[3:], "dfdc_calib": [], "th_calib": clips[2:3]}
+    monkeypatch.setattr(calibration_pool, "stills", lambda clips, folder: [])
+    pools = calibration_pool.pool_items(splits, "calibration", tmp_path)
+    assert list(pools) == ["ffpp", "talking_heads", "web", "dfdc", "stills"]
+    assert sorted(it.label for it in pools["web"]) == [0, 0, 1, 1]

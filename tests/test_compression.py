@@ -72,9 +72,13 @@ def test_each_clip_is_paired_with_its_copy_and_each_method_meets_all_the_reals()
               for it in clips]
     c23 = {"r1": 0.1, "r2": 0.2, "r3": 0.3, "df": 0.9, "fs": 0.8, "f2f": None}  # f2f: no face at c23
     c40 = {"r1": 0.5, "r2": 0.2, "r3": 0.3, "df": 0.4, "fs": 0.9, "f2f": 0.7}
-    videos = ([{"path": str(it.path), "scores": {"20": c23[it.path.stem]}} for it in clips]
-              + [{"path": str(cp.path), "scores": {"20": c40[cp.path.stem]}} for cp in copies])
-    s = paired_summary(clips, copies, {"videos": videos, "threshold": 0.6}, 20, 40)
+    shown = {"r1": "NO_SIGN", "r2": "NO_SIGN", "r3": "UNCERTAIN", "df": "FAKE", "fs": "FAKE", "f2f": "NO_FACE"}
+    shown40 = {"r1": "UNCERTAIN", "r2": "NO_SIGN", "r3": "UNCERTAIN", "df": "NO_SIGN", "fs": "FAKE", "f2f": "FAKE"}
+    videos = ([{"path": str(it.path), "scores": {"20": c23[it.path.stem]}, "verdicts": {"20": shown[it.path.stem]}}
+               for it in clips]
+              + [{"path": str(cp.path), "scores": {"20": c40[cp.path.stem]}, "verdicts": {"20": shown40[cp.path.stem]}}
+                 for cp in copies])
+    s = paired_summary(clips, copies, {"videos": videos}, 20, 40)
     assert (s["n_clips"], s["n_unscored"]) == (5, 1), "a pair with one side unscored is dropped"
     # At CRF 40 the Deepfakes copy (0.4) falls below one real's copy (0.5): 5 of 6 real-fake pairs in order.
     assert s["all"]["auc"] == 1.0 and s["all"]["auc_crf40"] == pytest.approx(5 / 6)
@@ -83,7 +87,10 @@ def test_each_clip_is_paired_with_its_copy_and_each_method_meets_all_the_reals()
     assert s["by_method"]["Deepfakes"]["auc_crf40"] == pytest.approx(2 / 3)
     assert s["by_method"]["FaceSwap"]["auc_crf40"] == 1.0
     assert [(m["n_reals"], m["n_fakes"]) for m in s["by_method"].values()] == [(3, 1), (3, 1)]
-    assert s["called_fake"] == {"original": {"real": 0.0, "fake": 1.0}, "crf40": {"real": 0.0, "fake": 0.5}}
+    # What the user was shown, over the paired clips: the compressed Deepfakes clip let through as NO SIGN.
+    assert s["verdicts"]["original"] == {"real": {"NO_SIGN": 2 / 3, "UNCERTAIN": 1 / 3}, "fake": {"FAKE": 1.0}}
+    assert s["verdicts"]["crf40"] == {"real": {"NO_SIGN": 1 / 3, "UNCERTAIN": 2 / 3},
+                                      "fake": {"FAKE": 0.5, "NO_SIGN": 0.5}}
 
 
 def test_the_command_refuses_a_crf_h264_does_not_have(capsys: pytest.CaptureFixture, tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ clips for an interval that can tell a change.
 ``python -m dfcore.evaluation.compression --data ../shared/data [--weights CKPT] [--split calib|test]``
 analyses every original and its copy at 20 frames through the full pipeline and reports, per dataset (and for
 each kind of fake against all of that dataset's reals) and pooled: the AUC of the originals and of the copies
-with their 95% intervals and the paired change; and the share of reals and fakes the model's thresholds call
-FAKE in each. A recipe variant is judged on the calibration split (the default); the test split is for
-measuring a model already chosen. The copies are derived from research-only data: they are written under
-``--work-dir`` (ignored by git, reused by later runs), never into the repository.
+with their 95% intervals and the paired change; and the verdicts the reals and the fakes got in each (FAKE,
+UNCERTAIN, NO SIGN: whether a compressed fake is let through or only left undecided). A recipe variant is
+judged on the calibration split (the default); the test split is for measuring a model already chosen. The
+copies are derived from research-only data: they are written under ``--work-dir`` (ignored by git, reused by
+later runs), never into the repository.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-import numpy as np
 
 from ..errors import DfcoreError
 from ..models.detector import load_detector
@@ -113,13 +113,13 @@ def measure(data_root: str, weights: str | None, split: str, crf: int, frames: i
     return {"model": Path(det.checkpoint.path).stem, "sha256": det.sha256, "split": split, "crf": crf,
             "frames": frames,
             "by_dataset": {ds: paired_summary(clips[ds], copies[ds], report, frames, crf) for ds in clips},
-            "pooled": {k: pooled[k] for k in ("n_clips", "n_unscored", "threshold_fake", "all", "called_fake")},
+            "pooled": {k: pooled[k] for k in ("n_clips", "n_unscored", "all", "verdicts")},
             "report": report}
 
 
 def paired_summary(clips: Sequence[LabelledItem], copies: Sequence[LabelledItem], report: dict, frames: int,
                    crf: int) -> dict:
-    """Each clip's score beside its copy's: the AUCs, their paired change, and the shares called FAKE.
+    """Each clip's score beside its copy's: the AUCs, their paired change, and the verdicts each got.
 
     Args:
         clips: the originals.
@@ -129,31 +129,35 @@ def paired_summary(clips: Sequence[LabelledItem], copies: Sequence[LabelledItem]
         crf: the copies' constant rate factor (names the keys).
 
     Returns:
-        ``{"n_clips", "n_unscored", "threshold_fake", "all": summary, "by_method": {method: summary},
-        "called_fake": {"original" | "crfN": {"real", "fake"}}}``: a clip or a copy without a score (no face) drops
-        the pair; a method's summary pits its fakes against all the reals.
+        ``{"n_clips", "n_unscored", "all": summary, "by_method": {method: summary}, "verdicts": {"original" |
+        "crfN": {"real" | "fake": {verdict: share}}}}``: a clip or a copy without a score (no face) drops the
+        pair; a method's summary pits its fakes against all the reals.
     """
-    by_path = {v["path"]: v["scores"].get(str(frames)) for v in report["videos"]}
-    pairs = [(it, by_path.get(str(it.path)), by_path.get(str(cp.path))) for it, cp in zip(clips, copies)]
-    pairs = [(it, a, b) for it, a, b in pairs if a is not None and b is not None]
+    videos = {v["path"]: v for v in report["videos"]}
+
+    def score(it: LabelledItem) -> float | None:
+        return videos.get(str(it.path), {}).get("scores", {}).get(str(frames))
+
+    pairs = [(it, cp, score(it), score(cp)) for it, cp in zip(clips, copies)]
+    pairs = [p for p in pairs if p[2] is not None and p[3] is not None]
     name = f"crf{crf}"
 
     def summary(chosen: list) -> dict | None:
-        return paired_auc_summary([it.label for it, _, _ in chosen], [a for _, a, _ in chosen],
-                                  [b for _, _, b in chosen], name)
+        return paired_auc_summary([p[0].label for p in chosen], [p[2] for p in chosen], [p[3] for p in chosen], name)
+
+    def shares(items: list[LabelledItem]) -> dict[str, float]:
+        shown = [videos[str(it.path)].get("verdicts", {}).get(str(frames)) for it in items]
+        return {v: shown.count(v) / len(shown) for v in sorted(set(shown), key=str)} if shown else {}
 
     reals = [p for p in pairs if p[0].label == 0]
     methods = sorted({p[0].source for p in pairs if p[0].label == 1})
-    t_fake = report["threshold"]
-    called = {cond: {kind: float(np.mean([p[col] >= t_fake for p in pairs if p[0].label == label] or [np.nan]))
-                     for kind, label in (("real", 0), ("fake", 1))}
-              for cond, col in (("original", 1), (name, 2))}
-    return {"n_clips": len(pairs), "n_unscored": len(clips) - len(pairs), "threshold_fake": t_fake,
-            "all": summary(pairs),
+    return {"n_clips": len(pairs), "n_unscored": len(clips) - len(pairs), "all": summary(pairs),
             # A live swap's originals share its source name: only the fakes are the method's.
             "by_method": {m.split("/")[-1]: summary(reals + [p for p in pairs if p[0].source == m and p[0].label == 1])
                           for m in methods},
-            "called_fake": called}
+            "verdicts": {cond: {kind: shares([p[col] for p in pairs if p[0].label == label])
+                                for kind, label in (("real", 0), ("fake", 1))}
+                         for cond, col in (("original", 0), (name, 1))}}
 
 
 def _line(label: str, m: dict | None, name: str) -> str:
@@ -192,8 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(_line(f"{ds}: {s['n_clips']} clips paired ({s['n_unscored']} without a score)", s["all"], name))
         for method, m in s.get("by_method", {}).items():
             print(_line(f"  {method}", m, name))
-        print("  called FAKE (threshold {:.3f}): ".format(s["threshold_fake"]) + "; ".join(
-            f"{cond} reals {rates['real']:.0%}, fakes {rates['fake']:.0%}" for cond, rates in s["called_fake"].items()))
+        for cond, by_label in s["verdicts"].items():
+            print(f"  verdicts {cond}: " + "; ".join(
+                f"{kind} " + ", ".join(f"{v} {share:.0%}" for v, share in shown.items())
+                for kind, shown in by_label.items()))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=2) + "\n")
     print(f"report: {args.out}")

@@ -1,6 +1,6 @@
 """Two thresholds and the three-way rates, on a pool of scores from several domains weighted equally.
 
-A pool is a set of scored items, each from a domain (FF++, talking heads, DFDC crops, web-degraded reals, ...).
+A pool is a set of scored items, each from a domain (FF++, talking heads, DFDC crops, web-degraded clips, ...).
 Every share here is the mean over domains of the share within each domain, so a domain with 900 crops counts
 no more than one with 20 clips: no single source sets a threshold. One clip may give several scores (one per
 frame count); the bootstrap resamples whole clips (``groups``) within each domain and label, since a clip's

@@ -230,7 +230,7 @@ def recalibrate(cfg: TrainConfig) -> list[Path]:
 
 
 def calibrate_for_verdicts(path: Path, splits: dict[str, list[LabelledItem]], work_dir: Path) -> dict:
-    """Three-outcome calibration on the calibration pool of ``splits`` (FF++, talking heads, web-degraded reals;
+    """Three-outcome calibration on the calibration pool of ``splits`` (FF++, talking heads, web-degraded clips;
     DFDC crops and stills for images: :mod:`dfcore.training.sources.calibration_pool`); the degraded copies and
     stills go under ``work_dir/pools``, with the raw scores (a refit of the same weights scores nothing again)."""
     from .calibrate import calibrate_on_pool

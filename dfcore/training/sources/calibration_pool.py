@@ -4,8 +4,10 @@ Each pool is a set of domains that count equally (``dfcore.evaluation.thresholds
 
 - ``ffpp``: FaceForensics++ c23 clips (reals and the methods the data holds);
 - ``talking_heads``: webcam, interview and studio reals, live face swaps, talking heads generated from one photo;
-- ``web_reals``: real clips of both, degraded as the web degrades them (re-upload, dim webcam), re-encoded
-  through a real H.264 codec (:mod:`dfcore.synth.web_degrade`);
+- ``web``: every clip of both, reals and fakes, degraded as the web degrades them (re-upload, dim webcam),
+  re-encoded through a real H.264 codec (:mod:`dfcore.synth.web_degrade`). A fake from the web is compressed
+  too: with only the reals degraded (the pool until 2026-12-07, domain ``web_reals``), the NO SIGN threshold
+  was set on crisp fakes alone and let 28% of the calibration fakes re-encoded at CRF 40 through as NO SIGN;
 - ``dfdc``: DFDC face crops of other videos, one frame each;
 - ``stills``: one frame of each FF++ and talking-head clip, saved as a JPEG photo.
 
@@ -29,7 +31,8 @@ from ...media.video_io import sample_frames
 from ...synth.web_degrade import WEB_DEGRADATIONS, write_degraded_clip
 from .items import LabelledItem
 
-DOMAINS = ("ffpp", "talking_heads", "web_reals", "dfdc", "stills")
+DOMAINS = ("ffpp", "talking_heads", "web", "dfdc", "stills")
+FAKE_SEED_OFFSET = 100_000  # the fakes' noise seeds start here, clear of the reals'
 # The still-image domains. Each image in them is calibrated as analysis judges it: a tight face crop (the face
 # fills the image, as DFDC's crops) or a photo (dfcore.decision.is_face_crop), each kind with its own thresholds.
 IMAGE_DOMAINS = ("stills", "dfdc")
@@ -44,7 +47,7 @@ def pool_items(splits: dict[str, list[LabelledItem]], which: str, work_dir: str 
     Args:
         splits: from :func:`dfcore.training.sources.splits.make_splits` (the checkpoint's own split settings).
         which: "calibration" or "validation".
-        work_dir: where the web-degraded copies of the real clips are written (reused when present).
+        work_dir: where the web-degraded copies of the clips are written (reused when present).
 
     Returns:
         {domain: items}; a dataset the data folder lacks gives no domain.
@@ -59,23 +62,28 @@ def pool_items(splits: dict[str, list[LabelledItem]], which: str, work_dir: str 
     if f"th_{part}" in splits:
         pools["talking_heads"] = splits[f"th_{part}"]
     clips = [it for dom in ("ffpp", "talking_heads") for it in pools.get(dom, [])]
-    pools["web_reals"] = web_degraded([it for it in clips if it.label == 0], Path(work_dir) / "web_reals" / part)
+    pools["web"] = web_degraded(clips, Path(work_dir) / "web" / part)
     pools["stills"] = stills(clips, Path(work_dir) / "stills" / part)
     return {d: pools[d] for d in DOMAINS if d in pools}
 
 
-def web_degraded(reals: list[LabelledItem], folder: Path) -> list[LabelledItem]:
-    """One degraded copy of each real clip, the degradations taken in turn (the noise seeded by position).
+def web_degraded(clips: list[LabelledItem], folder: Path) -> list[LabelledItem]:
+    """One degraded copy of each clip, reals first; the degradations taken in turn within each label.
 
-    The copy keeps its clip's identities (it is the same person) and its source names the degradation.
+    The reals are numbered (degradation and noise seed) as they were when only they were degraded, so their
+    copies are the same files; the fakes are numbered apart and named by their source as well (FF++ names two
+    methods' fakes of one pair alike). A copy keeps its clip's label and identities (the same person) and its
+    source names the degradation.
     """
     out = []
-    for i, it in enumerate(reals):
-        d = WEB_DEGRADATIONS[i % len(WEB_DEGRADATIONS)]
-        dst = folder / f"{Path(it.path).stem}.{d.name}.mp4"
-        if not dst.is_file():
-            write_degraded_clip(it.path, dst, d, seed=i)
-        out.append(LabelledItem(dst, 0, it.identities, f"web/{d.name}"))
+    for label, seed0 in ((0, 0), (1, FAKE_SEED_OFFSET)):
+        for i, it in enumerate(c for c in clips if c.label == label):
+            d = WEB_DEGRADATIONS[i % len(WEB_DEGRADATIONS)]
+            kind = "" if label == 0 else f"{it.source.replace('/', '_')}."
+            dst = folder / f"{kind}{Path(it.path).stem}.{d.name}.mp4"
+            if not dst.is_file():
+                write_degraded_clip(it.path, dst, d, seed=seed0 + i)
+            out.append(LabelledItem(dst, label, it.identities, f"web/{d.name}"))
     return out
 
 
