@@ -1,11 +1,13 @@
-"""Real footage degraded the way the web and webcams degrade it: a real clip must not look fake for that.
+"""Footage degraded the way the web and webcams degrade it: a real clip must not look fake for that, nor a fake
+clip look real.
 
 A social-media re-upload is downscaled and re-encoded at a low bitrate; a webcam adds sensor noise and, in a dim
 room, a dark, gain-boosted picture. These are made with a real video codec (H.264 through PyAV), not a JPEG of one
 frame: a codec's blocking, smoothing and motion artefacts are what the detector meets in the wild.
 
-Used to build the calibration and validation pools (real clips re-encoded as whole videos) and the GPU training
-bundle (face-region sequences round-tripped through the codec).
+Used to build the calibration and validation pools (clips re-encoded as whole videos), the compression check
+(:mod:`dfcore.evaluation.compression`) and the GPU training bundle (face-region sequences round-tripped through
+the codec).
 """
 
 from __future__ import annotations
