@@ -1,7 +1,7 @@
 """The verdicts measured on the validation pool: what a model card and the dashboard quote beside a verdict.
 
 The validation pool mirrors the calibration pool (:mod:`dfcore.training.sources.calibration_pool`) on the test splits:
-FF++ clips, talking-head clips, web-degraded real clips (the video rule, the three domains weighted equally) and
+FF++ clips, talking-head clips, those clips web-degraded (the video rule, the three domains weighted equally) and
 DFDC face crops and stills cut from the test clips (the still-image rule, the two weighted equally). Nothing in it
 was trained, calibrated or selected on.
 """
