@@ -242,9 +242,9 @@ def test_frame_batch_pairs_each_self_blend_with_its_real(pools: FacePools, monke
     calls = []
     real_model_face = frames_mod.model_face
 
-    def recording(cs, i, pre, rng, strength, blend=None, augment=None, webcam=None):
+    def recording(cs, i, pre, rng, strength, blend=None, augment=None, webcam=None, codec=None):
         calls.append((id(cs), i, blend is not None, cs.items[cs.item[i]]["label"]))
-        return real_model_face(cs, i, pre, rng, strength, blend, augment, webcam)
+        return real_model_face(cs, i, pre, rng, strength, blend, augment, webcam, codec)
 
     monkeypatch.setattr(frames_mod, "model_face", recording)
     run = dataclasses.replace(RUN, batch=16)

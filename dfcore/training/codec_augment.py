@@ -14,7 +14,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-import av
 import numpy as np
 
 # Constant rate factors drawn: 28 is a fair web copy, 40 FF++'s c40, 42 beyond it (the cached regions already
@@ -47,6 +46,8 @@ def apply_codec(img: np.ndarray, p: CodecParams) -> np.ndarray:
     Returns:
         An image of the same size and type.
     """
+    import av  # here, not at the top: the GPU recipe imports the stages on a machine without PyAV
+
     h, w = img.shape[0] - img.shape[0] % 2, img.shape[1] - img.shape[1] % 2
     even = np.ascontiguousarray(img[:h, :w])
     before = np.ascontiguousarray(np.roll(even, p.shift, axis=(0, 1)))
