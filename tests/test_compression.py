@@ -53,6 +53,16 @@ def test_each_clip_is_reencoded_whole_at_the_crf_and_kept_apart_by_method(face_v
     assert copies[0].path.stat().st_mtime_ns == stamp
 
 
+def test_a_clip_linked_into_the_data_folder_is_copied_by_its_place_there(face_video: Path, tmp_path: Path) -> None:
+    link = tmp_path / "data/original_sequences/youtube/c23/videos/007.mp4"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(face_video)  # the file itself lives elsewhere (a shared disk, a dataset mirror)
+    copies = compressed_copies([LabelledItem(link, 0, ("007",), "ffpp/original")], tmp_path / "data",
+                               tmp_path / "work", 40)
+    assert copies[0].path == tmp_path / "work/crf40/original_sequences/youtube/c23/videos/007.mp4"
+    assert copies[0].path.is_file()
+
+
 def test_a_clip_outside_the_data_folder_is_refused(face_video: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=f"{face_video}: not under the data folder"):
         compressed_copies([LabelledItem(face_video, 0, ("x",), "ffpp/original")], tmp_path / "data",

@@ -63,11 +63,12 @@ def compressed_copies(items: Sequence[LabelledItem], data_root: str | os.PathLik
         ValueError: a clip outside ``data_root``.
     """
     degradation = WebDegradation(f"crf{crf}", scale=1.0, crf=crf, gain=1.0, noise_sigma=0.0)
-    root = Path(data_root).resolve()
+    # Absolute, not resolved: a data folder whose clips are links to files kept elsewhere is still their home.
+    root = Path(os.path.abspath(data_root))
     out = []
     for it in items:
         try:
-            rel = Path(it.path).resolve().relative_to(root)
+            rel = Path(os.path.abspath(it.path)).relative_to(root)
         except ValueError:
             raise ValueError(f"{it.path}: not under the data folder {data_root}") from None
         dst = folder / f"crf{crf}" / rel.with_suffix(".mp4")

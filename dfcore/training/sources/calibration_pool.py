@@ -71,7 +71,7 @@ def web_degraded(clips: list[LabelledItem], folder: Path) -> list[LabelledItem]:
     """One degraded copy of each clip, reals first; the degradations taken in turn within each label.
 
     The reals are numbered (degradation and noise seed) as they were when only they were degraded, so their
-    copies are the same files; the fakes are numbered apart and named by their source as well (FF++ names two
+    copies are the same as before; the fakes are numbered apart and named by their source as well (FF++ names two
     methods' fakes of one pair alike). A copy keeps its clip's label and identities (the same person) and its
     source names the degradation.
     """
