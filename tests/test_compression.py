@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import av
 import numpy as np
 import pytest
 
-from dfcore.evaluation.compression import compressed_copies, main, paired_summary
+from dfcore.evaluation.compression import change_from_baseline, compressed_copies, main, paired_summary
 from dfcore.training.sources.items import LabelledItem
 
 
@@ -117,3 +118,43 @@ def test_the_command_names_a_data_folder_without_ffpp(checkpoint: Path, tmp_path
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(tmp_path / "nothing") in err
     assert not out.exists(), "nothing written"
+
+
+
+def _run(model: str, clips: list[tuple[str, str, str, float | None]]) -> dict:
+    """A report of this command on the calibration split at CRF 40: (name, label, source, score at 20 frames)."""
+    videos = [{"path": f"/d/{name}.mp4", "label": label, "source": source, "scores": {"20": score}}
+              for name, label, source, score in clips]
+    return {"model": model, "sha256": model * 8, "split": "calib", "crf": 40, "report": {"videos": videos}}
+
+
+def test_each_clip_meets_its_score_under_the_baseline_model_per_condition_and_dataset() -> None:
+    clips = [("r1", "real", "ffpp/original"), ("f1", "fake", "ffpp/Deepfakes"),
+             ("r2", "real", "talking_heads/MEAD"), ("f2", "fake", "talking_heads/SadTalker")]
+    copies = [(f"c/{n}", lab, f"{src}@crf40") for n, lab, src in clips]
+    before = _run("old", [(*c, s) for c, s in zip(clips + copies, [0.1, 0.9, 0.2, 0.8, 0.6, 0.5, 0.3, 0.4])])
+    # The new model orders the compressed FF++ pair right, and leaves the f2 copy unscored (no face found).
+    after = _run("new", [(*c, s) for c, s in zip(clips + copies, [0.1, 0.9, 0.2, 0.8, 0.3, 0.7, 0.3, None])])
+    r = change_from_baseline(after, before, 20)
+    assert r["baseline"] == {"model": "old", "sha256": "old" * 8}
+    original, crf40 = r["by_condition"]["original"], r["by_condition"]["crf40"]
+    assert original["pooled"]["change"] == 0.0 and original["pooled"]["auc_after"] == 1.0
+    assert (crf40["ffpp"]["auc_before"], crf40["ffpp"]["auc_after"], crf40["ffpp"]["change"]) == (0.0, 1.0, 1.0)
+    assert crf40["talking_heads"] is None, "its only fake copy went unscored: no AUC"
+    assert (crf40["pooled"]["n_reals"], crf40["pooled"]["n_fakes"]) == (2, 1)
+    assert crf40["pooled"]["auc_before"] == 0.5 and crf40["pooled"]["auc_after"] == 1.0
+
+
+def test_a_baseline_of_another_split_or_crf_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(ValueError, match="the baseline is of split 'test'"):
+        change_from_baseline(_run("new", []), {**_run("old", []), "split": "test"}, 20)
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**_run("old", []), "crf": 30}))
+    out = tmp_path / "r.json"
+    assert main(["--baseline", str(other), "--out", str(out)]) == 2
+    assert f"--baseline {other}: it is of the calib split at CRF 30" in capsys.readouterr().err
+    not_a_report = tmp_path / "notes.json"
+    not_a_report.write_text("[1, 2]")
+    assert main(["--baseline", str(not_a_report), "--out", str(out)]) == 2
+    assert f"--baseline {not_a_report}: cannot be read as a report of this command" in capsys.readouterr().err
+    assert not out.exists(), "refused before anything ran"

@@ -13,7 +13,10 @@ analyses every original and its copy at 20 frames through the full pipeline and 
 each kind of fake against all of that dataset's reals) and pooled: the AUC of the originals and of the copies
 with their 95% intervals and the paired change; and the verdicts the reals and the fakes got in each (FAKE,
 UNCERTAIN, NO SIGN: whether a compressed fake is let through or only left undecided). A recipe variant is
-judged on the calibration split (the default); the test split is for measuring a model already chosen. The
+judged on the calibration split (the default); the test split is for measuring a model already chosen.
+``--baseline EARLIER.json`` (an earlier report of this command, on the same split) pairs each clip's score with the
+earlier model's on the same clip, as it is and compressed: the AUC change from that model, with its interval,
+per dataset and pooled, which is what a variant's rule is written against. The
 copies are derived from research-only data: they are written under ``--work-dir`` (ignored by git, reused by
 later runs), never into the repository.
 """
@@ -34,7 +37,7 @@ from ..synth.web_degrade import WebDegradation, write_degraded_clip
 from ..training.sources.items import LabelledItem
 from ..training.sources.splits import make_splits, trained_data_config
 from .evaluate import evaluate
-from .metrics import paired_auc_summary
+from .metrics import auc_change_interval, paired_auc_summary, roc_auc
 
 FRAMES = 20  # the dashboard's default frame count
 FFPP_C40_CRF = 40  # FaceForensics++'s own constant rate factor for its c40 release
@@ -161,6 +164,52 @@ def paired_summary(clips: Sequence[LabelledItem], copies: Sequence[LabelledItem]
                          for cond, col in (("original", 0), (name, 1))}}
 
 
+def change_from_baseline(report: dict, baseline: dict, frames: int) -> dict:
+    """Each clip's score beside an earlier model's on the same clip: the AUC change per condition and dataset.
+
+    Args:
+        report: this run's :func:`measure` result.
+        baseline: an earlier :func:`measure` result (another model, the same split and copies).
+        frames: the frame count to read.
+
+    Returns:
+        ``{"baseline": {"model", "sha256"}, "by_condition": {"original" | "crfN": {dataset | "pooled":
+        {"n_reals", "n_fakes", "auc_before", "auc_after", "change", "change_ci"} or None}}}``: only clips both
+        runs scored are paired; None where a class is missing.
+
+    Raises:
+        ValueError: the two reports are of different splits or compression levels.
+    """
+    for key in ("split", "crf"):
+        if report[key] != baseline[key]:
+            raise ValueError(f"the baseline is of {key} {baseline[key]!r}, this run of {report[key]!r}: "
+                             "pair runs of the same split and compression")
+
+    def scores(r: dict) -> dict[str, tuple[int, float, str]]:
+        return {v["path"]: (int(v["label"] == "fake"), v["scores"][str(frames)], v["source"])
+                for v in r["report"]["videos"] if v.get("scores", {}).get(str(frames)) is not None}
+
+    before, after = scores(baseline), scores(report)
+    shared = sorted(before.keys() & after.keys())
+    name = f"crf{report['crf']}"
+
+    def change(paths: list[str]) -> dict | None:
+        y = [after[p][0] for p in paths]
+        if len(set(y)) < 2:
+            return None
+        b, a = [before[p][1] for p in paths], [after[p][1] for p in paths]
+        c, lo, hi = auc_change_interval(y, b, a)
+        return {"n_reals": y.count(0), "n_fakes": y.count(1), "auc_before": roc_auc(y, b),
+                "auc_after": roc_auc(y, a), "change": c, "change_ci": [lo, hi]}
+
+    by_condition = {}
+    for cond in ("original", name):
+        paths = [p for p in shared if (f"@{name}" in after[p][2]) == (cond == name)]
+        by_condition[cond] = {ds: change([p for p in paths if after[p][2].split("/")[0] == ds]) for ds in DATASETS}
+        by_condition[cond]["pooled"] = change(paths)
+    return {"baseline": {"model": baseline["model"], "sha256": baseline["sha256"]}, "by_condition": by_condition}
+
+
 def _line(label: str, m: dict | None, name: str) -> str:
     if m is None:
         return f"{label}: no AUC (a class is missing)"
@@ -181,9 +230,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--work-dir", type=Path, default=Path("cache/compressed"),
                    help="where the re-encoded copies go (derived from research data: never commit them)")
     p.add_argument("--out", type=Path, default=Path("runs/compression.json"), help="where the report goes")
+    p.add_argument("--baseline", type=Path,
+                   help="an earlier report of this command on the same split: each clip paired with its score there")
     args = p.parse_args(argv)
     if not 0 <= args.crf <= 51:
         print(f"error: --crf {args.crf}: H.264's constant rate factor runs from 0 to 51", file=sys.stderr)
+        return 2
+    try:  # read before the long run, so that a wrong file fails at once
+        baseline = json.loads(args.baseline.read_text()) if args.baseline else None
+        if baseline is not None and not (isinstance(baseline, dict)
+                                         and {"split", "crf", "model", "sha256", "report"} <= baseline.keys()):
+            raise ValueError("it lacks this command's keys")
+    except (OSError, ValueError) as e:
+        print(f"error: --baseline {args.baseline}: cannot be read as a report of this command ({e})", file=sys.stderr)
+        return 2
+    if baseline is not None and (baseline["split"], baseline["crf"]) != (args.split, args.crf):
+        print(f"error: --baseline {args.baseline}: it is of the {baseline['split']} split at CRF {baseline['crf']}, "
+              f"this run of the {args.split} split at CRF {args.crf}: pair runs of the same split and CRF",
+              file=sys.stderr)
         return 2
     try:
         r = measure(args.data, args.weights, args.split, args.crf, args.frames, args.work_dir,
@@ -201,6 +265,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  verdicts {cond}: " + "; ".join(
                 f"{kind} " + ", ".join(f"{v} {share:.0%}" for v, share in shown.items())
                 for kind, shown in by_label.items()))
+    if baseline is not None:
+        r["change_vs_baseline"] = cmp = change_from_baseline(r, baseline, r["frames"])
+        print(f"against {cmp['baseline']['model']} ({cmp['baseline']['sha256'][:8]}) on the same clips:")
+        for cond, by_ds in cmp["by_condition"].items():
+            for ds, m in by_ds.items():
+                print(f"  {cond} {ds}: " + ("no AUC (a class is missing)" if m is None else
+                      f"{m['n_reals']} reals, {m['n_fakes']} fakes: {m['auc_before']:.3f} -> {m['auc_after']:.3f}, "
+                      f"change {m['change']:+.3f} ({m['change_ci'][0]:+.3f} to {m['change_ci'][1]:+.3f})"))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(r, indent=2) + "\n")
     print(f"report: {args.out}")
