@@ -90,7 +90,8 @@ class RunConfig:
     # as a P-frame), reals and fakes alike, after the self-blend and before the crop (issue 29, item 2: a re-upload
     # and FF++'s c40 are a video codec's damage, not a JPEG's). Drawn from a generator of its own. 0: none drawn.
     # Not in RECIPE: at 0.3 the stage's pooled calibration AUC at CRF 40 rose by +0.025 (-0.039 to +0.088), half
-    # the +0.05 its rule asked for (README: "A sixth variant").
+    # the +0.05 its rule asked for (README: "A sixth variant"); in the teacher and the stage both, +0.026 at CRF 40
+    # and -0.050 as they are (README: "A seventh variant").
     codec_prob: float = 0.0
     teacher: str = ""  # the run (model name) to distil from, read from the weights folder ("" trains on labels alone)
     # Warm start: every weight from this run's checkpoint in the weights folder ("": ImageNet or fresh). A later
