@@ -120,7 +120,6 @@ def test_the_command_names_a_data_folder_without_ffpp(checkpoint: Path, tmp_path
     assert not out.exists(), "nothing written"
 
 
-
 def _run(model: str, clips: list[tuple[str, str, str, float | None]]) -> dict:
     """A report of this command on the calibration split at CRF 40: (name, label, source, score at 20 frames)."""
     videos = [{"path": f"/d/{name}.mp4", "label": label, "source": source, "scores": {"20": score}}
@@ -146,7 +145,7 @@ def test_each_clip_meets_its_score_under_the_baseline_model_per_condition_and_da
 
 
 def test_a_baseline_of_another_split_or_crf_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    with pytest.raises(ValueError, match="the baseline is of split 'test'"):
+    with pytest.raises(ValueError, match="it is of the test split at CRF 40, this run of the calib split"):
         change_from_baseline(_run("new", []), {**_run("old", []), "split": "test"}, 20)
     other = tmp_path / "other.json"
     other.write_text(json.dumps({**_run("old", []), "crf": 30}))

@@ -164,6 +164,13 @@ def paired_summary(clips: Sequence[LabelledItem], copies: Sequence[LabelledItem]
                          for cond, col in (("original", 0), (name, 1))}}
 
 
+def _check_same_clips(baseline: dict, split: str, crf: int) -> None:
+    """Raise ValueError unless ``baseline`` scored the same split at the same CRF (else no clip pairs up)."""
+    if (baseline["split"], baseline["crf"]) != (split, crf):
+        raise ValueError(f"it is of the {baseline['split']} split at CRF {baseline['crf']}, this run of the {split} "
+                         f"split at CRF {crf}: pair runs of the same split and CRF")
+
+
 def change_from_baseline(report: dict, baseline: dict, frames: int) -> dict:
     """Each clip's score beside an earlier model's on the same clip: the AUC change per condition and dataset.
 
@@ -178,12 +185,9 @@ def change_from_baseline(report: dict, baseline: dict, frames: int) -> dict:
         runs scored are paired; None where a class is missing.
 
     Raises:
-        ValueError: the two reports are of different splits or compression levels.
+        ValueError: the two reports are of different splits or CRFs.
     """
-    for key in ("split", "crf"):
-        if report[key] != baseline[key]:
-            raise ValueError(f"the baseline is of {key} {baseline[key]!r}, this run of {report[key]!r}: "
-                             "pair runs of the same split and compression")
+    _check_same_clips(baseline, report["split"], report["crf"])
 
     def scores(r: dict) -> dict[str, tuple[int, float, str]]:
         return {v["path"]: (int(v["label"] == "fake"), v["scores"][str(frames)], v["source"])
@@ -244,10 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: --baseline {args.baseline}: cannot be read as a report of this command ({e})", file=sys.stderr)
         return 2
-    if baseline is not None and (baseline["split"], baseline["crf"]) != (args.split, args.crf):
-        print(f"error: --baseline {args.baseline}: it is of the {baseline['split']} split at CRF {baseline['crf']}, "
-              f"this run of the {args.split} split at CRF {args.crf}: pair runs of the same split and CRF",
-              file=sys.stderr)
+    try:
+        if baseline is not None:
+            _check_same_clips(baseline, args.split, args.crf)
+    except ValueError as e:
+        print(f"error: --baseline {args.baseline}: {e}", file=sys.stderr)
         return 2
     try:
         r = measure(args.data, args.weights, args.split, args.crf, args.frames, args.work_dir,
