@@ -279,3 +279,27 @@ def test_samples_far_apart_in_time_are_each_searched() -> None:
     assert searched(0.5) == list(range(9))  # 20 samples of a 10 s clip: each searched
     assert searched(0.1) == [0, 4, 8]  # 100 samples of a 10 s clip: every 4th
     assert searched(0.2) == [0, 2, 4, 6, 8]  # every 2nd: never more than 0.4 s apart
+
+
+def test_a_large_boxs_thumbnail_matches_the_full_area_average() -> None:
+    # The thumbnail of a large box is averaged from every 4th pixel or so (speed); it must still be what
+    # the whole box averages to, and still tell the face from what covers it.
+    import cv2
+
+    from dfcore.vision.faces import THUMB, _similarity, _thumb
+
+    rng = np.random.default_rng(3)
+    # Structure at a face's scale (features tens of pixels across), at full contrast.
+    blobs = cv2.GaussianBlur(rng.normal(0.0, 1.0, (720, 1280, 3)).astype(np.float32), (0, 0), 15)
+    image = cv2.normalize(blobs, None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+    box = (400, 100, 330, 360)
+    x, y, w, h = box
+    full = cv2.resize(cv2.cvtColor(image[y:y + h, x:x + w], cv2.COLOR_RGB2GRAY), (THUMB, THUMB),
+                      interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
+    full -= full.mean()
+    full /= np.linalg.norm(full)
+    assert _similarity(_thumb(image, box), full) > 0.98
+    covered = image.copy()
+    covered[y:y + h // 2, x:x + w] = rng.integers(0, 256, (h // 2, w, 3), dtype=np.uint8)
+    assert _similarity(_thumb(covered, box), full) < 0.8
+    assert _thumb(image, (10, 10, 1, 40)) is None, "a box under 2 px wide has nothing to compare"

@@ -258,6 +258,7 @@ def detect_subject(images: Sequence[np.ndarray], detector: FaceDetector, options
 
 
 THUMB = 16  # side of the grey thumbnails an interpolated box's content is compared by
+THUMB_SOURCE = 4 * THUMB  # pixels a side a thumbnail is averaged from, at least (larger boxes are subsampled)
 
 
 def _looks_alike(images: Sequence[np.ndarray], subject: dict[int, Detection | None], a: int, b: int,
@@ -287,7 +288,11 @@ def _thumb(image: np.ndarray, box: Box) -> np.ndarray | None:
     x0, y0, x1, y1 = max(0, x), max(0, y), min(w_img, x + w), min(h_img, y + h)
     if x1 - x0 < 2 or y1 - y0 < 2:
         return None
-    grey = cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    # Every s-th pixel, keeping at least THUMB_SOURCE a side: an area average of a whole face box down to THUMB px
+    # cost ~0.3 ms (a sixth of the detect stage at 100 frames), this ~0.05 ms, and 4x4 or more pixels per
+    # thumbnail pixel still average out what the comparison must ignore.
+    s = max(1, min(x1 - x0, y1 - y0) // THUMB_SOURCE)
+    grey = cv2.cvtColor(np.ascontiguousarray(image[y0:y1:s, x0:x1:s]), cv2.COLOR_RGB2GRAY)
     t = cv2.resize(grey, (THUMB, THUMB), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
     t -= t.mean()
     norm = float(np.linalg.norm(t))
