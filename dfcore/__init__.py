@@ -17,7 +17,7 @@ _EXPORTS = {
     "FAKE": ".decision", "UNCERTAIN": ".decision", "NO_SIGN": ".decision", "NO_FACE": ".decision",
     "VERDICTS": ".decision",
     "load_checkpoint": ".models.checkpoint", "save_checkpoint": ".models.checkpoint",
-    "ClipMemory": ".media.clip_memory",
+    "ClipMemory": ".media.clip_memory", "FeatureMemory": ".models.feature_memory",
     "Detector": ".models.detector", "load_detector": ".models.detector",
     "AnalysisTimeoutError": ".errors", "DatasetError": ".errors", "DfcoreError": ".errors",
     "InputNotFoundError": ".errors", "NoFaceFoundError": ".errors", "NoWeightsInstalledError": ".errors",

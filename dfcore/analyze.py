@@ -25,6 +25,7 @@ from .deadline import Deadline
 from .deadline import check as check_deadline
 from .decision import Decision, decide, is_face_crop, rarity_sentence
 from .models.detector import Detector, load_detector
+from .models.feature_memory import FeatureMemory
 from .models.explain import ExplainOptions, gradcam_maps
 from .vision.faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
 from .vision.preprocessing import Box, crop_face
@@ -295,6 +296,7 @@ def score_clip(
     progress: Progress | None = None,
     deadline: Deadline | None = None,
     input_file: InputFile | None = None,
+    features: FeatureMemory | None = None,
 ) -> AnalysisResult:
     """Crop the tracked face, score the sequence and (optionally) explain it.
 
@@ -307,12 +309,16 @@ def score_clip(
             model or Grad-CAM call cannot be stopped part-way).
         input_file: the clip's file identity, recorded in the result
             (:func:`dfcore.provenance.describe_input`, computed once by the caller).
+        features: the CNN outputs of this clip's crops kept from earlier calls with this
+            detector (see :func:`remember_features`); only the crops it lacks go through
+            the CNN. The result is the same without it.
 
     Returns:
         An :class:`AnalysisResult`; a clip without any face gives verdict NO_FACE.
 
     Raises:
         AnalysisTimeoutError: the deadline passed.
+        ValueError: ``features`` holds another detector's outputs.
     """
     report = progress or _no_progress
     timings = dict(clip.timings_s)
@@ -335,7 +341,7 @@ def score_clip(
                                                           track.boxes[0])
     if face_crops is not None:
         # With Grad-CAM to follow, keep the activations it reads: it then never runs the CNN again.
-        scores = detector.score(face_crops, keep_stage=opts.layer if opts else None)
+        scores = detector.score(face_crops, keep_stage=opts.layer if opts else None, memory=features)
         clip_prob = detector.image_probability(scores, is_crop) if is_image else scores.clip_probability
         for j, i in enumerate(face_idx):
             frame_probs[i] = float(scores.frame_probabilities[j])
@@ -374,6 +380,36 @@ def score_clip(
         threshold_no_sign=thresholds.no_sign, decision=decision, decision_rule=detector.rule.description,
         is_crop=is_crop, runtime=detector.runtime,
     )
+
+
+def remember_features(clip: PreparedClip, detector: Detector, memory: FeatureMemory,
+                      explain: bool | ExplainOptions = False) -> int:
+    """Run the CNN over the clip's face crops into ``memory``, ahead of a :func:`score_clip` that will need them.
+
+    The dashboard calls it in the background after a verdict, for the frames of the slider's top count:
+    the move there then runs only the LSTM (and Grad-CAM's backward pass).
+
+    Args:
+        clip: from :func:`prepare_clip`.
+        detector: the detector the later :func:`score_clip` will use.
+        memory: where the outputs go (one per file and detector).
+        explain: what that later call will explain (its stage's maps are kept too).
+
+    Returns:
+        How many crops went through the CNN (0: all were in ``memory`` already, or no face).
+
+    Raises:
+        ValueError: ``memory`` holds another detector's outputs.
+    """
+    opts = (explain if isinstance(explain, ExplainOptions) else ExplainOptions()) if explain else None
+    crops = [c for c in _crop_all(clip.frames, clip.track.boxes, detector) if c is not None]
+    if not crops:
+        return 0
+    stacked = np.stack(crops)
+    stage = opts.layer if opts else None
+    before = sum(v is None for v in memory.get(memory.keys(stacked, stage)))
+    detector.score(stacked, keep_stage=stage, memory=memory)
+    return before
 
 
 def analyze_video(

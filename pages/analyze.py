@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from dfcore.synth.sample_verdicts import describe_sample
-from ui.analysis import (LOADED_CLIP_KEY, ClipSource, analyse, prepare_other_layers, run_readably,
-                         search_faces_ahead, upload_problem)
+from ui.analysis import (LOADED_CLIP_KEY, ClipSource, analyse, prepare_ahead, prepare_other_layers, run_readably,
+                         upload_problem)
 from ui.common import frames_slider, sample_videos, supported_types, upload_limit_mb
 from ui.keyboard import ANALYZE, RESULTS, UPLOAD, request_browser_action, shortcuts_help
 from ui.models import require_detector
@@ -87,7 +87,7 @@ if requested:
     result = run_readably(source.name, lambda: analyse(source, n_frames, detector, view.layer))
     if result is not None:
         view.show(result, source.name, source.digest)
-        search_faces_ahead(source, n_frames)
+        prepare_ahead(source, n_frames, detector, view.layer)
         prepare_other_layers(source, n_frames, detector, view.layer)
         if view_results:
             request_browser_action("scroll", f".st-key-{view.verdict_key}")

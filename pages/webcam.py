@@ -6,7 +6,7 @@ import datetime as dt
 
 import streamlit as st
 
-from ui.analysis import LOADED_CLIP_KEY, ClipSource, analyse, prepare_other_layers, run_readably, search_faces_ahead
+from ui.analysis import LOADED_CLIP_KEY, ClipSource, analyse, prepare_ahead, prepare_other_layers, run_readably
 from ui.common import frames_slider
 from ui.models import require_detector
 from ui.navigation import run_by_router
@@ -51,7 +51,7 @@ with clip_tab:
         result = run_readably(source.name, lambda: analyse(source, n_frames, detector, view.layer))
         if result is not None:
             view.show(result, source.name, source.digest)
-            search_faces_ahead(source, n_frames)
+            prepare_ahead(source, n_frames, detector, view.layer)
             prepare_other_layers(source, n_frames, detector, view.layer)
 
 with snapshot_tab:

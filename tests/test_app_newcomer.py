@@ -122,9 +122,10 @@ def test_layer_switch_after_an_analysis_runs_no_model(with_weights, monkeypatch)
 @pytest.mark.parametrize("kind", ["sample", "upload"])
 def test_the_slider_top_is_prepared_while_the_user_reads_the_verdict(with_weights, monkeypatch, face_video: Path,
                                                                      kind: str) -> None:
-    """After a 20-frame analysis the faces (and, for a sample, the frames) of 100 frames are found in the
-    background: the move up the slider only scores."""
+    """After a 20-frame analysis the faces (and, for a sample, the frames) of 100 frames are found, and their
+    crops run through the CNN, in the background: the move up the slider runs only the LSTM and Grad-CAM."""
     import ui.analysis as analysis
+    from dfcore.models.detector import Detector
 
     at = new_app()
     if kind == "upload":  # a file not seen before (not a sample): its 100 frames are decoded with the first analysis
@@ -135,11 +136,16 @@ def test_the_slider_top_is_prepared_while_the_user_reads_the_verdict(with_weight
     prepared = []
     real = analysis.prepare_clip
     monkeypatch.setattr(analysis, "prepare_clip", lambda *a, **k: prepared.append(a[1]) or real(*a, **k))
+    cnn = []
+    real_cnn = Detector._features
+    monkeypatch.setattr(Detector, "_features",
+                        lambda self, crops, stage: cnn.append(len(crops)) or real_cnn(self, crops, stage))
     faces_before = at.metric[1].value  # "Frames with a face": "20 / 20"
     at.slider(key="n_frames_analyze").set_value(100).run()
     assert not at.exception
     assert at.metric[1].value != faces_before, "the verdict is the 100-frame analysis' (a 2 s clip has 30 frames)"
     assert prepared == [], "the move to 100 frames found its frames and faces ready: no decode, no face search"
+    assert cnn == [], "... and every crop through the CNN already"
     at.slider(key="n_frames_analyze").set_value(60).run()  # a count in between prepares from the clip's memory
     assert prepared == [60] and not at.exception
 

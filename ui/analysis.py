@@ -8,10 +8,12 @@ so a new frame count afterwards decodes nothing and searches only the frames not
 searched yet; on a long or large file a new count decodes the frames it lacks. Scoring and Grad-CAM (``score_clip``)
 are cached by the file, the frame count, the layer and the model. So moving the
 opacity slider recomputes nothing, and a new Grad-CAM layer or frame count
-re-runs only the model and Grad-CAM (and the face search of frames not seen yet). Once a result is on
-screen, the faces of the slider's top count are searched (:func:`search_faces_ahead`) and the other
-Grad-CAM layers explained (:func:`prepare_other_layers`) in the background, so a move up the slider mostly
-only scores and a layer switch is a cache hit.
+re-runs only the model and Grad-CAM (and the face search of frames not seen yet). Each file and model also
+has a :class:`dfcore.FeatureMemory`: the CNN's outputs for the face crops it has scored, so a crop met again
+is not run again. Once a result is on screen, the faces of the slider's top count are searched and their
+crops run through the CNN (:func:`prepare_ahead`), and the other Grad-CAM layers explained
+(:func:`prepare_other_layers`), in the background: a move up the slider then runs only the LSTM and
+Grad-CAM, and a layer switch is a cache hit.
 """
 
 from __future__ import annotations
@@ -31,12 +33,13 @@ import streamlit as st
 from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 import dfcore
-from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, score_clip
+from dfcore.analyze import AnalysisResult, PreparedClip, Progress, prepare_clip, remember_features, score_clip
 from dfcore.media.clip_memory import ClipMemory, prefetch_pays
 from dfcore.media.video_io import probe_video
 from dfcore.deadline import SERVER_TIME_LIMIT_S, Deadline
 from dfcore.models.detector import Detector
 from dfcore.models.explain import LAYERS, ExplainOptions
+from dfcore.models.feature_memory import FeatureMemory
 from dfcore.provenance import InputFile, describe_bytes, describe_input
 from ui.common import MAX_FRAMES, temp_copy, uploaded_file
 from ui.models import MODEL_WORK
@@ -48,6 +51,10 @@ log = logging.getLogger(__name__)
 CLIP_MEMORIES = 3
 PREPARED_ENTRIES = 8
 SCORED_ENTRIES = 18  # three Grad-CAM layers each for the last six analyses
+# CNN outputs per file and model: a 100-frame analysis with layer4's maps kept holds ~13 MB, so two of
+# those (or one and the smaller counts' crops) fit in each.
+FEATURE_MEMORIES = CLIP_MEMORIES
+FEATURE_MEMORY_BYTES = 32 << 20
 # Seconds one analysis may take (the same limit as the HTTP API's); a module global so tests can lower it.
 TIME_LIMIT_S = SERVER_TIME_LIMIT_S
 LOADED_CLIP_KEY = "loaded_clip"  # the ClipSource last analysed on the Analyze or Webcam page
@@ -163,7 +170,8 @@ class _LRU:
 @st.cache_resource(show_spinner=False)
 def _memory() -> dict[str, _LRU]:
     """The process-wide caches (Streamlit's "Clear caches" empties them too)."""
-    return {"clips": _LRU(CLIP_MEMORIES), "prepared": _LRU(PREPARED_ENTRIES), "scored": _LRU(SCORED_ENTRIES)}
+    return {"clips": _LRU(CLIP_MEMORIES), "prepared": _LRU(PREPARED_ENTRIES), "scored": _LRU(SCORED_ENTRIES),
+            "features": _LRU(FEATURE_MEMORIES)}
 
 
 # One worker for the whole process, shared by all sessions, that explains the Grad-CAM layers nobody has asked
@@ -231,12 +239,18 @@ def _scored_key(source: ClipSource, n_frames: int, layer: str, detector: Detecto
     return source.input_file, n_frames, layer, detector.sha256
 
 
+def _features(source: ClipSource, detector: Detector) -> FeatureMemory:
+    """The CNN outputs kept for this file's crops under this model (and runtime)."""
+    return _memory()["features"].get_or_make((source.digest, detector.sha256, detector.runtime),
+                                             lambda: FeatureMemory(FEATURE_MEMORY_BYTES))
+
+
 def _scored(clip: PreparedClip, source: ClipSource, layer: str, detector: Detector, progress: Progress,
             deadline: Deadline) -> AnalysisResult:
     return _memory()["scored"].get_or_make(
         _scored_key(source, clip.n_frames_requested, layer, detector),
         lambda: score_clip(clip, detector, explain=ExplainOptions(layer=layer), progress=progress, deadline=deadline,
-                           input_file=source.input_file))
+                           input_file=source.input_file, features=_features(source, detector)))
 
 
 def time_frame_counts(source: ClipSource, counts: list[int], detector: Detector,
@@ -306,22 +320,25 @@ def prepare_other_layers(source: ClipSource, n_frames: int, detector: Detector, 
     return jobs
 
 
-def search_faces_ahead(source: ClipSource, n_frames: int, top: int = MAX_FRAMES) -> Future | None:
-    """Find the faces of the slider's top count in the background, so that a move up the slider only scores.
+def prepare_ahead(source: ClipSource, n_frames: int, detector: Detector, layer: str,
+                  top: int = MAX_FRAMES) -> Future | None:
+    """Get the slider's top count ready in the background, so that a move up the slider runs only the LSTM.
 
     Call after :func:`analyse` has shown its result at ``n_frames``. The first analysis decoded the samples
-    of ``top`` frames already (its prefetch) but searched faces only in its own; the rest of a move to
-    ``top`` was the search in the frames not seen yet. Queued before the Grad-CAM layers: it is the shorter
-    job (about a fifth of a second on a 10 s 720p clip) and a slider move is the commoner next step.
-    Frame counts in between find most of their faces in the clip's memory then.
+    of ``top`` frames already (its prefetch) but searched faces only in its own; this job searches the
+    rest (about a fifth of a second on a 10 s 720p clip), then runs the CNN over the top count's crops into
+    the file's :class:`~dfcore.FeatureMemory` (about half a second more), keeping ``layer``'s maps for
+    Grad-CAM. Queued before the Grad-CAM layers: a slider move is the commoner next step. Frame counts in
+    between find most of their faces in the clip's memory then (their crops mostly differ: where the top
+    count interpolates a box, a smaller count may have searched it).
 
     Returns:
-        The job, or None when there is nothing to do: ``top`` is prepared or being prepared, or its frames
+        The job, or None when there is nothing to do: ``top`` is analysed or being prepared, or its frames
         were not decoded with the first analysis and cannot be decoded cheaply now (an upload, whose bytes
         the page's thread reads; a long or large clip): the move decodes then, as before.
     """
-    key = (source.digest, top)
-    if n_frames >= top or key in _memory()["prepared"]:
+    if n_frames >= top or (source.digest, top) in _memory()["prepared"] \
+            or _scored_key(source, top, layer, detector) in _memory()["scored"]:
         return None
     clip_memory = _memory()["clips"].get((source.digest,))
     if not isinstance(clip_memory, ClipMemory) or clip_memory.info is None:
@@ -331,15 +348,17 @@ def search_faces_ahead(source: ClipSource, n_frames: int, top: int = MAX_FRAMES)
     decodable = source.path is not None and prefetch_pays(clip_memory.info)
     if not (clip_memory.covers(top) or decodable):
         return None
-    # A rerun before the job has started queues another; that one finds the clip prepared (a cache hit).
-    return _background().submit(_prepare_quietly, source, top)
+    # A rerun before the job has started queues another; that one finds the clip prepared and its crops kept.
+    return _background().submit(_prepare_quietly, source, top, detector, layer)
 
 
-def _prepare_quietly(source: ClipSource, n_frames: int) -> None:
+def _prepare_quietly(source: ClipSource, n_frames: int, detector: Detector, layer: str) -> None:
     try:
-        _prepared(source, n_frames, _ignore, _deadline(source))
+        clip = _prepared(source, n_frames, _ignore, _deadline(source))
+        with MODEL_WORK:  # never beside a model load: both may export an ONNX graph (see ui.models)
+            remember_features(clip, detector, _features(source, detector), ExplainOptions(layer=layer))
     except Exception as e:  # noqa: BLE001 - a job nobody waits for: the move that needs it prepares it again
-        log.warning("finding the faces of %s at %d frames in the background stopped (%s: %s)", source.name,
+        log.warning("preparing %s at %d frames in the background stopped (%s: %s)", source.name,
                     n_frames, type(e).__name__, e)
 
 

@@ -36,11 +36,12 @@ import cv2
 import numpy as np
 import torch
 
-from ..analyze import analyze_video, prepare_clip, score_clip
+from ..analyze import analyze_video, prepare_clip, remember_features, score_clip
 from .bench_long import LONG_DURATIONS_S, LongRun, analyse_in_process, make_long_clip
 from ..media.clip_memory import ClipMemory
 from ..models.checkpoint import load_checkpoint, save_checkpoint
 from ..models.detector import Detector
+from ..models.feature_memory import FeatureMemory
 from ..vision.faces import FaceDetector
 from ..models.model import create_model
 from ..vision.preprocessing import PreprocessConfig, crop_face
@@ -231,14 +232,15 @@ def time_interleaved(path: Path, n_frames: int, detectors: dict[str, Detector], 
 def time_slider(path: Path, n_frames: int, detector: Detector, opts: BenchOptions) -> dict[str, float]:
     """Seconds to the new verdict when the dashboard's frames slider moves to ``n_frames``.
 
-    As the dashboard does it: a :class:`ClipMemory` primed by an analysis at
-    ``opts.slider_from`` frames that also decodes the samples of the slider's
-    top count (``prefetch``; untimed), then the analysis at ``n_frames`` with
-    Grad-CAM ("first": faces searched in the frames not seen yet, no
-    decoding), then once more at ``slider_from`` ("again": a count used before).
-    Then, from a fresh memory primed the same way, the face search of the top
-    count that the dashboard runs in the background while the verdict is read
-    ("ahead"), and the move after it ("ready").
+    As the dashboard does it: a :class:`ClipMemory` and a :class:`FeatureMemory` primed
+    by an analysis at ``opts.slider_from`` frames that also decodes the samples of the
+    slider's top count (``prefetch``; untimed), then the analysis at ``n_frames`` with
+    Grad-CAM ("first": faces searched in the frames not seen yet, no decoding, the CNN
+    on the crops not met yet), then once more at ``slider_from`` ("again": a count
+    used before). Then, from fresh memories primed the same way, what the dashboard
+    runs in the background while the verdict is read ("ahead": the top count's faces
+    and its crops through the CNN, ``ui.analysis.prepare_ahead``), and the move after
+    it ("ready").
 
     Returns:
         Median seconds for "prime" (the first analysis, prefetch included), "first",
@@ -246,26 +248,28 @@ def time_slider(path: Path, n_frames: int, detector: Detector, opts: BenchOption
     """
     top = max(opts.frame_counts)
 
-    def prime(memory: ClipMemory) -> float:
+    def prime(memory: ClipMemory, features: FeatureMemory) -> float:
         t = time.perf_counter()
-        score_clip(prepare_clip(path, opts.slider_from, memory=memory, prefetch=top), detector, explain=opts.explain)
+        score_clip(prepare_clip(path, opts.slider_from, memory=memory, prefetch=top), detector, explain=opts.explain,
+                   features=features)
         return time.perf_counter() - t
 
-    def move(memory: ClipMemory, n: int) -> float:
+    def move(memory: ClipMemory, features: FeatureMemory, n: int) -> float:
         t = time.perf_counter()
-        score_clip(prepare_clip(path, n, memory=memory), detector, explain=opts.explain)
+        score_clip(prepare_clip(path, n, memory=memory), detector, explain=opts.explain, features=features)
         return time.perf_counter() - t
 
     runs = []
     for i in range(opts.warmup + opts.runs):
-        memory = ClipMemory()
-        timed = {"prime": prime(memory), "first": move(memory, n_frames), "again": move(memory, opts.slider_from)}
-        memory = ClipMemory()
-        prime(memory)
+        memory, features = ClipMemory(), FeatureMemory()
+        timed = {"prime": prime(memory, features), "first": move(memory, features, n_frames),
+                 "again": move(memory, features, opts.slider_from)}
+        memory, features = ClipMemory(), FeatureMemory()
+        prime(memory, features)
         t = time.perf_counter()
-        prepare_clip(path, top, memory=memory)  # ui.analysis.search_faces_ahead, as the dashboard runs it
+        remember_features(prepare_clip(path, top, memory=memory), detector, features, opts.explain)
         timed["ahead"] = time.perf_counter() - t
-        timed["ready"] = move(memory, n_frames)
+        timed["ready"] = move(memory, features, n_frames)
         if i >= opts.warmup:
             runs.append(timed)
     return median_stages(runs)
@@ -564,8 +568,9 @@ def format_table(result: BenchResult) -> str:
                   f"{_cell(v.get('ahead'))} {_cell(v.get('ready'))}" for n, v in result.slider.items()]
         lines.append(f"prime: that first analysis, which also decodes the samples of {max(opts.frame_counts)} frames; "
                      f"first: the first move to the count, made at once; again: back to {opts.slider_from} "
-                     f"afterwards; ahead: the face search of {max(opts.frame_counts)} frames that the dashboard runs "
-                     "in the background after the first verdict; ready: the first move once that search is done")
+                     f"afterwards; ahead: the face search of {max(opts.frame_counts)} frames and their crops through "
+                     "the CNN, which the dashboard runs in the background after the first verdict; ready: the first "
+                     "move once that is done")
     if result.long:
         head = f"{'clip':<26} {'frames':>6} | {'decode':>7} {'detect':>7} {'analysis':>8} | {'process':>7} {'peak RSS':>9}"
         lines += ["", "4K clips, each analysis in a fresh process (Grad-CAM included; process: Python start, "

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from .checkpoint import Checkpoint, load_checkpoint
+from .feature_memory import CropOutputs, FeatureMemory
 from ..decision import DecisionRule
 from ..errors import NoWeightsInstalledError
 from ..evaluation.metrics import sigmoid
@@ -137,6 +138,26 @@ class Detector:
         feats = torch.cat(out) if out else torch.empty(0)
         return feats, (torch.cat(kept) if kept else None)
 
+    def _remembered_features(self, crops: np.ndarray, keep_stage: str | None,
+                             memory: FeatureMemory) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`_features`, running the CNN only on the crops ``memory`` lacks and keeping their outputs."""
+        memory.check_owner(self.sha256, self.runtime)
+        keys = memory.keys(crops, keep_stage)
+        known = memory.get(keys)
+        missing = [i for i, v in enumerate(known) if v is None]
+        if missing:
+            feats, maps = self._features(crops[missing], keep_stage)
+            for j, i in enumerate(missing):
+                # Copies: a view would keep its whole batch alive in the memory.
+                known[i] = CropOutputs(feats[j].clone(), None if maps is None else maps[j].clone())
+                memory.put(keys[i], known[i])
+        if not known:
+            return self._features(crops, keep_stage)
+        outputs = [v for v in known if v is not None]
+        feats = torch.stack([v.features for v in outputs])
+        maps = torch.stack([v.stage_maps for v in outputs]) if keep_stage is not None else None
+        return feats, maps
+
     def _onnx_features(self, x: np.ndarray, keep_stage: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
         """One batch through ONNX Runtime: features, and ``keep_stage``'s maps when asked for.
 
@@ -170,18 +191,25 @@ class Detector:
         temperature, bias = platt
         return float(sigmoid(scores.clip_logit / temperature + bias))
 
-    def score(self, crops: np.ndarray, keep_stage: str | None = None) -> Scores:
+    def score(self, crops: np.ndarray, keep_stage: str | None = None, memory: FeatureMemory | None = None) -> Scores:
         """Score one clip's face crops.
 
         Args:
             crops: (T, S, S, 3) uint8 RGB face crops, in time order.
             keep_stage: a backbone stage ("layer1".."layer4") whose output to keep
                 in the result, for :func:`dfcore.models.explain.gradcam_maps`; None keeps nothing.
+            memory: CNN outputs of crops this detector scored before (for the same
+                ``keep_stage``); only the crops it lacks go through the CNN, and it keeps
+                theirs. The scores are the same with or without it.
 
         Returns:
             The calibrated :class:`Scores`.
+
+        Raises:
+            ValueError: ``memory`` holds another detector's outputs.
         """
-        feats, maps = self._features(crops, keep_stage)
+        feats, maps = self._features(crops, keep_stage) if memory is None else \
+            self._remembered_features(crops, keep_stage, memory)
         scores = self.score_features(feats)
         if keep_stage is not None:
             scores.stage_maps, scores.stage = maps, keep_stage
