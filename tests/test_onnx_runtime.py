@@ -7,6 +7,8 @@ untrained plumbing checkpoint (conftest) and compare the two runtimes with each 
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -65,9 +67,26 @@ def test_graph_is_cached_under_the_checkpoint_hash_and_reused(both, random_crops
     assert path.is_file() and onnx_det.sha256 in path.name
     assert not list(path.parent.glob("*.tmp")), "no half-written graph is left behind"
     fresh = OnnxBackbone(onnx_det.model.backbone, onnx_det.preprocess.input_size, onnx_det.sha256, threads=1)
-    stamp = path.stat().st_mtime_ns
+    inode, before = path.stat().st_ino, path.stat().st_mtime_ns
+    os.utime(path, ns=(before - 10**9, before - 10**9))
     fresh.session(None)
-    assert path.stat().st_mtime_ns == stamp, "a good cached graph is read, not exported again"
+    assert path.stat().st_ino == inode, "a good cached graph is read, not exported again (which writes a new file)"
+    assert path.stat().st_mtime_ns > before - 10**9, "and marked as used now, for the cache's trimming"
+
+
+def test_the_graph_cache_drops_the_least_recently_used_graphs(tmp_path: Path) -> None:
+    graphs = []
+    for i, age_s in enumerate([50, 10, 40, 30]):  # seconds since last use
+        p = tmp_path / f"g{i}.onnx"
+        p.write_bytes(b"x" * 1000)
+        t = time.time() - age_s
+        os.utime(p, (t, t))
+        graphs.append(p)
+    (tmp_path / "notes.txt").write_bytes(b"y" * 5000)  # not a graph: never counted or touched
+    deleted = onnx_runtime.trim_graph_cache(tmp_path, 2500, keep=graphs[0])
+    assert deleted == [graphs[2]] + [graphs[3]], "the oldest, g0, is the one just written: kept"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g0.onnx", "g1.onnx", "notes.txt"]
+    assert onnx_runtime.trim_graph_cache(tmp_path, 10**6) == []
 
 
 def test_a_damaged_cached_graph_is_exported_again(checkpoint: Path, random_crops: np.ndarray) -> None:

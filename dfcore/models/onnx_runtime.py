@@ -41,6 +41,11 @@ GRAPH_VERSION = 1  # bump when the exported graph's layout changes: old cache fi
 PROBE_CROPS = 2  # crops in the probe batch every new session is checked on
 # ONNX Runtime and PyTorch fuse and order float32 sums differently; features agree to ~1e-5.
 PROBE_RTOL, PROBE_ATOL = 1e-3, 1e-4
+# The graph cache keeps the most recently used graphs up to this size: a graph is ~13 MB (Lite0's features) and
+# every checkpoint has its own, so without a bound each retrained or recalibrated checkpoint would stay on disk
+# for good (one developer's cache had reached 36 graphs, 475 MB). Three installed models with Grad-CAM at every
+# layer take about 150 MB.
+GRAPH_CACHE_BYTES = 256 << 20
 # torch.onnx.export keeps its settings in process-wide globals: two exports at once (a model loading while
 # a Grad-CAM job builds a stage's graph, two detectors loading) break each other. One export at a time.
 _EXPORT_LOCK = threading.Lock()
@@ -189,7 +194,9 @@ class OnnxBackbone:
     def _cached_session(self, path: Path):
         """A session of the cached graph at ``path``; None when it cannot be read or loaded."""
         try:
-            return self._session(path.read_bytes())
+            graph = path.read_bytes()
+            os.utime(path)  # used now: the cache drops the least recently used graphs first
+            return self._session(graph)
         except OptionalDependencyError:
             raise
         except Exception:  # noqa: BLE001 - ONNX Runtime's load errors derive from Exception itself; all mean "re-export"
@@ -255,7 +262,7 @@ def _agrees(session, probe: np.ndarray, want: np.ndarray) -> bool:
 
 
 def _save(path: Path, graph: bytes) -> None:
-    """Write the graph atomically; a cache that cannot be written only costs an export next time."""
+    """Write the graph atomically, then trim the cache; a cache that cannot be written only costs an export next time."""
     tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -263,3 +270,43 @@ def _save(path: Path, graph: bytes) -> None:
         os.replace(tmp, path)
     except OSError:
         tmp.unlink(missing_ok=True)
+        return
+    trim_graph_cache(path.parent, GRAPH_CACHE_BYTES, keep=path)
+
+
+def trim_graph_cache(folder: Path, max_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Delete the least recently used graphs in ``folder`` until the rest take at most ``max_bytes``.
+
+    Another process may be about to read a graph deleted here: it then exports that graph again
+    (a cache miss), which is all a deleted graph ever costs.
+
+    Args:
+        folder: the cache's ``onnx`` folder.
+        max_bytes: what the graphs left may take together.
+        keep: a graph never deleted (the one just written), whatever its size.
+
+    Returns:
+        The graphs deleted, oldest first.
+    """
+    graphs = []
+    for p in folder.glob("*.onnx"):
+        try:
+            st = p.stat()
+        except OSError:  # deleted meanwhile by another process trimming too
+            continue
+        graphs.append((st.st_mtime, st.st_size, p))
+    graphs.sort()
+    total = sum(size for _, size, _ in graphs)
+    deleted = []
+    for _, size, p in graphs:
+        if total <= max_bytes:
+            break
+        if keep is not None and p == keep:
+            continue
+        try:
+            p.unlink()
+        except OSError:
+            continue
+        total -= size
+        deleted.append(p)
+    return deleted
