@@ -151,11 +151,10 @@ class Detector:
                 # Copies: a view would keep its whole batch alive in the memory.
                 known[i] = CropOutputs(feats[j].clone(), None if maps is None else maps[j].clone())
                 memory.put(keys[i], known[i])
-        if not known:
+        if not known:  # no crops: the shapes of an empty batch, as without a memory
             return self._features(crops, keep_stage)
-        outputs = [v for v in known if v is not None]
-        feats = torch.stack([v.features for v in outputs])
-        maps = torch.stack([v.stage_maps for v in outputs]) if keep_stage is not None else None
+        feats = torch.stack([v.features for v in known])
+        maps = torch.stack([v.stage_maps for v in known]) if keep_stage is not None else None
         return feats, maps
 
     def _onnx_features(self, x: np.ndarray, keep_stage: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
