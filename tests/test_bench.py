@@ -144,6 +144,10 @@ def test_run_bench_on_a_tiny_clip(face_video: Path, detector: Detector, tmp_path
     assert result.ours[10]["total_no_explain"] == pytest.approx(result.ours[10]["total"] - result.ours[10]["explain"])
     lines = format_table(result).splitlines()
     assert SPEEDUP_RE.match(lines[-1])
+    # The work done, in CPU seconds of all threads, and the wall time it bounds on this machine's cores.
+    assert 0 < result.ours[100]["cpu"]
+    floor = [line for line in lines if "CPU seconds of work" in line]
+    assert len(floor) == 1 and f"{result.ours[100]['cpu']:.2f}" in floor[0]
     d = result.to_dict()
     assert {"video", "frame_counts", "runs", "seed_runs", "explain", "seed_model", "ours_s", "seed_s", "speedup",
             "notes"} <= set(d)
