@@ -20,14 +20,15 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from .media.clip_memory import ClipMemory, prefetch_pays
+from .media.clip_memory import ClipMemory, GridKey, prefetch_pays
 from .deadline import Deadline
 from .deadline import check as check_deadline
 from .decision import Decision, decide, is_face_crop, rarity_sentence
 from .models.detector import Detector, load_detector
 from .models.feature_memory import FeatureMemory
 from .models.explain import ExplainOptions, gradcam_maps
-from .vision.faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject
+from .vision.faces import Detection, FaceDetector, FaceOptions, FaceTrack, detect_subject, first_pass
+from .vision.faces_ahead import FacesAhead
 from .vision.preprocessing import Box, crop_face
 from .provenance import DECISION_RULE, InputFile, describe_input, model_version, utc_now
 from .media.video_io import (
@@ -35,6 +36,7 @@ from .media.video_io import (
     SampledFrame,
     VideoInfo,
     grid_positions,
+    is_image,
     probe_video,
     sample_frames,
     sample_grid,
@@ -248,16 +250,22 @@ def prepare_clip(
 
 def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: Progress, face_options: FaceOptions,
              max_side: int, deadline: Deadline | None, memory: ClipMemory) -> PreparedClip:
-    """:func:`prepare_clip`: decode and search only the frames ``memory`` lacks, and keep them there."""
+    """:func:`prepare_clip`: decode and search only the frames ``memory`` lacks, and keep them there.
+
+    The frames the face search takes first are searched while the rest are still being decoded
+    (:class:`~dfcore.vision.faces_ahead.FacesAhead`), wherever the clip's grid is known before decoding.
+    """
     t = time.perf_counter()
     frames: list[SampledFrame] | None = None
+    ahead: dict[GridKey, list[Detection]] = {}
     if memory.info is None or memory.info.damage:
         # First sight of the file, or a damaged one (its samples are spread over the part that
         # decodes, not over a fixed grid): decode everything asked for (and what to prefetch).
         report("decoding", 0.0)
-        if decode_first > n_frames and not prefetch_pays(probe_video(path)):
+        probed = None if is_image(path) else probe_video(path)
+        if decode_first > n_frames and not (probed is not None and prefetch_pays(probed)):
             decode_first = n_frames
-        info, first = sample_frames(path, decode_first, max_side=max_side, deadline=deadline)
+        info, first, ahead = _decode(path, decode_first, n_frames, probed, memory, face_options, max_side, deadline)
         memory.info = info
         if not info.damage:
             first_grid = sample_grid(decode_first, info.frame_count)
@@ -273,19 +281,47 @@ def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: 
         missing = memory.missing(grid, wanted)
         if missing:
             report("decoding", 0.0)
-            _, new = sample_frames(path, n_frames, max_side=max_side, deadline=deadline, positions=missing)
+            _, new, ahead = _decode(path, n_frames, n_frames, info, memory, face_options, max_side, deadline,
+                                    positions=missing)
             memory.remember(grid, missing, new)
         frames = memory.recall(grid, wanted)
     decode_s = time.perf_counter() - t
     report("finding faces", 0.25)
     t = time.perf_counter()
     keys = [(grid, f.position) for f in frames]
+    if not info.damage:
+        memory.faces.update(ahead)  # faces found in those frames, whatever this count makes of them
     cache = {i: memory.faces[k] for i, k in enumerate(keys) if k in memory.faces}
     track = detect_track(frames, face_options, deadline, cache)
     if not info.damage:
         memory.faces.update((keys[i], dets) for i, dets in cache.items())
     return PreparedClip(str(path), n_frames, info, frames, track,
                         {"decode": decode_s, "detect": time.perf_counter() - t})
+
+
+def _decode(path: str | os.PathLike, n_decode: int, n_frames: int, probed: VideoInfo | None, memory: ClipMemory,
+            face_options: FaceOptions, max_side: int, deadline: Deadline | None,
+            positions: list[int] | None = None) -> tuple[VideoInfo, list[SampledFrame], dict[GridKey, list[Detection]]]:
+    """:func:`sample_frames`, searching the frames the face search of ``n_frames`` will take first as they come.
+
+    Returns:
+        What ``sample_frames`` returns, and the faces found meanwhile by (grid, position); those are
+        on the grid of ``n_frames``, and hold only where the clip turns out undamaged.
+    """
+    search: set[int] = set()
+    grid = 0
+    if probed is not None and probed.kind == "video":
+        grid = sample_grid(n_frames, probed.frame_count)
+        if sample_grid(n_decode, probed.frame_count) == grid:  # the decoded samples sit on that grid
+            wanted = grid_positions(n_frames, grid)
+            # Their nominal times (the middle of each grid step) decide the search's stride, as the frames' will.
+            times = [(p + 0.5) * probed.duration_s / grid for p in wanted] if probed.duration_s > 0 else None
+            search = {wanted[i] for i in first_pass(len(wanted), face_options, times)
+                      if (grid, wanted[i]) not in memory.faces}
+    with FacesAhead(search, face_options, deadline) as ahead:
+        info, frames = sample_frames(path, n_decode, max_side=max_side, deadline=deadline, positions=positions,
+                                     on_frame=ahead.offer if search else None)
+    return info, frames, {(grid, p): dets for p, dets in ahead.found().items()}
 
 
 def score_clip(

@@ -15,7 +15,7 @@ import bisect
 import math
 import os
 import threading
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -149,7 +149,7 @@ def grid_positions(n_frames: int, grid: int) -> list[int]:
 
 def sample_frames(
     path: str | os.PathLike, n_frames: int, max_side: int = DEFAULT_MAX_SIDE, deadline: Deadline | None = None,
-    positions: Collection[int] | None = None,
+    positions: Collection[int] | None = None, on_frame: Callable[[SampledFrame], None] | None = None,
 ) -> tuple[VideoInfo, list[SampledFrame]]:
     """Decode ``n_frames`` frames spread evenly over the whole clip.
 
@@ -168,6 +168,10 @@ def sample_frames(
         deadline: the analysis's time limit, checked after every decoded frame.
         positions: decode only the samples at these grid positions (a caller
             holding the others); None decodes all ``n_frames``.
+        on_frame: called with each sample as soon as it is ready, in time order,
+            from the decoder's worker thread, while decoding goes on (e.g. to start
+            searching it for faces). It must return at once and never raise. A
+            damaged clip may offer some frames that the result then does not hold.
 
     Returns:
         The clip's :class:`VideoInfo` and the sampled frames in time order.
@@ -186,7 +190,8 @@ def sample_frames(
     with _open_container(p) as container:
         stream = container.streams.video[0]
         info = _describe(p, container, stream)
-        frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side, deadline, positions)
+        frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side, deadline, positions,
+                                        on_frame)
         if damage:
             info = replace(info, damage=damage)
     if not frames:
@@ -314,6 +319,7 @@ def _sample_stream(
     max_side: int,
     deadline: Deadline | None = None,
     positions: Collection[int] | None = None,
+    on_frame: Callable[[SampledFrame], None] | None = None,
 ) -> tuple[list[SampledFrame], str | None]:
     """The sampled frames, and why decoding stopped early (None when it did not)."""
     grid = sample_grid(n_frames, info.frame_count)
@@ -331,7 +337,7 @@ def _sample_stream(
         # sampling at the nominal frame rate (still never more than n frames kept).
         duration = (info.frame_count / info.fps) if info.fps and info.frame_count else math.inf
     plan = _SamplePlan(_targets(start, duration, grid, wanted, info.fps), wanted, start, info.fps, max_side,
-                       deadline, p)
+                       deadline, p, on_frame)
     run = _decode_targets(container, stream, plan)
     frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
     damage = None
@@ -361,6 +367,7 @@ class _SamplePlan:
     max_side: int  # frames are downscaled to this longer side
     deadline: Deadline | None  # checked per decoded picture
     path: Path = Path()  # the file, for the messages
+    on_frame: Callable[[SampledFrame], None] | None = None  # told of each sample once it is ready (sample_frames)
 
     def sample(self, frame: av.VideoFrame, t: float) -> SampledFrame:
         """The frame taken at time ``t``, tagged with its grid position: the last target it satisfies."""
@@ -454,7 +461,13 @@ class _Converter:
         self._slots.acquire()
         future = self._pool.submit(self.plan.sample, frame, t)
         future.add_done_callback(lambda _: self._slots.release())
+        if self.plan.on_frame is not None:
+            future.add_done_callback(self._offer)
         return future
+
+    def _offer(self, future: Future[SampledFrame]) -> None:
+        if not future.cancelled() and future.exception() is None:
+            self.plan.on_frame(future.result())
 
     def __enter__(self) -> _Converter:
         return self

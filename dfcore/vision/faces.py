@@ -236,8 +236,7 @@ def detect_subject(images: Sequence[np.ndarray], detector: FaceDetector, options
 
     if n == 0:
         return FaceTrack([])
-    stride = _stride(opts, times)
-    search(sorted(set(range(0, n, stride)) | {n - 1}))
+    search(first_pass(n, opts, times))
     while True:
         searched = sorted(found)
         track = track_subject([found[i] for i in searched], opts)
@@ -302,6 +301,22 @@ def _thumb(image: np.ndarray, box: Box) -> np.ndarray | None:
 def _similarity(t: np.ndarray | None, ref: np.ndarray) -> float:
     """Normalised correlation of two thumbnails in [-1, 1]; 0 when ``t`` is missing or flat."""
     return float(np.dot(t, ref)) if t is not None else 0.0
+
+
+def first_pass(n: int, options: FaceOptions, times: Sequence[float] | None = None) -> list[int]:
+    """The frames :func:`detect_subject` searches first, whatever they show: every k-th and the last.
+
+    Args:
+        n: frames in the clip's sample.
+        options: ``detect_stride`` and ``interp_max_s``.
+        times: the frames' times in seconds (see :func:`detect_subject`).
+
+    Returns:
+        Frame indices, increasing; empty when ``n`` is 0.
+    """
+    if n <= 0:
+        return []
+    return sorted(set(range(0, n, _stride(options, times))) | {n - 1})
 
 
 def _stride(opts: FaceOptions, times: Sequence[float] | None) -> int:
