@@ -228,3 +228,14 @@ def test_analysis_in_a_fresh_process_reports_time_and_peak_memory(face_video: Pa
     assert 100 < run.peak_rss_mb < 4000  # torch and MediaPipe loaded: hundreds of MB, not KB or GB
     with pytest.raises(RuntimeError, match="failed"):
         analyse_in_process(face_video.with_suffix(".missing.mp4"), 10, "missing", 2.0, weights=str(checkpoint))
+
+
+def test_tracking_bench_compares_sparse_search_with_every_frame(face_video: Path, detector: Detector) -> None:
+    from dfcore.evaluation.bench_tracking import compare_clip
+
+    row = compare_clip(face_video, 30, detector)
+    assert row.frames == row.searched_every == 30
+    assert 0 < row.searched_sparse < 30, "a still face: most boxes interpolated"
+    assert row.prepare_s_every > 0 and row.prepare_s_sparse > 0
+    assert row.max_box_diff < 0.2 and row.clip_score_diff < 0.05
+    assert row.line().split()[1] == "30"

@@ -540,8 +540,9 @@ def format_table(result: BenchResult) -> str:
     lines = [f"bench: {result.video} ({result.video_desc})", ""]
     head = (f"{'frames':>6} | " + " ".join(f"{s:>7}" for s in OUR_STAGES)
             + f" {'total':>7} {'no-expl':>7} {'cpu':>7} | {'seed':>7} | {'speedup':>7}")
-    lines += ["ours: median seconds per stage of dfcore's analysis; no-expl: its total without Grad-CAM; cpu: the "
-              "CPU seconds of all its threads; seed: median total of the seed design", head, "-" * len(head)]
+    lines += ["ours: median seconds per stage of dfcore's analysis (decode: with the face search's first pass "
+              "beside it; detect: the rest of the search); no-expl: its total without Grad-CAM; cpu: the CPU seconds "
+              "of all its threads; seed: median total of the seed design", head, "-" * len(head)]
     for n in opts.frame_counts:
         o, s, x = result.ours.get(n, {}), result.seed.get(n, {}), result.speedup(n)
         lines.append(f"{n:>6} | " + " ".join(_cell(o.get(k)) for k in OUR_STAGES)
