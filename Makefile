@@ -70,7 +70,7 @@ bench: $(RUNTIME)  ## per-stage timings at 10-100 frames vs the seed design, the
 ray: $(RAY_DEPS)  ## the Ray extra, for `python -m dfcore batch --ray` (see README: Batch at scale)
 
 bench-batch: $(RAY_DEPS)  ## videos per minute of `dfcore batch`: sequential, 1 and 2 local workers, Ray with 2 actors, on 20 generated clips (~4 min the first time to make them)
-	$(PY) -m dfcore.evaluation.bench_batch --clips 20 --frames 20
+	$(PY) -m dfcore.evaluation.speed.batch --clips 20 --frames 20
 
 clean-venv:
 	rm -rf $(VENV)

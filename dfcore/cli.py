@@ -395,7 +395,7 @@ def _samples(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from .evaluation.bench import BenchOptions, format_table, run_bench
+    from .evaluation.speed.bench import BenchOptions, format_table, run_bench
     from .models.detector import load_detector
     from .models.model_registry import list_models, resolve_model, withdrawn_models
     from .models.onnx_runtime import RUNTIMES, onnx_runtime_installed

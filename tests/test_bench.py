@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dfcore.evaluation.bench import (
+from dfcore.evaluation.speed.bench import (
     OUR_STAGES,
     SEED_STAGES,
     BenchOptions,
@@ -30,7 +30,7 @@ from dfcore.evaluation.bench import (
     side_by_side,
     speedup_line,
 )
-from dfcore.evaluation.bench_long import LongRun
+from dfcore.evaluation.speed.long_clips import LongRun
 from dfcore.cli import main
 from dfcore.models.detector import Detector
 
@@ -87,7 +87,7 @@ def test_side_by_side_rows_are_each_model_and_runtime_at_the_largest_count() -> 
 
 
 def test_runs_of_every_detector_and_the_seed_are_taken_in_turn(monkeypatch: pytest.MonkeyPatch) -> None:
-    import dfcore.evaluation.bench as bench
+    import dfcore.evaluation.speed.bench as bench
 
     calls: list[str] = []
 
@@ -206,7 +206,7 @@ def test_cli_bench_refuses_zero_runs(capsys: pytest.CaptureFixture[str]) -> None
 def test_long_clip_has_the_asked_length_size_and_keyframes(tmp_path: Path) -> None:
     import av
 
-    from dfcore.evaluation.bench_long import make_long_clip
+    from dfcore.evaluation.speed.long_clips import make_long_clip
 
     clip = make_long_clip(tmp_path, 2.0, size=(320, 240), fps=15.0, gop=5)
     assert make_long_clip(tmp_path, 2.0, size=(320, 240), fps=15.0, gop=5) == clip  # made once, then reused
@@ -220,7 +220,7 @@ def test_long_clip_has_the_asked_length_size_and_keyframes(tmp_path: Path) -> No
 
 @pytest.mark.slow
 def test_analysis_in_a_fresh_process_reports_time_and_peak_memory(face_video: Path, checkpoint: Path) -> None:
-    from dfcore.evaluation.bench_long import analyse_in_process
+    from dfcore.evaluation.speed.long_clips import analyse_in_process
 
     run = analyse_in_process(face_video, 10, "tiny", 2.0, threads=1, weights=str(checkpoint))
     assert run.n_frames == 10 and run.analysis_s > 0 and "explain" in run.stages_s
@@ -231,7 +231,7 @@ def test_analysis_in_a_fresh_process_reports_time_and_peak_memory(face_video: Pa
 
 
 def test_tracking_bench_compares_sparse_search_with_every_frame(face_video: Path, detector: Detector) -> None:
-    from dfcore.evaluation.bench_tracking import compare_clip
+    from dfcore.evaluation.speed.tracking import compare_clip
 
     row = compare_clip(face_video, 30, detector)
     assert row.frames == row.searched_every == 30

@@ -1,4 +1,4 @@
-"""``python -m dfcore.evaluation.bench_tracking CLIP ...``: does searching fewer frames for the face change the result?
+"""``python -m dfcore.evaluation.speed.tracking CLIP ...``: does searching fewer frames for the face change the result?
 
 Each clip is analysed twice at the same frame count with the installed default model: once with
 the face searched in every sampled frame (``detect_stride=1``, the reference), once with the
@@ -21,9 +21,9 @@ import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ..analyze import PreparedClip, prepare_clip, score_clip
-from ..models.detector import Detector, load_detector
-from ..vision.faces import FaceOptions
+from ...analyze import PreparedClip, prepare_clip, score_clip
+from ...models.detector import Detector, load_detector
+from ...vision.faces import FaceOptions
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def _prepare_s(clip: PreparedClip) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m dfcore.evaluation.bench_tracking", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m dfcore.evaluation.speed.tracking", description=__doc__.splitlines()[0])
     p.add_argument("clips", nargs="+", help="video files")
     p.add_argument("--frames", type=int, default=100, help="frames sampled per clip (default 100)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")

@@ -1,6 +1,6 @@
 """``make bench-batch``: videos per minute of ``dfcore batch`` in each mode, on the same generated clips.
 
-    python -m dfcore.evaluation.bench_batch [--clips 20] [--frames 20] [--modes sequential,pool1,pool2,ray2]
+    python -m dfcore.evaluation.speed.batch [--clips 20] [--frames 20] [--modes sequential,pool1,pool2,ray2]
 
 The clips are the project's synthetic face clips (:func:`dfcore.synth.samples.generate_samples`,
 one set of three per seed, so every file differs), generated once into the work
@@ -22,8 +22,8 @@ import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from ..serving.batch import BatchOptions, BatchSummary, run_batch
-from ..synth.samples import REAL_CLIP, SELFBLEND_CLIP, WARP_CLIP, SampleOptions, generate_samples
+from ...serving.batch import BatchOptions, BatchSummary, run_batch
+from ...synth.samples import REAL_CLIP, SELFBLEND_CLIP, WARP_CLIP, SampleOptions, generate_samples
 
 DEFAULT_WORK_DIR = Path("runs/bench_batch")  # git-ignored
 # Short 720p face clips: the size of a typical upload, short so that 20 of them generate in minutes.
@@ -102,7 +102,7 @@ def format_table(results: list[ModeResult], n_frames: int) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dfcore.evaluation.bench_batch", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m dfcore.evaluation.speed.batch", description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=20, help="generated clips to analyse (default 20)")
     parser.add_argument("--frames", type=int, default=20, help="frames per video (default 20)")
     parser.add_argument("--modes", default=",".join(MODES), help=f"comma-separated, of {', '.join(MODES)}")

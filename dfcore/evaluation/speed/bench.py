@@ -37,16 +37,16 @@ import cv2
 import numpy as np
 import torch
 
-from ..analyze import analyze_video, prepare_clip, remember_features, score_clip
-from .bench_long import LONG_DURATIONS_S, LongRun, analyse_in_process, make_long_clip
-from ..media.clip_memory import ClipMemory
-from ..models.checkpoint import load_checkpoint, save_checkpoint
-from ..models.detector import Detector
-from ..models.feature_memory import FeatureMemory
-from ..vision.faces import FaceDetector
-from ..models.model import create_model
-from ..vision.preprocessing import PreprocessConfig, crop_face
-from ..synth.samples import REAL_CLIP, SampleOptions, generate_samples
+from ...analyze import analyze_video, prepare_clip, remember_features, score_clip
+from .long_clips import LONG_DURATIONS_S, LongRun, analyse_in_process, make_long_clip
+from ...media.clip_memory import ClipMemory
+from ...models.checkpoint import load_checkpoint, save_checkpoint
+from ...models.detector import Detector
+from ...models.feature_memory import FeatureMemory
+from ...vision.faces import FaceDetector
+from ...models.model import create_model
+from ...vision.preprocessing import PreprocessConfig, crop_face
+from ...synth.samples import REAL_CLIP, SampleOptions, generate_samples
 
 # Generated clips and the seed's checkpoint live here; runs/ is git-ignored.
 DEFAULT_WORK_DIR = Path("runs/bench")

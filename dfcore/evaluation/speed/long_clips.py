@@ -25,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from ..synth.samples import SampleOptions, astronaut_photo, camera_frame
+from ...synth.samples import SampleOptions, astronaut_photo, camera_frame
 
 LONG_SIZE = (3840, 2160)  # 4K UHD
 LONG_FPS = 30.0
@@ -101,7 +101,7 @@ def make_long_clip(work_dir: Path, duration_s: float, size: tuple[int, int] = LO
 
 def analyse_in_process(path: Path, n_frames: int, label: str, duration_s: float, threads: int | None = None,
                        weights: str | None = None) -> LongRun:
-    """One analysis (Grad-CAM included) in a fresh ``python -m dfcore.evaluation.bench_long`` process, timed and measured.
+    """One analysis (Grad-CAM included) in a fresh ``python -m dfcore.evaluation.speed.long_clips`` process, timed and measured.
 
     The child reports its own peak resident memory (``VmHWM``): a forked
     child's ``ru_maxrss`` would still count the parent's memory from before
@@ -110,7 +110,7 @@ def analyse_in_process(path: Path, n_frames: int, label: str, duration_s: float,
     Raises:
         RuntimeError: the analysis failed (its stderr is in the message).
     """
-    cmd = [sys.executable, "-m", "dfcore.evaluation.bench_long", str(path), str(n_frames)]
+    cmd = [sys.executable, "-m", "dfcore.evaluation.speed.long_clips", str(path), str(n_frames)]
     if threads:
         cmd += ["--threads", str(threads)]
     if weights:
@@ -143,10 +143,10 @@ def main(argv: list[str] | None = None) -> int:
     """The child of :func:`analyse_in_process`: load the detector, analyse once, print timings and peak memory."""
     import argparse
 
-    from ..analyze import analyze_video
-    from ..models.detector import load_detector
+    from ...analyze import analyze_video
+    from ...models.detector import load_detector
 
-    parser = argparse.ArgumentParser(prog="python -m dfcore.evaluation.bench_long")
+    parser = argparse.ArgumentParser(prog="python -m dfcore.evaluation.speed.long_clips")
     parser.add_argument("video")
     parser.add_argument("frames", type=int)
     parser.add_argument("--threads", type=int)
