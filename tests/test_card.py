@@ -275,6 +275,22 @@ def test_card_says_whether_the_auc_falls_as_frames_rise(card: dict) -> None:
     assert "AUC from" not in render_markdown(c)
 
 
+def test_markdown_shows_the_talking_head_table_its_limitation_points_at(card: dict) -> None:
+    assert "Talking-head clips, test split" not in render_markdown(card)  # a card without the measurement
+    c = json.loads(json.dumps(card))
+    th = json.loads(json.dumps(c["metrics"]["ffpp_c23_val"]))
+    th["by_frames"]["10"]["auc"], th["by_frames"]["10"]["n_scored"] = 0.625, 43
+    th["auc_change"].update(change=0.0136, ci_low=-0.0204, ci_high=0.0566, n_scored=43)
+    c["metrics"]["talking_heads_val"] = th
+    lines = render_markdown(c).splitlines()
+    start = next(i for i, x in enumerate(lines) if x.startswith("Talking-head clips, test split"))
+    assert lines[start + 2].startswith("| frames | AUC |")
+    assert lines[start + 4].startswith("| 10 | 0.625 ") and lines[start + 4].endswith("| 43 | 1 |")
+    change = next(x for x in lines[start:] if x.startswith("AUC from"))
+    assert change.startswith("AUC from 10 to 40 frames: +0.014 (95% interval -0.020 to +0.057")
+    assert start < next(i for i, x in enumerate(lines) if x.startswith("DFDC face crops"))
+
+
 def test_auc_change_needs_two_counts_and_both_classes() -> None:
     assert auc_change_with_frames(_videos(), (10,)) is None
     assert auc_change_with_frames([v for v in _videos() if v.label == "fake"], (10, 40)) is None
@@ -417,6 +433,9 @@ def test_record_default_writes_the_model_list_and_each_cards_default_line(card: 
     assert "Default model: **yes**" in md and f"Lineage: every weight started from `weights/{TEACHER}.pt`" in md
     assert "Default model: **no**" in (tmp_path / f"{TEACHER}.card.md").read_text()
     assert record_default(tmp_path / "empty") == {}, "no cards: nothing chosen, nothing written"
+    # A record that holds the parent's digest names it too (records from before it did not).
+    child["training"]["data"]["warm_started_from_sha256"] = "0b216540" + "0" * 56
+    assert f"started from `weights/{TEACHER}.pt` (sha256 0b2165400000…) (its card" in render_markdown(child)
 
 
 # --------------------------------------------------------------------------- splits the card evaluates on

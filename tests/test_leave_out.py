@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 
 from dfcore.evaluation.card import leave_one_out_items
-from dfcore.evaluation.leave_out import NothingLeftOutError, left_out_items, left_out_sources, main, paired_change
+from dfcore.evaluation.leave_out import (KindSeenError, NothingLeftOutError, left_out_items, left_out_sources, main,
+                                         paired_change, unseen_kinds)
 from dfcore.training.sources.items import LabelledItem
 
 
@@ -57,6 +58,56 @@ def test_the_sources_come_from_the_checkpoints_training_record(detector) -> None
     assert left_out_sources(SimpleNamespace(checkpoint=ck)) == ["ffpp/FaceSwap", "talking_heads/SadTalker"]
     with pytest.raises(NothingLeftOutError, match="its training left no kind of fake out"):
         left_out_sources(detector)
+
+
+def _with_info(detector, info: dict) -> SimpleNamespace:
+    return SimpleNamespace(checkpoint=dataclasses.replace(detector.checkpoint, info=info))
+
+
+TEACHER_RUN = {"talking_heads_share": 0.0, "init_from": "", "teacher": ""}
+
+
+def test_kinds_a_run_never_drew_from_are_scored_as_if_left_out_and_others_are_refused(detector) -> None:
+    teacher = _with_info(detector, {"trained_on": {"excluded_methods": ["FaceSwap"], "warm_started_from": None},
+                                    "run_config": TEACHER_RUN})
+    # No talking-head clip in its recipe: every talking-head kind is unseen; an FF++ method only if left out.
+    assert unseen_kinds(teacher, ["talking_heads/AniTalker", "FaceSwap"]) == ["talking_heads/AniTalker",
+                                                                               "ffpp/FaceSwap"]
+    with pytest.raises(KindSeenError, match="does not show that it never saw ffpp/Deepfakes's fakes"):
+        unseen_kinds(teacher, ["Deepfakes"])
+    # A recipe that drew talking heads, one warm-started from another run, one distilled from a teacher, or a
+    # record without the setting: the talking-head kinds may have been seen.
+    for info in ({"run_config": {**TEACHER_RUN, "talking_heads_share": 0.3}},
+                 {"run_config": {**TEACHER_RUN, "init_from": "lite0_lstm"}},
+                 {"run_config": TEACHER_RUN, "trained_on": {"warm_started_from": "lite0_lstm (sha256 0b21…)"}},
+                 {"run_config": TEACHER_RUN, "trained_on": {"distilled_from": "lite0_lstm"}},
+                 {}):
+        with pytest.raises(KindSeenError, match="talking_heads/AniTalker"):
+            unseen_kinds(_with_info(detector, info), ["talking_heads/AniTalker"])
+    # A run from before the talking-head split: its record of split sizes has none, so it drew none.
+    older = _with_info(detector, {"trained_on": {"sizes": {"ffpp_train": 60, "dfdc_train": 16197}},
+                                  "run_config": {"teacher": "", "init_from": ""}})
+    assert unseen_kinds(older, ["talking_heads/DeepFaceLive"]) == ["talking_heads/DeepFaceLive"]
+    for sizes in ({"ffpp_train": 60, "th_train": 77}, {}):  # a split it may have drawn from, or no record
+        with pytest.raises(KindSeenError):
+            unseen_kinds(_with_info(detector, {"trained_on": {"sizes": sizes}, "run_config": {}}),
+                         ["talking_heads/DeepFaceLive"])
+    # Left out by name is enough, whatever else the recipe drew.
+    stage = _with_info(detector, {"trained_on": {"excluded_methods": ["talking_heads/SadTalker"],
+                                                 "warm_started_from": "lite0_lstm"},
+                                  "run_config": {**TEACHER_RUN, "talking_heads_share": 0.6}})
+    assert unseen_kinds(stage, ["talking_heads/SadTalker"]) == ["talking_heads/SadTalker"]
+
+
+def test_the_command_refuses_kinds_the_checkpoint_may_have_seen_before_scoring(checkpoint: Path, tmp_path: Path,
+                                                                              capsys: pytest.CaptureFixture) -> None:
+    out = tmp_path / "reports.json"
+    assert main([str(checkpoint), "--kinds", "talking_heads/AniTalker", "--data", str(tmp_path / "no_data"),
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {checkpoint}: its training record does not show that it never saw "
+                          "talking_heads/AniTalker's fakes.") and "Traceback" not in err
+    assert not out.exists(), "nothing written"
 
 
 def test_the_command_refuses_a_checkpoint_that_left_nothing_out(checkpoint: Path, tmp_path: Path,

@@ -25,7 +25,7 @@ import dfcore.training.recipe as recipe
 import dfcore.training.train as train_mod
 from dfcore.training.augment import AugmentParams
 from dfcore.synth.blend import apply_blend, sample_blend_params
-from dfcore.models.checkpoint import load_checkpoint
+from dfcore.models.checkpoint import load_checkpoint, sha256_file
 from dfcore.training.sources.items import LabelledItem
 from dfcore.training.sources.user_files import read_csv
 from dfcore.training.sources.face_cache import CropSet, extract_crops
@@ -668,7 +668,10 @@ def test_train_run_leave_one_out_and_distilled_student(tmp_path: Path, ffpp_set:
                                   clip_steps=2)
     ck = load_checkpoint(train_run(student, data, cfg))
     assert ck.preprocess.input_size == 24
-    assert ck.info["teacher"] == "tiny_loo.pt" and ck.info["trained_on"]["distilled_from"] == "weights/tiny_loo.pt"
+    # The teacher is recorded where it was read (a leave-one-out run sits in loo/), with its digest.
+    teacher_file = tmp_path / "weights" / "loo" / "tiny_loo.pt"
+    assert ck.info["teacher"] == "tiny_loo.pt" and ck.info["trained_on"]["distilled_from"] == teacher_file.as_posix()
+    assert ck.info["trained_on"]["distilled_from_sha256"] == sha256_file(teacher_file)
     assert all(torch.isfinite(p).all() for p in ck.model.parameters())
 
 
@@ -686,7 +689,9 @@ def test_a_warm_started_stage_with_talking_heads_starts_from_its_base_and_monito
     assert all(torch.equal(v, base.model.state_dict()[k]) for k, v in model.state_dict().items())
     ck = load_checkpoint(train_run(stage, data, cfg))
     assert "th_calib_frame_auc" in ck.info["monitoring_history"][0]
-    assert ck.info["trained_on"]["warm_started_from"] == "weights/tiny_base.pt"
+    # The base as read from this run's weights folder (not the shipped one), and its digest: the real lineage.
+    assert ck.info["trained_on"]["warm_started_from"] == (tmp_path / "weights" / "tiny_base.pt").as_posix()
+    assert ck.info["trained_on"]["warm_started_from_sha256"] == base.sha256
     assert any("talking_heads" in d for d in ck.info["trained_on"]["datasets"])
     # Every backbone stage frozen: the CNN is the base's, the heads moved.
     got, want = ck.model.state_dict(), base.model.state_dict()

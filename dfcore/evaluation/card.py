@@ -495,6 +495,11 @@ def _interval_note(by_frames: dict) -> list[str]:
     return ["", INTERVAL_NOTE] if any(m.get("auc_ci_low") is not None for m in by_frames.values()) else []
 
 
+def _sha_note(sha256: str | None) -> str:
+    """`` (sha256 0123456789ab…)`` for a parent checkpoint whose digest the record holds (older ones do not)."""
+    return f" (sha256 {sha256[:12]}…)" if sha256 else ""
+
+
 def _extraction(seconds: float | None) -> str:
     if seconds is None:
         return "a face-crop extraction whose time this run did not record: it reused cache/"
@@ -636,8 +641,8 @@ def render_markdown(card: dict) -> str:
     if data.get("pretrained"):
         lines.append(f"- Initialised from: {data['pretrained']}")
     if data.get("distilled_from"):
-        lines.append(f"- Distilled from: `{data['distilled_from']}` (its per-frame and clip probabilities as soft "
-                     "targets, its features as hints), plus the labels")
+        lines.append(f"- Distilled from: `{data['distilled_from']}`{_sha_note(data.get('distilled_from_sha256'))} "
+                     "(its per-frame and clip probabilities as soft targets, its features as hints), plus the labels")
     lines += [
         "",
         card["data_terms"],
@@ -659,7 +664,8 @@ def render_markdown(card: dict) -> str:
     parent = ((tr.get("data") or {}).get("warm_started_from"))
     if parent:
         frozen = ", ".join(cfg.get("frozen_stages") or []) or "nothing"
-        lines[-1:-1] = [f"Lineage: every weight started from `{parent}` (its card gives its own training and time); "
+        lines[-1:-1] = [f"Lineage: every weight started from `{parent}`{_sha_note(tr['data'].get('warm_started_from_sha256'))}"
+                        " (its card gives its own training and time); "
                         f"this stage kept {frozen} frozen and trained the rest at learning rate {cfg.get('lr')}."]
     if "validation" in card["metrics"]:
         lines += ["## Metrics (validation split, measured by the command above)", "",
@@ -676,6 +682,12 @@ def render_markdown(card: dict) -> str:
               ""]
     lines += _video_table(card["metrics"]["ffpp_c23_val"]["by_frames"])
     lines += _auc_change_line(card["metrics"]["ffpp_c23_val"].get("auc_change"))
+    th = card["metrics"].get("talking_heads_val")
+    if th:  # cards since the talking-head split: the limitations point at this table
+        lines += ["", "Talking-head clips, test split (webcam, interview and studio reals; live face swaps and heads "
+                  "generated from one photo), video level:", ""]
+        lines += _video_table(th["by_frames"])
+        lines += _auc_change_line(th.get("auc_change"))
     lines += ["", "DFDC face crops, test split (one frame each; another dataset than FF++):", "",
               "| AUC (clip head) | frame AUC (frame head) | accuracy | EER | log-loss | ECE | scored | no face |",
               "|---:|---:|---:|---:|---:|---:|---:|---:|"]

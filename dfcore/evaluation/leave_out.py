@@ -7,6 +7,11 @@ dataset's calibration and test splits, through the full pipeline. It prints one 
 AUC's 95% bootstrap interval, and writes the reports as JSON. This is the validation that predicts how the
 recipe meets a method or a generator nobody trained it on, the case users meet every day.
 
+``--kinds SOURCE,...`` scores a run on kinds it never trained on without leaving them out by name: a teacher
+whose recipe drew no talking-head clip at all (and that started from no run that did) has never seen any
+talking-head fake, so each kind is scored as if it had been left out, one report per kind. A kind the record
+cannot vouch for is refused.
+
 ``--baseline EARLIER.json`` compares each checkpoint with the earlier report's run that left the same kind out:
 the change in AUC over the clips both scored, with a paired bootstrap interval (a variant of a recipe, judged
 against the recipe on the same clips).
@@ -34,6 +39,10 @@ FRAMES = 20  # the dashboard's default frame count
 
 class NothingLeftOutError(DfcoreError):
     """The checkpoint's training record names no fakes left out: there is nothing to score it on."""
+
+
+class KindSeenError(DfcoreError):
+    """The checkpoint's training record does not show that it never saw a kind of fake it is to be scored on."""
 
 
 def left_out_items(splits: dict[str, list[LabelledItem]], sources: Sequence[str]) -> list[LabelledItem]:
@@ -69,20 +78,62 @@ def left_out_sources(det: Detector) -> list[str]:
     return [left_out_source(m) for m in methods]
 
 
-def score_left_out(path: str | Path, data_root: str, frames: int = FRAMES) -> dict:
+def never_saw(det: Detector, source: str) -> bool:
+    """Whether a checkpoint's training record shows that no fake of ``source`` reached its training: left out by
+    name, or (a talking-head kind) a recipe that drew no talking-head clip and started from no other run (a
+    warm start or a teacher may have seen them)."""
+    info = det.checkpoint.info or {}
+    trained_on = info.get("trained_on") or {}
+    if source in {left_out_source(m) for m in trained_on.get("excluded_methods") or []}:
+        return True
+    run = info.get("run_config") or {}
+    sizes = trained_on.get("sizes")
+    # A recipe that drew no talking-head clip, or a run from before the talking-head split existed (its record
+    # of split sizes has none).
+    drew_none = run.get("talking_heads_share") == 0 or (bool(sizes) and "th_train" not in sizes)
+    return (source.split("/")[0] == "talking_heads" and drew_none and not run.get("init_from")
+            and not run.get("teacher") and not trained_on.get("warm_started_from")
+            and not trained_on.get("distilled_from"))
+
+
+def unseen_kinds(det: Detector, kinds: Sequence[str]) -> list[str]:
+    """``kinds`` (source names, or FF++ method names), each checked against the checkpoint's training record.
+
+    Raises:
+        KindSeenError: the record does not show that the run never saw one of them.
+    """
+    sources = [left_out_source(k) for k in kinds]
+    for source in sources:
+        if not never_saw(det, source):
+            raise KindSeenError(det.checkpoint.path, f"its training record does not show that it never saw "
+                                f"{source}'s fakes", "Score it only on kinds it left out or whose dataset its "
+                                "recipe never drew from.")
+    return sources
+
+
+def score_left_out(path: str | Path, data_root: str, frames: int = FRAMES, kinds: Sequence[str] | None = None,
+                   detector: Detector | None = None) -> dict:
     """Score one leave-one-out checkpoint on the fakes it never saw against unseen reals.
+
+    Args:
+        path: the checkpoint.
+        data_root: the folder holding the datasets.
+        frames: frames per clip.
+        kinds: score on these kinds instead of those its record left out (each checked by :func:`unseen_kinds`).
+        detector: the checkpoint already loaded (a run scored on several kinds loads once).
 
     Returns:
         ``{"checkpoint", "sha256", "left_out", "frames", "n_reals", "n_fakes", "auc", "auc_ci_low",
         "auc_ci_high", "frame_auc", "report"}`` (``report``: :func:`~dfcore.evaluation.evaluate.evaluate`'s).
 
     Raises:
-        NothingLeftOutError: the checkpoint left nothing out.
+        NothingLeftOutError: the checkpoint left nothing out (and no ``kinds`` were given).
+        KindSeenError: a kind of ``kinds`` may have been seen in training.
         WeightsError: the checkpoint cannot be loaded.
         DatasetError: the data folders do not have the expected layout.
     """
-    det = load_detector(path)
-    sources = left_out_sources(det)
+    det = detector or load_detector(path)
+    sources = unseen_kinds(det, kinds) if kinds else left_out_sources(det)
     items = left_out_items(make_splits(trained_data_config(det.checkpoint.info, data_root)), sources)
     report = evaluate(items, (frames,), det)
     m = report["by_frames"][str(frames)]
@@ -136,6 +187,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--data", default="../shared/data", help="folder holding ffpp_c23/ and talking_heads/")
     p.add_argument("--frames", type=int, default=FRAMES, help=f"frames per clip (default {FRAMES})")
     p.add_argument("--out", type=Path, default=Path("runs/leave_out.json"), help="where the reports go")
+    p.add_argument("--kinds", help="comma-separated kinds of fake (e.g. talking_heads/AniTalker,FaceSwap) to score "
+                   "each checkpoint on, one report per kind, instead of those it left out; refused for a kind its "
+                   "training record does not show it never saw")
     p.add_argument("--baseline", type=Path, help="an earlier report of this command: each checkpoint is compared "
                    "with its run that left the same kind out, on the clips both scored")
     args = p.parse_args(argv)
@@ -144,10 +198,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (OSError, ValueError) as e:
         print(f"error: --baseline {args.baseline}: cannot be read as a report of this command ({e})", file=sys.stderr)
         return 2
+    kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
+    jobs = []  # (checkpoint, kinds to score it on: None for those it left out)
+    try:
+        for path in args.checkpoints:
+            if kinds is None:
+                jobs.append((path, None, None))
+                continue
+            det = load_detector(path)
+            unseen_kinds(det, kinds)  # refuse before anything is scored
+            jobs += [(path, [kind], det) for kind in kinds]
+    except DfcoreError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        return 2
     results = []
-    for path in args.checkpoints:
+    for path, job_kinds, det in jobs:
         try:
-            results.append(score_left_out(path, args.data, args.frames))
+            results.append(score_left_out(path, args.data, args.frames, job_kinds, det))
         except DfcoreError as e:  # a wrong checkpoint or missing data: say which, stop before writing anything
             print(f"error: {e.message}", file=sys.stderr)
             return 2

