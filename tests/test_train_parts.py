@@ -836,9 +836,9 @@ def test_extract_crops_from_synthetic_clips(tmp_path: Path, sample_dir: Path) ->
 def test_lineage_names_the_regions_the_self_blends_covered() -> None:
     targeted = dataclasses.replace(RUN, blend_regions=(0.4, 0.3, 0.15, 0.15))
     data = TrainingData({"ffpp_train": []}, {}, None)
-    text = train_mod.training_data_info(targeted, data)["synthesised"]
+    text = train_mod.training_data_info(targeted, data, {})["synthesised"]
     assert text.endswith("the region blended: the whole face 40%, the mouth and jaw 30%, the eyes 15%, "
                          "the inner face 15%")
     mouth_only = dataclasses.replace(RUN, blend_regions=(0.0, 1.0, 0.0, 0.0))
-    text = train_mod.training_data_info(mouth_only, data)["synthesised"]
+    text = train_mod.training_data_info(mouth_only, data, {})["synthesised"]
     assert text.endswith("the region blended: the mouth and jaw 100%")  # regions never blended are not named

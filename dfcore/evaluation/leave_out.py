@@ -199,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: --baseline {args.baseline}: cannot be read as a report of this command ({e})", file=sys.stderr)
         return 2
     kinds = [k.strip() for k in args.kinds.split(",") if k.strip()] if args.kinds else None
-    jobs = []  # (checkpoint, kinds to score it on: None for those it left out)
+    jobs = []  # (checkpoint, kinds to score it on or None for those it left out, its detector if loaded already)
     try:
         for path in args.checkpoints:
             if kinds is None:

@@ -70,12 +70,17 @@ class TrainConfig:
     overrides: tuple[str, ...] = ()
 
 
+def base_path(run: RunConfig, weights_dir: str | Path = "weights") -> Path:
+    """The checkpoint a run warm-starts from (``run.init_from``, which may name a ``loo/`` run) in ``weights_dir``."""
+    return Path(weights_dir) / f"{run.init_from}.pt"
+
+
 def build_model(run: RunConfig, weights_dir: str | Path = "weights") -> ResNeXtLSTM:
     """A run's model before training: seeded, then warm-started from ``run.init_from`` or given ImageNet weights."""
     torch.manual_seed(run.seed)
     model = create_model(run.model_name)
     if run.init_from:
-        base = load_checkpoint(Path(weights_dir) / f"{run.init_from}.pt")
+        base = load_checkpoint(base_path(run, weights_dir))
         model.load_state_dict(base.model.state_dict())
     elif run.imagenet_init:
         from ..models.backbones import load_lite0_imagenet
@@ -99,7 +104,7 @@ def train_run(run: RunConfig, data: TrainingData, cfg: TrainConfig) -> Path:
     if run.teacher:
         parents["teacher"] = checkpoint_path(RECIPE[run.teacher], cfg)
     if run.init_from:
-        parents["base"] = Path(cfg.weights_dir) / f"{run.init_from}.pt"
+        parents["base"] = base_path(run, cfg.weights_dir)
     teacher = Teacher.load(str(parents["teacher"])) if run.teacher else None
     model = build_model(run, cfg.weights_dir)
     sets = {"ffpp": data.crops["ffpp_train"], "dfdc": data.crops["dfdc_train"]}
@@ -153,24 +158,20 @@ def checkpoint_path(run: RunConfig, cfg: TrainConfig) -> Path:
     return folder / f"{run.name}.pt"
 
 
-def training_data_info(run: RunConfig, data: TrainingData, parents: dict[str, Path] | None = None) -> dict:
+def training_data_info(run: RunConfig, data: TrainingData, parents: dict[str, Path]) -> dict:
     """What a run learnt from, for its checkpoint and card.
 
     Args:
         parents: the files it started from (``"teacher"``, ``"base"``), as :func:`train_run` read them: recorded
             by their path and sha256, so that a run trained from another weights folder (a variant's) names the
-            parent it really had. Without them, the shipped folder's names.
+            parent it really had.
     """
-    parents = parents or {}
-
-    def lineage(key: str, name: str) -> tuple[str | None, str | None]:
+    def lineage(key: str) -> tuple[str | None, str | None]:
         path = parents.get(key)
-        if path is None:
-            return (f"weights/{name}.pt" if name else None), None
-        return Path(path).as_posix(), sha256_file(path)
+        return (Path(path).as_posix(), sha256_file(path)) if path is not None else (None, None)
 
-    teacher, teacher_sha = lineage("teacher", run.teacher)
-    base, base_sha = lineage("base", run.init_from)
+    teacher, teacher_sha = lineage("teacher")
+    base, base_sha = lineage("base")
     datasets = ["FaceForensics++ c23 (Rössler et al., ICCV 2019)", "DFDC face crops (Dolhansky et al., 2020)"]
     if run.talking_heads_share > 0:
         datasets.append("talking_heads/ (DeepFaceLive, MEAD, VoxCeleb2 and LIA reals; DeepFaceLive swaps; AniTalker, "
