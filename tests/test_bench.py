@@ -239,3 +239,29 @@ def test_tracking_bench_compares_sparse_search_with_every_frame(face_video: Path
     assert row.prepare_s_every > 0 and row.prepare_s_sparse > 0
     assert row.max_box_diff < 0.2 and row.clip_score_diff < 0.05
     assert row.line().split()[1] == "30"
+
+
+def test_sampling_bench_compares_moved_samples_with_exact_ones(face_video: Path, tmp_path: Path,
+                                                               detector: Detector) -> None:
+    import av
+
+    from dfcore.evaluation.speed.sampling import compare_clip
+
+    # The face clip looped to 150 frames (longer than the 100-time sample grid) with x264's B-frames.
+    with av.open(str(face_video)) as src:
+        pictures = [f.to_ndarray(format="rgb24") for f in src.decode(video=0)]
+    clip = tmp_path / "long_b_frames.mp4"
+    with av.open(str(clip), mode="w") as out:
+        stream = out.add_stream("libx264", rate=15)
+        stream.width, stream.height, stream.pix_fmt = pictures[0].shape[1], pictures[0].shape[0], "yuv420p"
+        stream.options = {"bf": "3", "g": "150"}
+        for i in range(150):
+            frame = av.VideoFrame.from_ndarray(pictures[i % len(pictures)], format="rgb24")
+            frame.pts = i
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    row = compare_clip(clip, 50, detector)
+    assert row.frames == 50 and 0 < row.moved < 50
+    assert row.decode_s_exact > 0 and row.decode_s_moved > 0
+    assert row.score_exact is not None and row.score_diff < 0.05
+    assert row.line().split()[1] == "50"

@@ -2,8 +2,10 @@
 
 The reference here decodes every frame of a clip in order and applies the sampling
 rule to them (the first frame shown at or after each target, less half a frame, after
-the frame taken last); ``sample_frames`` must return the same frames, pixel for pixel,
-while sending fewer pictures to the decoder. Clips are written here, small and short,
+the frame taken last; where that is an unreferenced picture and the next, a frame later
+in the same GOP and before the next grid time, is a reference, that one);
+``sample_frames`` must return the same frames, pixel for pixel, while sending fewer
+pictures to the decoder. Clips are written here, small and short,
 with the structures that matter: B-frames, short GOPs, I/P only, open GOPs, HEVC, VFR,
 and timestamps that are made up in decode order.
 """
@@ -70,6 +72,8 @@ def _remux(src: Path, dst: Path) -> Path:
 CLIPS: dict[str, Callable[[Path], Path]] = {
     "b_frames": lambda d: _write(d / "b.mp4", {"bf": "3"}),
     "b_frames_short_gop": lambda d: _write(d / "bg.mp4", {"bf": "3", "g": "10"}),
+    # Longer than the sample grid (100 times): samples every few frames, so they may move to a reference.
+    "b_frames_long": lambda d: _write(d / "bl.mp4", {"bf": "3", "g": "100"}, n=5 * FRAMES),
     "ip_short_gop": lambda d: _write(d / "ip.mp4", {"bf": "0", "g": "10"}),
     "open_gop": lambda d: _write(d / "open.mp4", {"x264-params": "keyint=20:open-gop=1:bframes=3"}),
     "b_pyramid": lambda d: _write(d / "pyr.mp4", {"x264-params": "bframes=6:b-pyramid=normal:ref=4:keyint=30"}),
@@ -95,10 +99,17 @@ def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 # --------------------------------------------------------------------------- the reference
 
 
+# Clips whose pictures the plan cannot trust to be references or not: decoded plainly, so no
+# sample moves to the reference picture after its frame.
+PLAIN_ONLY = {"avi", "avi_remuxed_to_mp4"}
+
+
 @dataclass
 class Decoded:
     time_s: float  # presentation time on the stream's clock
     image: np.ndarray
+    disposable: bool = False  # no other picture refers to it (as the packet's NAL units say)
+    starts_gop: bool = False  # an IDR picture: a GOP of its own starts here
 
 
 def decode_all(path: Path) -> tuple[list[Decoded], float, float]:
@@ -107,27 +118,51 @@ def decode_all(path: Path) -> tuple[list[Decoded], float, float]:
         stream = container.streams.video[0]
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         fps = float(stream.average_rate or stream.guessed_rate)
-        frames = [Decoded(float(f.pts * stream.time_base), f.to_ndarray(format="rgb24"))
-                  for f in container.decode(stream)]
+        bitstream = Bitstream.of(stream)
+        kinds = {p.pts: bitstream.classify(p) for p in container.demux(stream) if p.size} if bitstream else {}
+        container.seek(0, stream=stream)
+        frames = []
+        for f in container.decode(stream):
+            kind = kinds.get(f.pts)
+            frames.append(Decoded(float(f.pts * stream.time_base), f.to_ndarray(format="rgb24"),
+                                  kind is not None and kind.disposable, kind is not None and kind.starts_gop))
     return frames, start, fps
 
 
-def reference_pick(frames: list[Decoded], targets: list[float], fps: float) -> list[Decoded]:
-    """The sampling rule over a full decode: per target, the first frame after the last one taken."""
-    half = 0.5 / fps
+def reference_pick(frames: list[Decoded], targets: list[float], fps: float, step_s: float = math.inf,
+                   snap: bool = False) -> list[Decoded]:
+    """The sampling rule over a full decode: per target, the first frame after the last one taken
+    (with ``snap``, the reference picture after it where the rule allows)."""
+    taken, served = _pick(frames, targets, fps, step_s, math.inf if snap else -math.inf)
+    if snap and not served:
+        # A target past the last frame: the plan decodes the last GOP plainly, as the plain decode
+        # reads it to the end, so no sample moves there.
+        last_gop = max((f.time_s for f in frames if f.starts_gop), default=-math.inf)
+        taken, _ = _pick(frames, targets, fps, step_s, last_gop)
+    return taken
+
+
+def _pick(frames: list[Decoded], targets: list[float], fps: float, step_s: float,
+          snap_before: float) -> tuple[list[Decoded], bool]:
+    """The frames taken, moving samples only before ``snap_before``; whether every target was served."""
+    half, eps = 0.5 / fps, 1e-6
     taken: list[Decoded] = []
     last, i = -math.inf, 0
     for target in targets:
         if target <= last:
             continue  # the frame taken already covers it
-        while i < len(frames) and frames[i].time_s < target - half - 1e-6:
+        while i < len(frames) and frames[i].time_s < target - half - eps:
             i += 1
         if i == len(frames):
-            break
+            return taken, False
+        if (frames[i].time_s < snap_before and frames[i].disposable and i + 1 < len(frames) and not frames[i + 1].disposable
+                and not frames[i + 1].starts_gop and frames[i + 1].time_s - frames[i].time_s <= 1 / fps + eps
+                and frames[i + 1].time_s < target + step_s - half - 2 * eps):
+            i += 1
         taken.append(frames[i])
         last = frames[i].time_s
         i += 1
-    return taken
+    return taken, True
 
 
 @dataclass
@@ -135,29 +170,32 @@ class Sampled:
     frames: list[video_io.SampledFrame]
     targets: list[float]  # the target times sample_frames decoded for
     decoded: int  # pictures it sent to the decoder
+    step_s: float  # seconds between grid times
 
 
-def sample(path: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Sampled:
+def sample(path: Path, n: int, monkeypatch: pytest.MonkeyPatch, exact: bool = False) -> Sampled:
     """sample_frames, recording the targets it asked the decoder for and what that cost."""
-    calls: list[tuple[list[float], video_io._DecodeRun]] = []
+    calls: list[tuple[list[float], float, video_io._DecodeRun]] = []
     real = video_io._decode_targets
 
     def spy(container, stream, plan):  # noqa: ANN001, ANN202 - same signature as the real one
         run = real(container, stream, plan)
-        calls.append((list(plan.targets), run))
+        calls.append((list(plan.targets), plan.step_s, run))
         return run
 
     monkeypatch.setattr(video_io, "_decode_targets", spy)
-    _, frames = sample_frames(path, n, max_side=BIG)
+    _, frames = sample_frames(path, n, max_side=BIG, exact=exact)
     monkeypatch.undo()
     assert len(calls) == 1, "an intact clip is decoded in one pass"
-    return Sampled(frames, calls[0][0], calls[0][1].decoded)
+    targets, step_s, run = calls[0]
+    return Sampled(frames, targets, run.decoded, step_s)
 
 
-def assert_same_as_full_decode(path: Path, n: int, monkeypatch: pytest.MonkeyPatch) -> Sampled:
-    got = sample(path, n, monkeypatch)
+def assert_same_as_full_decode(path: Path, n: int, monkeypatch: pytest.MonkeyPatch, snap: bool = True,
+                               exact: bool = False) -> Sampled:
+    got = sample(path, n, monkeypatch, exact)
     frames, start, fps = decode_all(path)
-    want = reference_pick(frames, got.targets, fps)
+    want = reference_pick(frames, got.targets, fps, got.step_s, snap and not exact)
     assert [f.time_s for f in got.frames] == [w.time_s - start for w in want]
     assert [f.index for f in got.frames] == [int(round((w.time_s - start) * fps)) for w in want]
     for f, w in zip(got.frames, want):
@@ -172,7 +210,41 @@ def assert_same_as_full_decode(path: Path, n: int, monkeypatch: pytest.MonkeyPat
 @pytest.mark.parametrize("n", [1, 3, 7, 20, 45, 100])
 def test_same_frames_as_a_full_decode(clips: dict[str, Path], name: str, n: int,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    assert_same_as_full_decode(clips[name], n, monkeypatch)
+    assert_same_as_full_decode(clips[name], n, monkeypatch, snap=name not in PLAIN_ONLY)
+
+
+@pytest.mark.parametrize("name", ["b_frames", "b_pyramid", "open_gop"])
+@pytest.mark.parametrize("n", [7, 20, 45])
+def test_exact_takes_each_targets_own_first_frame(clips: dict[str, Path], name: str, n: int,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_same_as_full_decode(clips[name], n, monkeypatch, exact=True)
+
+
+@pytest.mark.parametrize("n", [20, 100])
+def test_samples_move_to_reference_pictures_and_decode_fewer(clips: dict[str, Path], n: int,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Samples every 3rd frame (on the 100-time grid) of a clip in which x264 left about a third of the
+    # pictures unreferenced: the exact rule lands on some of them and decodes them on top of the references.
+    path = clips["b_frames_long"]
+    exact = assert_same_as_full_decode(path, n, monkeypatch, exact=True)
+    moved = assert_same_as_full_decode(path, n, monkeypatch)
+    assert len(moved.frames) == len(exact.frames) == n
+    shifts = [round((m.time_s - e.time_s) * FPS) for m, e in zip(moved.frames, exact.frames)]
+    assert set(shifts) == {0, 1}, shifts  # never more than a frame later, and some moved
+    assert [m.position for m in moved.frames] == [e.position for e in exact.frames]
+    assert moved.decoded < exact.decoded, (moved.decoded, exact.decoded)
+
+
+def test_moved_samples_do_not_depend_on_the_other_positions_decoded(clips: dict[str, Path]) -> None:
+    # The dashboard decodes 20 samples, then the 80 others of 100 when the slider moves: each grid
+    # position must get the frame a 100-frame decode gives it.
+    path = clips["b_frames_long"]
+    _, whole = sample_frames(path, 100, max_side=BIG)
+    _, first = sample_frames(path, 20, max_side=BIG)
+    held = {f.position for f in first}
+    _, rest = sample_frames(path, 100, max_side=BIG, positions=set(range(100)) - held)
+    joined = sorted(first + rest, key=lambda f: f.position)
+    assert [(f.position, f.time_s) for f in joined] == [(f.position, f.time_s) for f in whole]
 
 
 @pytest.mark.parametrize("n", [1, 4, 10, 30, 100])
@@ -215,7 +287,7 @@ def test_taking_every_frame_decodes_each_once(face_video: Path, monkeypatch: pyt
 def test_made_up_timestamps_are_decoded_plainly(clips: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     # Timestamps in decode order with unreferenced pictures: display order is unknown, so
     # nothing may be skipped inside a GOP (whole GOPs still are, before the plain decode starts).
-    got = assert_same_as_full_decode(clips["avi_remuxed_to_mp4"], 2, monkeypatch)
+    got = assert_same_as_full_decode(clips["avi_remuxed_to_mp4"], 2, monkeypatch, snap=False)
     assert got.decoded >= 20
 
 
@@ -236,6 +308,18 @@ def test_plan_skips_unreferenced_pictures_not_taken_and_all_after_the_last_taken
     assert plan.chosen == [3, 1]  # 0.2 (a B-frame) and 0.3, in presentation order
     assert plan.send == [0, 1, 3]  # not the B at 0.1; nothing after 0.2's packet in decode order
     assert plan.outcome is Outcome.DONE
+
+
+def test_plan_moves_a_sample_from_an_unreferenced_picture_to_the_reference_after_it() -> None:
+    times, disposable = zip(*IPBB)
+    rule = TargetRule((0.1, 0.2), 0.0, 0.05, 1e-6, 2.0, snap_s=0.1, step_s=0.3)
+    plan = plan_gop(times, disposable, TargetCursor(rule))
+    # 0.1's frame is unreferenced and so is the one after it: it stays. 0.2's moves to the P at 0.3.
+    assert [times[i] for i in plan.chosen] == [0.1, 0.3]
+    assert plan.send == [0, 1, 2]  # the B at 0.2 is no longer decoded
+    # Where the next grid time is a frame away, the reference after it is that time's frame: nothing moves.
+    dense = TargetRule((0.2,), 0.0, 0.05, 1e-6, 2.0, snap_s=0.1, step_s=0.1)
+    assert [times[i] for i in plan_gop(times, disposable, TargetCursor(dense)).chosen] == [0.2]
 
 
 def test_plan_of_a_gop_without_targets_sends_nothing() -> None:

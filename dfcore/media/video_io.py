@@ -150,6 +150,7 @@ def grid_positions(n_frames: int, grid: int) -> list[int]:
 def sample_frames(
     path: str | os.PathLike, n_frames: int, max_side: int = DEFAULT_MAX_SIDE, deadline: Deadline | None = None,
     positions: Collection[int] | None = None, on_frame: Callable[[SampledFrame], None] | None = None,
+    exact: bool = False,
 ) -> tuple[VideoInfo, list[SampledFrame]]:
     """Decode ``n_frames`` frames spread evenly over the whole clip.
 
@@ -160,6 +161,12 @@ def sample_frames(
     each of n equal parts, so the samples cover the clip from start to end. A
     clip with fewer frames than asked gives all of its frames; a clip that
     stops decoding part-way gives what decoded before the damage.
+
+    In an H.264 clip, where that first frame is a picture no other picture refers
+    to and the next frame is one that others do, the sample is the next frame:
+    the samples are a frame apart at most from the rule above, and decoding skips
+    the unreferenced pictures altogether (see :mod:`dfcore.media.packet_decode`).
+    ``exact=True`` keeps to the rule above.
 
     Args:
         path: a video or image file.
@@ -172,6 +179,8 @@ def sample_frames(
             from the decoder's worker thread, while decoding goes on (e.g. to start
             searching it for faces). It must return at once and never raise. A
             damaged clip may offer some frames that the result then does not hold.
+        exact: take each sample's own first frame even where the reference picture
+            after it would spare the decoder a picture (for comparisons).
 
     Returns:
         The clip's :class:`VideoInfo` and the sampled frames in time order.
@@ -191,7 +200,7 @@ def sample_frames(
         stream = container.streams.video[0]
         info = _describe(p, container, stream)
         frames, damage = _sample_stream(p, container, stream, info, n_frames, max_side, deadline, positions,
-                                        on_frame)
+                                        on_frame, exact)
         if damage:
             info = replace(info, damage=damage)
     if not frames:
@@ -320,6 +329,7 @@ def _sample_stream(
     deadline: Deadline | None = None,
     positions: Collection[int] | None = None,
     on_frame: Callable[[SampledFrame], None] | None = None,
+    exact: bool = False,
 ) -> tuple[list[SampledFrame], str | None]:
     """The sampled frames, and why decoding stopped early (None when it did not)."""
     grid = sample_grid(n_frames, info.frame_count)
@@ -337,7 +347,7 @@ def _sample_stream(
         # sampling at the nominal frame rate (still never more than n frames kept).
         duration = (info.frame_count / info.fps) if info.fps and info.frame_count else math.inf
     plan = _SamplePlan(_targets(start, duration, grid, wanted, info.fps), wanted, start, info.fps, max_side,
-                       deadline, p, on_frame)
+                       deadline, p, on_frame, _grid_step(duration, grid, info.fps), not exact)
     run = _decode_targets(container, stream, plan)
     frame_period = 1.0 / info.fps if info.fps > 0 else 0.0
     damage = None
@@ -350,8 +360,10 @@ def _sample_stream(
     if damage and len(run.frames) < n_frames and math.isfinite(run.last_time):
         # Frames decoded up to last_time: sample again over that part, so the samples spread
         # over the picture content there is instead of stopping (or bunching) at the damage.
-        targets = _targets(start, run.last_time - start + frame_period, grid, wanted, info.fps)
-        run = _resample(container, stream, run, replace(plan, targets=targets))
+        decoded_s = run.last_time - start + frame_period
+        targets = _targets(start, decoded_s, grid, wanted, info.fps)
+        run = _resample(container, stream, run, replace(plan, targets=targets,
+                                                        step_s=_grid_step(decoded_s, grid, info.fps)))
     if not run.frames:
         reason = run.error or damage or "no frame"
         raise VideoDecodeError(p, f"could not be decoded ({reason})", "The file may be damaged or not a video.")
@@ -368,6 +380,8 @@ class _SamplePlan:
     deadline: Deadline | None  # checked per decoded picture
     path: Path = Path()  # the file, for the messages
     on_frame: Callable[[SampledFrame], None] | None = None  # told of each sample once it is ready (sample_frames)
+    step_s: float = math.inf  # seconds between two grid times
+    snap: bool = False  # a sample may take the reference picture after its own frame (see sample_frames)
 
     def sample(self, frame: av.VideoFrame, t: float) -> SampledFrame:
         """The frame taken at time ``t``, tagged with its grid position: the last target it satisfies."""
@@ -392,6 +406,11 @@ def _resample(
     return again if len(again.frames) > len(first.frames) else first
 
 
+def _grid_step(duration: float, grid: int, fps: float) -> float:
+    """Seconds between two grid times, as :func:`_targets` spaces them."""
+    return duration / grid if math.isfinite(duration) else 1.0 / max(fps, 1.0)
+
+
 def _targets(start: float, duration: float, grid: int, positions: list[int], fps: float) -> list[float]:
     """Sample times of grid positions: the middle of each grid step (or frame by frame with no duration)."""
     if math.isfinite(duration):
@@ -412,12 +431,14 @@ def _decode_targets(
     stream: av.video.stream.VideoStream,
     plan: _SamplePlan,
 ) -> _DecodeRun:
-    """Take the first frame at or after each target time, seeking over long gaps.
+    """Take the first frame at or after each target time (or the reference picture after it), seeking over long gaps.
 
-    Only the packets those frames need are decoded (see :mod:`dfcore.media.packet_decode`);
-    the frames are the same as decoding every one.
+    Only the packets those frames need are decoded (see :mod:`dfcore.media.packet_decode`).
     """
-    rule = TargetRule(tuple(plan.targets), plan.start, _half_frame(plan.fps), TIME_EPS_S, SEEK_GAP_S)
+    # A sample may move one frame later, to a reference picture, never further.
+    snap_s = 1.0 / plan.fps if plan.snap and plan.fps > 0 else 0.0
+    rule = TargetRule(tuple(plan.targets), plan.start, _half_frame(plan.fps), TIME_EPS_S, SEEK_GAP_S,
+                      snap_s=snap_s, step_s=plan.step_s)
     with _Converter(plan) as convert:
         decoder = TargetDecoder(
             container, stream, rule,
