@@ -203,6 +203,7 @@ def prepare_clip(
     deadline: Deadline | None = None,
     memory: ClipMemory | None = None,
     prefetch: int | None = None,
+    exact_samples: bool = False,
 ) -> PreparedClip:
     """Decode ``n_frames`` frames spread over the clip and track the subject's face.
 
@@ -224,6 +225,9 @@ def prepare_clip(
             large for that to be cheap (:func:`dfcore.media.clip_memory.prefetch_pays`).
             Faces are searched only in the frames analysed now. The result is
             the same as without it.
+        exact_samples: every sample on its own first frame, never moved to the
+            reference picture after it (see :func:`~dfcore.media.video_io.sample_frames`);
+            for comparisons. Not with ``memory``.
 
     Returns:
         A :class:`PreparedClip` for :func:`score_clip`.
@@ -231,7 +235,8 @@ def prepare_clip(
     Raises:
         InputNotFoundError, UnsupportedFormatError, VideoDecodeError: bad input.
         AnalysisTimeoutError: the deadline passed.
-        ValueError: n_frames or prefetch outside 1-300, or max_side outside 1-1920.
+        ValueError: n_frames or prefetch outside 1-300, max_side outside 1-1920, or
+            exact_samples with memory.
     """
     if not MIN_FRAMES <= n_frames <= MAX_FRAMES:
         raise ValueError(f"n_frames must be between {MIN_FRAMES} and {MAX_FRAMES}, got {n_frames}")
@@ -239,17 +244,19 @@ def prepare_clip(
         raise ValueError(f"max_side must be between 1 and {MAX_SIDE_LIMIT}, got {max_side}")
     if prefetch is not None and not MIN_FRAMES <= prefetch <= MAX_FRAMES:
         raise ValueError(f"prefetch must be between {MIN_FRAMES} and {MAX_FRAMES}, got {prefetch}")
+    if exact_samples and memory is not None:
+        raise ValueError("exact_samples cannot be used with memory: its frames are the moved samples")
     report = progress or _no_progress
     private = memory is None
     memory = ClipMemory() if memory is None else memory  # a private one: everything is decoded
     decode_first = max(n_frames, prefetch or 0) if not private else n_frames
     with memory.lock:
         return _prepare(path, n_frames, decode_first, report, face_options or FaceOptions(), max_side, deadline,
-                        memory)
+                        memory, exact_samples)
 
 
 def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: Progress, face_options: FaceOptions,
-             max_side: int, deadline: Deadline | None, memory: ClipMemory) -> PreparedClip:
+             max_side: int, deadline: Deadline | None, memory: ClipMemory, exact: bool = False) -> PreparedClip:
     """:func:`prepare_clip`: decode and search only the frames ``memory`` lacks, and keep them there.
 
     The frames the face search takes first are searched while the rest are still being decoded
@@ -265,7 +272,8 @@ def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: 
         probed = None if is_image(path) else probe_video(path)
         if decode_first > n_frames and not (probed is not None and prefetch_pays(probed)):
             decode_first = n_frames
-        info, first, ahead = _decode(path, decode_first, n_frames, probed, memory, face_options, max_side, deadline)
+        info, first, ahead = _decode(path, decode_first, n_frames, probed, memory, face_options, max_side, deadline,
+                                     exact=exact)
         memory.info = info
         if not info.damage:
             first_grid = sample_grid(decode_first, info.frame_count)
@@ -273,7 +281,7 @@ def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: 
         elif decode_first == n_frames:
             frames = first
         else:  # damaged, and more was decoded than asked for: sample the count asked for over what decodes
-            memory.info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline)
+            memory.info, frames = sample_frames(path, n_frames, max_side=max_side, deadline=deadline, exact=exact)
     info = memory.info
     grid = sample_grid(n_frames, info.frame_count)
     if frames is None:
@@ -301,7 +309,8 @@ def _prepare(path: str | os.PathLike, n_frames: int, decode_first: int, report: 
 
 def _decode(path: str | os.PathLike, n_decode: int, n_frames: int, probed: VideoInfo | None, memory: ClipMemory,
             face_options: FaceOptions, max_side: int, deadline: Deadline | None,
-            positions: list[int] | None = None) -> tuple[VideoInfo, list[SampledFrame], dict[GridKey, list[Detection]]]:
+            positions: list[int] | None = None,
+            exact: bool = False) -> tuple[VideoInfo, list[SampledFrame], dict[GridKey, list[Detection]]]:
     """:func:`sample_frames`, searching the frames the face search of ``n_frames`` will take first as they come.
 
     Returns:
@@ -320,7 +329,7 @@ def _decode(path: str | os.PathLike, n_decode: int, n_frames: int, probed: Video
                       if (grid, wanted[i]) not in memory.faces}
     with FacesAhead(search, face_options, deadline) as ahead:
         info, frames = sample_frames(path, n_decode, max_side=max_side, deadline=deadline, positions=positions,
-                                     on_frame=ahead.offer if search else None)
+                                     on_frame=ahead.offer if search else None, exact=exact)
     return info, frames, {(grid, p): dets for p, dets in ahead.found().items()}
 
 

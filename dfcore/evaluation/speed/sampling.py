@@ -2,11 +2,12 @@
 
 An H.264 sample whose first frame is a picture nothing else refers to takes the reference
 picture shown right after it instead (see :mod:`dfcore.media.packet_decode`): the decoder then
-skips the unreferenced pictures altogether. Each clip is sampled both ways at each frame count
-(``exact=True``, every sample on its own first frame, is the reference), each set of frames
-tracked and scored with the installed default model. Printed per clip: how many samples moved,
-the decoding seconds (the median of a few runs of sampling alone), and the change in the clip's
-calibrated score and verdict. (``tests/test_decode_plan.py`` counts the pictures decoded.)
+skips the unreferenced pictures altogether. Each clip is analysed both ways at each frame count
+(``exact_samples=True``, every sample on its own first frame, is the reference) with the installed
+default model, Grad-CAM included, the two ways taken in turn a few times so that their ratio holds
+on a machine whose load changes. Printed per clip: how many samples moved, the median seconds
+and CPU seconds of the whole analysis each way, and the change in the clip's calibrated score
+and verdict. (``tests/test_decode_plan.py`` counts the pictures decoded.)
 
 Used for README's Speed section on the project's bench clip and the shared FF++ and talking-head
 clips (which are never copied into the project).
@@ -22,12 +23,11 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ...analyze import PreparedClip, detect_track, score_clip
+from ...analyze import AnalysisResult, prepare_clip, score_clip
 from ...errors import DfcoreError
-from ...media.video_io import SampledFrame, probe_video, sample_frames
 from ...models.detector import Detector, load_detector
 
-TIMING_RUNS = 3  # sampling runs per way; the median is reported
+TIMING_RUNS = 3  # analyses per way, taken in turn after a warm-up; the medians are reported
 
 
 @dataclass(frozen=True)
@@ -35,8 +35,10 @@ class SamplingRow:
     clip: str
     frames: int  # samples asked for
     moved: int  # samples that took the reference picture after their own frame
-    decode_s_exact: float  # median seconds of sampling alone, every sample on its own frame
-    decode_s_moved: float  # the same with samples moved to references (the shipped way)
+    seconds_exact: float  # median seconds of the whole analysis, every sample on its own frame
+    seconds_moved: float  # the same with samples moved to references (the shipped way)
+    cpu_exact: float  # median CPU seconds of all the process's threads during it
+    cpu_moved: float
     score_exact: float | None  # calibrated clip score (None: no face)
     score_moved: float | None
     verdict_exact: str
@@ -49,45 +51,42 @@ class SamplingRow:
         return abs(self.score_moved - self.score_exact)
 
     def line(self) -> str:
-        return (f"{self.clip[-40:]:<40} {self.frames:>4} {self.moved:>5} "
-                f"{self.decode_s_exact:>7.3f} {self.decode_s_moved:>7.3f} "
-                f"{self.score_diff:>7.4f} {self.verdict_exact:>9}{'' if self.verdict_exact == self.verdict_moved else ' -> ' + self.verdict_moved}")
+        changed = "" if self.verdict_exact == self.verdict_moved else " -> " + self.verdict_moved
+        return (f"{self.clip[-40:]:<40} {self.frames:>4} {self.moved:>5} {self.seconds_exact:>7.3f} "
+                f"{self.seconds_moved:>7.3f} {self.cpu_exact:>7.3f} {self.cpu_moved:>7.3f} "
+                f"{self.score_diff:>7.4f} {self.verdict_exact:>9}{changed}")
 
 
-HEADER = (f"{'clip':<40} {'n':>4} {'moved':>5} {'dec s':>7} {'moved':>7} "
+HEADER = (f"{'clip':<40} {'n':>4} {'moved':>5} {'exact s':>7} {'moved':>7} {'cpu s':>7} {'moved':>7} "
           f"{'score Δ':>7} {'verdict':>9}")
 
 
-def _sample(path: Path, n_frames: int, exact: bool) -> tuple[list[SampledFrame], float]:
-    """The samples and the median seconds of sampling them."""
-    seconds, frames = [], []
-    for _ in range(TIMING_RUNS):
-        t = time.perf_counter()
-        _, frames = sample_frames(path, n_frames, exact=exact)
-        seconds.append(time.perf_counter() - t)
-    return frames, statistics.median(seconds)
+def _analyse(path: Path, n_frames: int, detector: Detector, exact: bool) -> tuple[AnalysisResult, float, float]:
+    """One analysis (Grad-CAM included); its result, seconds and CPU seconds."""
+    t, cpu = time.perf_counter(), time.process_time()
+    clip = prepare_clip(path, n_frames, exact_samples=exact)
+    result = score_clip(clip, detector, explain=True)
+    return result, time.perf_counter() - t, time.process_time() - cpu
 
 
-def _score(path: Path, n_frames: int, frames: list[SampledFrame], detector: Detector) -> tuple[float | None, str]:
-    info = probe_video(path)
-    clip = PreparedClip(str(path), n_frames, info, frames, detect_track(frames), {"decode": 0.0, "detect": 0.0})
-    result = score_clip(clip, detector)
-    return result.fake_probability, result.verdict
-
-
-def compare_clip(path: Path, n_frames: int, detector: Detector) -> SamplingRow:
-    """Sample ``path`` both ways at ``n_frames`` and score both; the differences.
+def compare_clip(path: Path, n_frames: int, detector: Detector, runs: int = TIMING_RUNS) -> SamplingRow:
+    """Analyse ``path`` both ways at ``n_frames``, in turn; the differences.
 
     Raises:
         DfcoreError: the clip cannot be read.
     """
-    exact, s_exact = _sample(path, n_frames, exact=True)
-    moved, s_moved = _sample(path, n_frames, exact=False)
-    shifted = sum(a.time_s != b.time_s for a, b in zip(exact, moved))
-    score_exact, verdict_exact = _score(path, n_frames, exact, detector)
-    score_moved, verdict_moved = _score(path, n_frames, moved, detector)
-    return SamplingRow(str(path), n_frames, shifted, s_exact, s_moved,
-                       score_exact, score_moved, verdict_exact, verdict_moved)
+    _analyse(path, n_frames, detector, exact=False)  # warm-up: sessions, caches
+    timed: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    results: dict[bool, AnalysisResult] = {}
+    for _ in range(runs):
+        for exact in (True, False):
+            results[exact], seconds, cpu = _analyse(path, n_frames, detector, exact)
+            timed[exact].append((seconds, cpu))
+    exact, moved = results[True], results[False]
+    shifted = sum(a.time_s != b.time_s for a, b in zip(exact.frames, moved.frames))
+    med = {k: (statistics.median(s for s, _ in v), statistics.median(c for _, c in v)) for k, v in timed.items()}
+    return SamplingRow(str(path), n_frames, shifted, med[True][0], med[False][0], med[True][1], med[False][1],
+                       exact.fake_probability, moved.fake_probability, exact.verdict, moved.verdict)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("clips", nargs="+", help="video files")
     p.add_argument("--frames", default="20,100", help="frame counts, comma-separated (default 20,100)")
     p.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    p.add_argument("--runs", type=int, default=TIMING_RUNS, help=f"timed analyses per way (default {TIMING_RUNS})")
     p.add_argument("--json", metavar="OUT", help="also write the rows as JSON here")
     args = p.parse_args(argv)
     counts = [int(c) for c in args.frames.split(",")]
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     for clip in args.clips:
         for n in counts:
             try:
-                row = compare_clip(Path(clip), n, det)
+                row = compare_clip(Path(clip), n, det, args.runs)
             except DfcoreError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
         at = [r for r in rows if r.frames == n]
         diffs = [r.score_diff for r in at]
         print(f"{n} frames, {len(at)} clips: samples moved {sum(r.moved for r in at)} of {sum(r.frames for r in at)}; "
-              f"decoding {sum(r.decode_s_moved for r in at):.2f} s vs {sum(r.decode_s_exact for r in at):.2f} s; "
+              f"analysis {sum(r.seconds_moved for r in at):.2f} s vs {sum(r.seconds_exact for r in at):.2f} s, "
+              f"CPU {sum(r.cpu_moved for r in at):.2f} s vs {sum(r.cpu_exact for r in at):.2f} s; "
               f"clip score change median {statistics.median(diffs):.4f}, largest {max(diffs):.4f}; "
               f"verdicts changed {sum(r.verdict_exact != r.verdict_moved for r in at)}")
     if args.json:
