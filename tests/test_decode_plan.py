@@ -155,8 +155,9 @@ def _pick(frames: list[Decoded], targets: list[float], fps: float, step_s: float
             i += 1
         if i == len(frames):
             return taken, False
-        if (frames[i].time_s < snap_before and frames[i].disposable and i + 1 < len(frames) and not frames[i + 1].disposable
-                and not frames[i + 1].starts_gop and frames[i + 1].time_s - frames[i].time_s <= 1 / fps + eps
+        if (frames[i].time_s < snap_before and frames[i].disposable and i + 1 < len(frames)
+                and not frames[i + 1].disposable and not frames[i + 1].starts_gop
+                and frames[i + 1].time_s - frames[i].time_s <= 1 / fps + eps
                 and frames[i + 1].time_s < target + step_s - half - 2 * eps):
             i += 1
         taken.append(frames[i])
