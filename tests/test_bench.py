@@ -103,9 +103,23 @@ def test_runs_of_every_detector_and_the_seed_are_taken_in_turn(monkeypatch: pyte
     monkeypatch.setattr(bench, "_one_analysis", ours)
     opts = BenchOptions(runs=2, seed_runs=1, warmup=1)
     timed, seed_t, held = bench.time_interleaved(Path("x.mp4"), 10, {"a": "a", "b": "b"}, Path("c.pt"), opts)
-    assert calls == ["seed", "a", "b", "seed", "a", "b", "a", "b"]  # warm-up, then runs in turn; seed: 1 run
+    # the warm-up, then the timed rounds in turn, each opened by the seed (1 timed run) and turned one place
+    assert calls == ["seed", "b", "a", "seed", "a", "b", "b", "a"]
     assert timed == {"a": {"model": 1.0, "total": 1.0}, "b": {"model": 2.0, "total": 2.0}}
     assert seed_t == {"total": 4.0} and held == 7
+
+
+def test_each_detector_follows_the_seed_design_once_in_as_many_rounds_as_there_are_detectors() -> None:
+    import dfcore.evaluation.speed.bench as bench
+
+    rounds = [bench.round_order(["a", "b", "c"], k) for k in range(3)]
+    assert rounds[0] == [None, "a", "b", "c"]  # the first timed round: the default (listed first) after the seed
+    assert all(r[0] is None for r in rounds)
+    assert sorted(r[1] for r in rounds) == ["a", "b", "c"]
+    for key in "abc":
+        assert sorted(r.index(key) for r in rounds) == [1, 2, 3]
+    assert bench.round_order(["a", "b", "c"], -1) == [None, "c", "a", "b"]  # a warm-up round
+    assert bench.round_order([], 2) == [None]
 
 
 def test_speedup_line_rounds_to_one_decimal_and_names_the_largest_count_without_100() -> None:

@@ -213,7 +213,12 @@ def time_interleaved(path: Path, n_frames: int, detectors: dict[str, Detector], 
 
     Run i of each is taken one after another before run i + 1 of any, so that a machine whose
     load changes during the bench (other processes on 2 shared cores) slows each alike and the
-    ratios between them hold.
+    ratios between them hold. The seed design opens every round, and the detector that runs
+    right after it changes from round to round (:func:`round_order`). With a fixed order it was
+    always ours, and the place can cost: on the 10 s 720p clip at 100 frames, the CNN stage of the
+    analysis that followed the seed design (which has just let go of a gigabyte of frames and
+    weights) took 0.56 s in one bench against 0.41-0.44 s for the same network later in the round,
+    0.44 s against 0.40 s in a second, and the same in a third.
 
     Returns:
         Median seconds per stage for each detector (by its key), for the seed design, and the
@@ -222,16 +227,28 @@ def time_interleaved(path: Path, n_frames: int, detectors: dict[str, Detector], 
     runs: dict[str, list[dict[str, float]]] = {k: [] for k in detectors}
     seed_runs, held = [], 0
     for i in range(opts.warmup + max(opts.runs, opts.seed_runs)):
-        if i < opts.warmup + opts.seed_runs:
-            t, held = seed_request(path, n_frames, checkpoint)
-            if i >= opts.warmup:
-                seed_runs.append(t)
-        if i < opts.warmup + opts.runs:
-            for key, det in detectors.items():
-                t = _one_analysis(path, n_frames, det, opts)
-                if i >= opts.warmup:
+        timed = i >= opts.warmup
+        for key in round_order(list(detectors), i - opts.warmup):
+            if key is None:
+                if i < opts.warmup + opts.seed_runs:
+                    t, held = seed_request(path, n_frames, checkpoint)
+                    if timed:
+                        seed_runs.append(t)
+            elif i < opts.warmup + opts.runs:
+                t = _one_analysis(path, n_frames, detectors[key], opts)
+                if timed:
                     runs[key].append(t)
     return {k: median_stages(v) for k, v in runs.items()}, median_stages(seed_runs), held
+
+
+def round_order(keys: list[str], k: int) -> list[str | None]:
+    """Who runs when in timed round ``k`` of :func:`time_interleaved` (warm-ups: k < 0).
+
+    None (the seed design) first, then ``keys`` turned by k places: over ``len(keys)`` rounds each
+    detector runs right after the seed design once, and takes every other place once.
+    """
+    turn = k % len(keys) if keys else 0
+    return [None, *keys[turn:], *keys[:turn]]
 
 
 def time_slider(path: Path, n_frames: int, detector: Detector, opts: BenchOptions) -> dict[str, float]:
