@@ -483,7 +483,8 @@ def run_bench(video: Path | None, detector: Detector, opts: BenchOptions | None 
         f"({len(first.images)} sampled frames)",
         f"torch threads: {torch.get_num_threads()}; medians of {opts.runs} (ours) / {opts.seed_runs} (seed) runs "
         f"after {opts.warmup} warm-up; at each frame count the runs of every model, runtime and the seed were "
-        "taken in turn, so their ratios hold on a machine whose load changes",
+        "taken in turn, so their ratios hold on a machine whose load changes; each round opens with the seed, "
+        "and the model run right after it changes from round to round",
     ]
     return BenchResult(str(path), desc, opts, ours, seed, notes, slider, long, model, is_default, timed_others,
                        detector.runtime)
