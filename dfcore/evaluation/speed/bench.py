@@ -218,7 +218,7 @@ def time_interleaved(path: Path, n_frames: int, detectors: dict[str, Detector], 
     always ours, and the place can cost: on the 10 s 720p clip at 100 frames, the CNN stage of the
     analysis that followed the seed design (which has just let go of a gigabyte of frames and
     weights) took 0.56 s in one bench against 0.41-0.44 s for the same network later in the round,
-    0.44 s against 0.40 s in a second, and the same in a third.
+    0.44 s against 0.40 s in a second, and no gap in a third.
 
     Returns:
         Median seconds per stage for each detector (by its key), for the seed design, and the
